@@ -1,0 +1,197 @@
+"""Backend URLs: parse once into a small value, cast query options by a table, redact passwords.
+
+Every backend is named by a URL (``postgresql://``, ``redis://``, ``memory://``...). This module
+turns one into a :class:`BackendURL` and never lets the password reach a repr, log line or error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from .errors import ConfigError
+
+__all__ = ["BackendURL", "parse_url", "redact", "parse_bool", "parse_seconds"]
+
+_REDACTED = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendURL:
+    """A parsed backend URL. ``str()`` and ``repr()`` never show the password."""
+
+    scheme: str
+    host: str | None
+    port: int | None
+    username: str | None
+    password: str | None = field(repr=False)
+    path: str
+    query: Mapping[str, str]
+    raw: str = field(repr=False)
+
+    @property
+    def database(self) -> str | None:
+        """The path without its leading slash (a Postgres database, a Redis db number)."""
+        name = self.path.lstrip("/")
+        return unquote(name) if name else None
+
+    @property
+    def hosts(self) -> list[tuple[str, int | None]]:
+        """Every ``host[:port]`` of a comma-separated netloc (Sentinel and Cluster seeds)."""
+        netloc = urlsplit(self.raw).netloc.rpartition("@")[2]
+        out: list[tuple[str, int | None]] = []
+        for part in netloc.split(","):
+            host, _, port = part.rpartition(":") if _has_port(part) else (part, "", "")
+            out.append((host.strip("[]"), int(port) if port else None))
+        return out
+
+    def redacted(self) -> str:
+        """The URL with its password replaced by ``***``."""
+        return redact(self.raw)
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+
+def _has_port(part: str) -> bool:
+    if part.startswith("["):
+        return "]:" in part
+    return ":" in part
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``; safe on malformed input."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" not in netloc:
+        return url
+    userinfo, _, hosts = netloc.rpartition("@")
+    user, sep, _pw = userinfo.partition(":")
+    safe = f"{user}:{_REDACTED}@{hosts}" if sep else f"{user}@{hosts}"
+    return parts._replace(netloc=safe).geturl()
+
+
+def parse_url(url: str, *, field_name: str = "url", schemes: tuple[str, ...] = ()) -> BackendURL:
+    """Parse ``url`` into a :class:`BackendURL`.
+
+    Args:
+        url: the URL to parse.
+        field_name: the setting or argument it came from, named in errors.
+        schemes: the accepted schemes; empty accepts any.
+
+    Raises:
+        ConfigError: the URL is malformed or its scheme is not one of ``schemes``.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(field_name, "expected a backend URL, got an empty value")
+    try:
+        parts = urlsplit(url.strip())
+        port = _port_of(parts.netloc)
+    except ValueError as exc:
+        raise ConfigError(field_name, f"malformed URL {redact(url)!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise ConfigError(field_name, f"URL {redact(url)!r} has no scheme (like postgresql://)")
+    if schemes and scheme not in schemes:
+        known = ", ".join(f"{s}://" for s in schemes)
+        raise ConfigError(
+            field_name, f"unknown scheme {scheme + '://'!r} in {redact(url)!r}; known: {known}"
+        )
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    user, sep, password = userinfo.partition(":")
+    return BackendURL(
+        scheme=scheme,
+        host=parts.hostname,
+        port=port,
+        username=unquote(user) if user else None,
+        password=unquote(password) if sep else None,
+        path=parts.path,
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        raw=url.strip(),
+    )
+
+
+def _port_of(netloc: str) -> int | None:
+    hosts = netloc.rpartition("@")[2]
+    if "," in hosts:  # several seeds: each is checked by BackendURL.hosts
+        for part in hosts.split(","):
+            if _has_port(part):
+                port = part.rpartition(":")[2]
+                if not port.isdigit() or not 0 < int(port) < 65536:
+                    raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+        return None
+    if not _has_port(hosts):
+        return None
+    port = hosts.rpartition(":")[2]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    return int(port)
+
+
+def parse_bool(value: str) -> bool:
+    """Cast a query option to bool (``1/0``, ``true/false``, ``yes/no``, ``on/off``)."""
+    low = value.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def parse_seconds(value: str) -> float:
+    """Cast a query option to a non-negative number of seconds."""
+    seconds = float(value)
+    if seconds < 0:
+        raise ValueError(f"expected seconds >= 0, got {value!r}")
+    return seconds
+
+
+def cast_options(
+    url: BackendURL,
+    table: Mapping[str, Callable[[str], Any]],
+    *,
+    field_name: str = "url",
+    passthrough: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Cast ``url``'s query options by ``table`` (option -> parser).
+
+    Options in ``passthrough`` are returned as strings; any other unknown option is an error,
+    so a typo never silently does nothing.
+
+    Raises:
+        ConfigError: an option is unknown or its value does not parse; names the option.
+    """
+    out: dict[str, Any] = {}
+    for name, raw in url.query.items():
+        parser = table.get(name)
+        if parser is None:
+            if name in passthrough:
+                out[name] = raw
+                continue
+            known = ", ".join(sorted(table)) or "none"
+            raise ConfigError(
+                f"{field_name}?{name}",
+                f"unknown option in {url.redacted()!r}; known options: {known}",
+            )
+        try:
+            out[name] = parser(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{field_name}?{name}", f"{exc} (in {url.redacted()!r})") from None
+    return out
+
+
+def with_password(url: BackendURL, password: str | None) -> str:
+    """Rebuild ``url`` with another password (used to hand a DSN to a driver)."""
+    parts = urlsplit(url.raw)
+    hosts = parts.netloc.rpartition("@")[2]
+    user = quote(url.username or "", safe="")
+    if password is None:
+        netloc = f"{user}@{hosts}" if url.username else hosts
+    else:
+        netloc = f"{user}:{quote(password, safe='')}@{hosts}"
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,80 @@
+"""The errors mediz-infra raises.
+
+Every error derives from :class:`InfraError` and from the builtin it refines, so
+``except TimeoutError`` still catches a :class:`PoolExhausted`. Messages name the
+cause and the fix. Driver errors (asyncpg, redis-py) never leak past a backend:
+they are re-raised ``from`` the original as one of these.
+
+::
+
+    InfraError                      root of everything the library raises
+    ├── ConfigError (ValueError)    a setting, URL or argument is wrong; names the field
+    ├── BackendUnavailable (ConnectionError)
+    │                               a server cannot be reached or dropped the connection
+    ├── BackendTimeout (TimeoutError)
+    │                               a server did not answer within the configured timeout
+    ├── PoolExhausted (TimeoutError)
+    │                               no connection became free within the acquire timeout,
+    │                               or the wait queue is full
+    └── PoolClosed (RuntimeError)   the pool was used before start() or after close()
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendTimeout",
+    "BackendUnavailable",
+    "ConfigError",
+    "InfraError",
+    "PoolClosed",
+    "PoolExhausted",
+]
+
+
+class InfraError(Exception):
+    """Root of every error raised by mediz-infra."""
+
+
+class ConfigError(InfraError, ValueError):
+    """A setting, backend URL or argument is invalid.
+
+    Attributes:
+        field: the setting or argument that was wrong (``"DATABASE_POOL_MAX"``,
+            ``"url"``, ``"max_size"``).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class BackendUnavailable(InfraError, ConnectionError):
+    """A backend server could not be reached or dropped the connection."""
+
+
+class BackendTimeout(InfraError, TimeoutError):
+    """A backend server did not answer within its timeout."""
+
+
+class PoolExhausted(InfraError, TimeoutError):
+    """No pooled connection became free in time, or too many callers were waiting.
+
+    Attributes:
+        size: the pool's maximum size.
+        in_use: connections checked out when the wait ended.
+        waiting: callers waiting when the wait ended (this one included).
+        timeout: the acquire timeout in seconds.
+    """
+
+    def __init__(
+        self, message: str, *, size: int, in_use: int, waiting: int, timeout: float
+    ) -> None:
+        self.size = size
+        self.in_use = in_use
+        self.waiting = waiting
+        self.timeout = timeout
+        super().__init__(message)
+
+
+class PoolClosed(InfraError, RuntimeError):
+    """The pool was used before ``start()`` or after ``close()``."""

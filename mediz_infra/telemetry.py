@@ -1,0 +1,47 @@
+"""Telemetry through opentelemetry-api only: every instrument name and unit is declared here once.
+
+The library records with the API; the application picks an SDK and exporters (or none, in which
+case every record is a no-op). Components get their meter with :func:`get_meter` and name their
+instruments with the constants below, so a dashboard query never guesses a name.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import metrics, trace
+
+from . import __version__
+
+__all__ = [
+    "DB_POOL_ACQUIRE_WAIT",
+    "DB_POOL_CONNECTIONS",
+    "DB_POOL_ERRORS",
+    "DB_POOL_WAITING",
+    "INSTRUMENTATION_NAME",
+    "REDIS_ERRORS",
+    "get_meter",
+    "get_tracer",
+]
+
+INSTRUMENTATION_NAME = "mediz_infra"
+
+# name: (unit, description)
+DB_POOL_CONNECTIONS = "mediz.db.pool.connections"
+"""Observable gauge, ``{connection}``; attribute ``state`` = size | idle | in_use; ``pool``."""
+DB_POOL_WAITING = "mediz.db.pool.waiting"
+"""Observable gauge, ``{request}``: callers waiting for a connection; attribute ``pool``."""
+DB_POOL_ACQUIRE_WAIT = "mediz.db.pool.acquire.wait"
+"""Histogram, ``s``: time from acquire() to a usable connection; attribute ``pool``."""
+DB_POOL_ERRORS = "mediz.db.pool.errors"
+"""Counter, ``{error}``; attribute ``kind`` = exhausted | unavailable | stale | recycled."""
+REDIS_ERRORS = "mediz.redis.errors"
+"""Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly."""
+
+
+def get_meter(component: str) -> metrics.Meter:
+    """The meter a component records with (from the global MeterProvider, no-op without one)."""
+    return metrics.get_meter(f"{INSTRUMENTATION_NAME}.{component}", __version__)
+
+
+def get_tracer(component: str) -> trace.Tracer:
+    """The tracer a component traces with (from the global TracerProvider)."""
+    return trace.get_tracer(f"{INSTRUMENTATION_NAME}.{component}", __version__)

@@ -1,0 +1,16 @@
+"""Type aliases and the Protocols for what users hand to mediz-infra."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["ASGIApp", "HealthCheck", "Message", "Receive", "Scope", "Send"]
+
+
+class HealthCheck(Protocol):
+    """A readiness check: returns details to show, raises when the dependency is unhealthy."""
+
+    def __call__(self) -> Awaitable[dict[str, Any]]: ...
