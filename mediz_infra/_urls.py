@@ -6,6 +6,7 @@ turns one into a :class:`BackendURL` and never lets the password reach a repr, l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +70,8 @@ def redact(url: str) -> str:
         return "<unparsable URL>"
     netloc = parts.netloc
     if "@" not in netloc:
-        return url
+        # No netloc (say, "user:pw@host/db" without a scheme): hide anything before an "@".
+        return re.sub(r"^([^:/@]*):[^@]*@", r"\1:***@", url) if "@" in url else url
     userinfo, _, hosts = netloc.rpartition("@")
     user, sep, _pw = userinfo.partition(":")
     safe = f"{user}:{_REDACTED}@{hosts}" if sep else f"{user}@{hosts}"
@@ -95,7 +97,7 @@ def parse_url(url: str, *, field_name: str = "url", schemes: tuple[str, ...] = (
     except ValueError as exc:
         raise ConfigError(field_name, f"malformed URL {redact(url)!r}: {exc}") from None
     scheme = parts.scheme.lower()
-    if not scheme:
+    if not scheme or "//" not in url:
         raise ConfigError(field_name, f"URL {redact(url)!r} has no scheme (like postgresql://)")
     if schemes and scheme not in schemes:
         known = ", ".join(f"{s}://" for s in schemes)

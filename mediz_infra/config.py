@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._urls import parse_url, redact
@@ -94,7 +101,9 @@ class Settings(BaseSettings):
             if value is not None:
                 parse_url(value.get_secret_value(), field_name=name, schemes=schemes)
         for value in self.database_replica_urls:
-            parse_url(value.get_secret_value(), field_name="DATABASE_REPLICA_URLS", schemes=_PG_SCHEMES)
+            parse_url(
+                value.get_secret_value(), field_name="DATABASE_REPLICA_URLS", schemes=_PG_SCHEMES
+            )
         return self
 
     def database_dsn(self) -> str | None:

@@ -85,7 +85,8 @@ def _pg_bindir() -> Path | None:
 def missing_binary(kind: str) -> str | None:
     """Why a throwaway ``kind`` (redis | postgres | pgbouncer) cannot start, or None if it can."""
     if kind == "redis":
-        return None if shutil.which("redis-server") else "redis-server not found: apt-get install redis-server"
+        found = shutil.which("redis-server")
+        return None if found else "redis-server not found: apt-get install redis-server"
     if kind == "postgres":
         return None if _pg_bindir() else "pg_ctl not found: apt-get install postgresql"
     if kind == "pgbouncer":

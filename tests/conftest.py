@@ -21,8 +21,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--database-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_DATABASE_URL))
-    parser.addoption("--redis-url", default=os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL))
+    env = os.environ.get
+    parser.addoption("--database-url", default=env("TEST_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.addoption("--redis-url", default=env("TEST_REDIS_URL", DEFAULT_REDIS_URL))
 
 
 def _reachable(url: str) -> bool:

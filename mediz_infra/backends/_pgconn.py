@@ -1,0 +1,106 @@
+"""The pooled asyncpg connection: notes every statement that changes session state.
+
+asyncpg's pool runs a reset query (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+RESET ALL``) on every release: a full round trip that costs most of a short query. It is only
+needed when the session was changed. This connection class looks at each statement's text as it
+is sent and marks the connection *dirty* when the text can change session state, so the pool
+resets only dirty connections.
+
+What marks a connection dirty (case-insensitive, at the start of any statement of the text):
+``SET`` (but not ``SET LOCAL`` or ``SET TRANSACTION``, which end with the transaction),
+``RESET``, ``LISTEN``, ``PREPARE``, ``DECLARE``, ``LOAD``, ``DISCARD``, ``CREATE TEMP[ORARY]``
+(and ``GLOBAL/LOCAL TEMP``), and anywhere in the text a call of ``set_config(``,
+``pg_advisory_lock(``, ``pg_advisory_lock_shared(``, ``pg_try_advisory_lock(`` or
+``pg_try_advisory_lock_shared(`` (the session-level lock functions; the ``_xact_`` variants end
+with the transaction). The check errs towards dirty: a false alarm costs one reset round trip.
+
+What it cannot see: session state changed by code running *inside* the server, such as a
+PL/pgSQL function that calls ``set_config(..., false)`` or takes a session advisory lock. An app
+that does that passes ``reset="always"`` to :class:`~mediz_infra.backends.postgres.PoolManager`.
+
+Private API note: the class hooks ``Connection.execute`` and ``Connection._get_statement`` (every
+extended-protocol query, prepared statement and cursor goes through the latter). asyncpg is pinned
+to a tested range and ``tests/integration/test_pool_reset.py`` fails if a new release stops
+routing statements through these two methods.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from typing import Any
+
+import asyncpg
+
+__all__ = ["PgBouncerSessionWarning", "TrackedConnection", "changes_session"]
+
+_STATEMENT_START = re.compile(
+    r"(?:^|;)\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*"
+    r"(?:SET(?!\s+(?:LOCAL|TRANSACTION|CONSTRAINTS)\b)|RESET|LISTEN|PREPARE|DECLARE|LOAD|DISCARD"
+    r"|CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_SESSION_CALL = re.compile(
+    r"\b(?:set_config|pg_(?:try_)?advisory_lock(?:_shared)?)\s*\(", re.IGNORECASE
+)
+_CACHE_MAX = 4096
+_cache: dict[str, bool] = {}
+
+
+def changes_session(query: str) -> bool:
+    """True when ``query`` may change session state (see the module docstring for the list)."""
+    known = _cache.get(query)
+    if known is not None:
+        return known
+    dirty = bool(_STATEMENT_START.search(query) or _SESSION_CALL.search(query))
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()  # apps run a bounded set of statements; a rare refill is cheap
+    _cache[query] = dirty
+    return dirty
+
+
+class PgBouncerSessionWarning(UserWarning):
+    """A statement uses a session feature that PgBouncer's transaction pooling breaks."""
+
+
+class TrackedConnection(asyncpg.Connection):
+    """An asyncpg connection that remembers whether its session state was changed.
+
+    Users receive it from the pool like any asyncpg connection; the extra attributes are the
+    pool's bookkeeping.
+    """
+
+    __slots__ = ("_mz_dirty", "_mz_expires", "_mz_pgbouncer", "_mz_released")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        now = time.monotonic()
+        self._mz_dirty = False
+        self._mz_expires = float("inf")
+        self._mz_released = now
+        self._mz_pgbouncer = False
+
+    def _mz_note(self, query: str) -> None:
+        if changes_session(query):
+            self._mz_dirty = True
+            if self._mz_pgbouncer:
+                first = query.strip().splitlines()[0][:80] if query.strip() else query
+                warnings.warn(
+                    PgBouncerSessionWarning(
+                        f"{first!r} changes session state, which PgBouncer's transaction pooling "
+                        "does not keep: the next transaction may run on another server connection "
+                        "(and this one may leak to another client). Use SET LOCAL or "
+                        "pg_advisory_xact_lock inside a transaction, or connect to Postgres "
+                        "directly (pgbouncer=False) for LISTEN and session locks."
+                    ),
+                    stacklevel=4,
+                )
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        self._mz_note(query)
+        return await super().execute(query, *args, timeout=timeout)
+
+    async def _get_statement(self, query: str, timeout: float | None, **kwargs: Any) -> Any:
+        self._mz_note(query)
+        return await super()._get_statement(query, timeout, **kwargs)  # type: ignore[misc]
