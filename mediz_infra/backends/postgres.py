@@ -56,11 +56,6 @@ _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
 )
-_START_ERRORS: tuple[type[BaseException], ...] = (
-    *_OUTAGE_ERRORS,
-    TimeoutError,
-    asyncpg.PostgresError,
-)
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 1.0
 
@@ -279,7 +274,7 @@ class PoolManager:
                     init=self._init_connection,
                     reset=self._reset_connection,
                 )
-            except (TimeoutError, *_OUTAGE_ERRORS, asyncpg.PostgresError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise BackendUnavailable(
                     f"cannot open the Postgres pool {self.name} at {self.url}: "
                     f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
