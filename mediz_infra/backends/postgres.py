@@ -199,6 +199,7 @@ class PoolManager:
         ]
         self._rr = 0
         self._pool: asyncpg.Pool | None = None
+        self._free_holders: asyncio.Queue[Any] | None = None
         self._start_lock: asyncio.Lock | None = None
         self._waiting = 0
         self._failures = 0
@@ -280,6 +281,10 @@ class PoolManager:
                     f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
                 ) from exc
             self._pool = pool
+            # asyncpg's queue of free holders (private): peeked to skip the acquire timer when
+            # a holder is free. Without it every acquire simply takes the timed path.
+            queue = getattr(pool, "_queue", None)
+            self._free_holders = queue if isinstance(queue, asyncio.Queue) else None
             for replica in self._replicas:
                 try:
                     await replica.start()
@@ -382,8 +387,14 @@ class PoolManager:
                 raise self._exhausted(budget, queue_full=True)
             self._waiting += 1
             try:
-                async with asyncio.timeout_at(asyncio.get_running_loop().time() + budget):
+                free = self._free_holders
+                if free is not None and free.qsize():
+                    # A holder is free: asyncpg hands it over without waiting (at worst it
+                    # opens a connection, bounded by connect_timeout), so skip the timer.
                     proxy = await pool.acquire()
+                else:
+                    async with asyncio.timeout(budget):
+                        proxy = await pool.acquire()
             except TimeoutError:
                 if pool.get_size() - pool.get_idle_size() < self.max_size:
                     # A slot was free: the time went into opening a connection.
