@@ -7,6 +7,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .backends._pgconn import PgBouncerSessionWarning
+from .backends.postgres import PoolManager, PoolStats
 from .config import Settings, load_settings
 from .errors import (
     BackendTimeout,
@@ -16,9 +18,14 @@ from .errors import (
     PoolClosed,
     PoolExhausted,
 )
+from .infra import Infra
 
 __all__ = [
     "__version__",
+    # backends.postgres
+    "PgBouncerSessionWarning",
+    "PoolManager",
+    "PoolStats",
     # config
     "Settings",
     "load_settings",
@@ -29,4 +36,6 @@ __all__ = [
     "InfraError",
     "PoolClosed",
     "PoolExhausted",
+    # infra
+    "Infra",
 ]

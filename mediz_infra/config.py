@@ -6,7 +6,7 @@ Every value can also be passed in code: ``Settings(database_url="postgresql://..
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AliasChoices,
@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from ._urls import parse_url, redact
 from .errors import ConfigError
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
     """Primary Postgres URL. Unset: the reference app starts an embedded Postgres."""
-    database_replica_urls: list[SecretStr] = Field(
+    database_replica_urls: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias=_env("DATABASE_REPLICA_URLS")
     )
     """Read replicas, comma-separated; ``pool.read()`` round-robins over the healthy ones."""
@@ -158,6 +158,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ConfigError:
         raise
+    except SettingsError as exc:  # a variable the source could not even decode
+        raise ConfigError("settings", str(exc)) from None
     except ValidationError as exc:
         err = exc.errors(include_input=False, include_url=False)[0]
         loc = str(err["loc"][0]) if err["loc"] else "settings"

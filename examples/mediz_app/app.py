@@ -1,0 +1,109 @@
+"""The reference app: routes of the meDIZ shape over mediz-infra's connection layer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mediz_infra import ConfigError, Infra, PoolManager, Settings
+
+HERE = Path(__file__).parent
+
+POPULAR_SQL = """
+SELECT s.id, s.name, count(*) AS reports, round(avg(r.intensity), 1)::float AS avg_intensity
+FROM symptom_reports r
+JOIN symptoms s ON s.id = r.symptom_id
+WHERE r.reported_at > now() - make_interval(days => $2)
+GROUP BY s.id, s.name
+ORDER BY reports DESC, s.id
+LIMIT $1
+"""
+
+
+async def prepare_database(db: PoolManager) -> None:
+    """Create the schema and, on an empty database, the demo data."""
+    async with db.transaction() as con:
+        # one transaction-scoped lock: two app processes starting together seed once
+        await con.execute("SELECT pg_advisory_xact_lock(hashtext('mediz_app.seed'))")
+        await con.execute((HERE / "schema.sql").read_text())
+        if not await con.fetchval("SELECT EXISTS (SELECT 1 FROM users)"):
+            await con.execute((HERE / "seed.sql").read_text())
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"expected {low} to {high}, got {value}")
+    return value
+
+
+def _problem(exc: ConfigError) -> JSONResponse:
+    # RFC 9457 problem details naming the parameter that was wrong
+    return JSONResponse(
+        {"type": "about:blank", "title": "Invalid parameter", "status": 400,
+         "detail": str(exc), "invalid_params": [{"name": exc.field, "reason": str(exc)}]},
+        status_code=400, media_type="application/problem+json",
+    )
+
+
+async def popular_symptoms(request: Request) -> JSONResponse:
+    """``GET /api/symptoms/popular?limit=10&days=30``: most reported symptoms, from a replica."""
+    try:
+        limit = _int_param(request, "limit", 10, 1, 100)
+        days = _int_param(request, "days", 30, 1, 365)
+    except ConfigError as exc:
+        return _problem(exc)
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None  # create_app always has a database
+    async with infra.db.read() as con:
+        rows = await con.fetch(POPULAR_SQL, limit, days)
+    return JSONResponse({"days": days, "symptoms": [dict(r) for r in rows]})
+
+
+async def infra_status(request: Request) -> JSONResponse:
+    """``GET /api/admin/infra``: every backend's health detail (no passwords)."""
+    infra: Infra = request.app.state.infra
+    detail = await infra.check()
+    down = any(part.get("status") != "ok" for part in detail.values())
+    return JSONResponse(detail, status_code=503 if down else 200)
+
+
+async def index(request: Request) -> JSONResponse:
+    return JSONResponse({
+        "app": "meDIZ reference app (mediz-infra)",
+        "endpoints": ["/api/symptoms/popular?limit=10&days=30", "/api/admin/infra"],
+    })
+
+
+def create_app(settings: Settings | None = None, *, embedded_postgres: bool = True) -> Starlette:
+    """Build the app. With no ``DATABASE_URL`` it starts an embedded Postgres (the demo default)."""
+    infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with infra.lifespan(app) as state:
+            assert infra.db is not None, "set DATABASE_URL or allow the embedded Postgres"
+            await prepare_database(infra.db)
+            yield state
+
+    routes = [
+        Route("/", index),
+        Route("/api/symptoms/popular", popular_symptoms),
+        Route("/api/admin/infra", infra_status),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.infra = infra
+    return app

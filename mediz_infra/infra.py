@@ -1,0 +1,181 @@
+"""Infra: builds the backends from Settings, owns their lifecycle, and plugs into Starlette.
+
+Nothing connects when an :class:`Infra` is built: connections open in :meth:`Infra.start`
+(or the Starlette lifespan), so importing and constructing stay cheap for serverless cold starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from .backends.postgres import PoolManager
+from .backends.redis import check_redis, close_redis, create_redis
+from .config import Settings, load_settings
+from .errors import InfraError
+
+if TYPE_CHECKING:
+    from .backends.embedded import EmbeddedPostgres
+    from .backends.redis import RedisClient
+
+__all__ = ["Infra"]
+
+log = logging.getLogger("mediz_infra")
+
+
+class Infra:
+    """The app's connections: a Postgres pool and a Redis client, started and closed together.
+
+    Use ``async with Infra.from_settings() as infra:`` in scripts and workers, or
+    ``Starlette(lifespan=infra.lifespan)`` in an app. Starting twice is harmless; closing
+    closes everything that was started, in reverse order.
+
+    Attributes:
+        settings: the settings the backends were built from.
+        db: the Postgres pool, or ``None`` when no database is configured.
+        redis: the Redis client; the in-memory backend when ``REDIS_URL`` is unset.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        db: PoolManager | None = None,
+        redis: RedisClient | None = None,
+        embedded_postgres: bool = False,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._embedded_wanted = embedded_postgres and db is None and not self.settings.database_url
+        self._embedded: EmbeddedPostgres | None = None
+        if db is None and self.settings.database_url is not None:
+            db = PoolManager.from_settings(self.settings)
+        self.db: PoolManager | None = db
+        if redis is None:
+            url = self.settings.redis_dsn() or "memory://default"
+            redis = create_redis(
+                url,
+                max_connections=self.settings.redis_max_connections,
+                timeout=self.settings.redis_timeout,
+            )
+        self.redis: RedisClient = redis
+        self._started = False
+        self._lock: asyncio.Lock | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, embedded_postgres: bool = False
+    ) -> Infra:
+        """Build from ``settings`` (default: read the environment now).
+
+        Args:
+            settings: the settings; ``None`` reads them from the environment.
+            embedded_postgres: when ``DATABASE_URL`` is unset, start an embedded Postgres
+                (needs the ``pg`` extra) instead of running without a database.
+
+        Raises:
+            ConfigError: a setting is invalid; names the variable.
+        """
+        return cls(settings, embedded_postgres=embedded_postgres)
+
+    def __repr__(self) -> str:
+        db = self.db.url if self.db else "none"
+        return f"<Infra db={db} redis={type(self.redis).__name__} started={self._started}>"
+
+    async def start(self) -> Infra:
+        """Connect every backend and run start-up self-checks. Calling it twice is harmless.
+
+        Raises:
+            BackendUnavailable: a backend cannot be reached; whatever was started is closed.
+        """
+        if self._started:
+            return self
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._started:
+                return self  # type: ignore[unreachable]
+            started = time.perf_counter()
+            try:
+                if self._embedded_wanted and self.db is None:
+                    from .backends.embedded import start_embedded_postgres
+
+                    self._embedded = await start_embedded_postgres()
+                    self.db = PoolManager(
+                        self._embedded.url,
+                        min_size=self.settings.database_pool_min,
+                        max_size=self.settings.database_pool_max,
+                        application_name=self.settings.application_name,
+                        name="embedded",
+                    )
+                if self.db is not None:
+                    await self.db.start()
+                report = await check_redis(self.redis)
+                for warning in report.get("warnings", []):
+                    log.warning("redis: %s", warning)
+            except BaseException:
+                await self._close_started()
+                raise
+            self._started = True
+            log.info("infra started in %.2f s: %r", time.perf_counter() - started, self)
+        return self
+
+    async def close(self) -> None:
+        """Close every backend; safe to call when not started or twice."""
+        self._started = False
+        await self._close_started()
+
+    async def _close_started(self) -> None:
+        errors: list[BaseException] = []
+        if self.db is not None:
+            try:
+                await self.db.close()
+            except Exception as exc:  # keep closing the rest
+                errors.append(exc)
+        try:
+            await close_redis(self.redis)
+        except Exception as exc:
+            errors.append(exc)
+        if self._embedded is not None:
+            embedded, self._embedded = self._embedded, None
+            await embedded.aclose()
+        for exc in errors:
+            log.warning("error while closing infra: %s", exc)
+
+    async def __aenter__(self) -> Infra:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[dict[str, Any]]:
+        """Starlette lifespan: ``Starlette(lifespan=infra.lifespan)``.
+
+        Yields ``{"infra": self}`` as lifespan state, so handlers read ``request.state.infra``.
+        """
+        await self.start()
+        try:
+            yield {"infra": self}
+        finally:
+            await self.close()
+
+    async def check(self) -> dict[str, Any]:
+        """Health detail of every backend: ``{"db": {...}, "redis": {...}}``; no passwords.
+
+        A backend that fails reports ``{"status": "down", "error": "..."}`` instead of raising.
+        """
+        out: dict[str, Any] = {}
+        if self.db is not None:
+            try:
+                out["db"] = {"status": "ok", **await self.db.check()}
+            except InfraError as exc:
+                out["db"] = {"status": "down", "error": str(exc)}
+        try:
+            out["redis"] = {"status": "ok", **await check_redis(self.redis)}
+        except InfraError as exc:
+            out["redis"] = {"status": "down", "error": str(exc)}
+        return out
