@@ -141,9 +141,10 @@ class Infra:
             errors.append(exc)
         if self._embedded is not None:
             embedded, self._embedded = self._embedded, None
+            self.db = None  # its URL dies with the embedded server; start() makes a new one
             await embedded.aclose()
-        for exc in errors:
-            log.warning("error while closing infra: %s", exc)
+        for error in errors:
+            log.warning("error while closing infra: %s", error)
 
     async def __aenter__(self) -> Infra:
         return await self.start()
