@@ -187,19 +187,14 @@ class PoolManager:
         self.max_waiting = max_waiting
         self.reset_mode = reset
         self.connect_timeout = connect_timeout
-        self._replicas = [
-            PoolManager(
-                r, min_size=0, max_size=max_size, acquire_timeout=acquire_timeout,
-                command_timeout=command_timeout, statement_timeout=statement_timeout,
-                application_name=application_name, max_lifetime=max_lifetime, max_idle=max_idle,
-                ping_after=ping_after, max_waiting=max_waiting, pgbouncer=pgbouncer, reset=reset,
-                name=f"{name}-replica-{i}", connect_timeout=connect_timeout,
-            )
-            for i, r in enumerate(replicas)
-        ]
+        try:
+            self._replicas = [self._replica(r, i, pgbouncer) for i, r in enumerate(replicas)]
+        except ConfigError as exc:
+            raise ConfigError("DATABASE_REPLICA_URLS", str(exc).partition(": ")[2]) from None
         self._rr = 0
         self._pool: asyncpg.Pool | None = None
         self._free_holders: asyncio.Queue[Any] | None = None
+        self._closing: asyncpg.Pool | None = None
         self._start_lock: asyncio.Lock | None = None
         self._waiting = 0
         self._failures = 0
@@ -214,6 +209,16 @@ class PoolManager:
         )
         self._attrs = {"pool": name}
         _register_gauges(self)
+
+    def _replica(self, url: str, index: int, pgbouncer: Literal["auto"] | bool) -> PoolManager:
+        return PoolManager(
+            url, min_size=0, max_size=self.max_size, acquire_timeout=self.acquire_timeout,
+            command_timeout=self.command_timeout, statement_timeout=self.statement_timeout,
+            application_name=self.application_name, max_lifetime=self.max_lifetime,
+            max_idle=self.max_idle, ping_after=self.ping_after, max_waiting=self.max_waiting,
+            pgbouncer=pgbouncer, reset=self.reset_mode, name=f"{self.name}-replica-{index}",
+            connect_timeout=self.connect_timeout,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PoolManager:
@@ -288,7 +293,7 @@ class PoolManager:
             for replica in self._replicas:
                 try:
                     await replica.start()
-                except BackendUnavailable as exc:  # a replica down at start is not fatal
+                except BackendUnavailable as exc:  # not fatal: read() retries it later
                     replica._note_outage(exc)
                     log.warning("replica %s unavailable at start: %s", replica.url, exc)
         return self
@@ -376,54 +381,62 @@ class PoolManager:
         budget = self.acquire_timeout if timeout is None else timeout
         start = time.perf_counter()
         deadline = time.monotonic() + budget
-        while True:
-            if self._retry_at and time.monotonic() < self._retry_at and pool.get_idle_size() == 0:
-                raise BackendUnavailable(
-                    f"Postgres pool {self.name} at {self.url} is unreachable "
-                    f"({self._last_error}); retrying in {self._retry_at - time.monotonic():.2f} s"
-                )
-            if self.max_waiting is not None and self._waiting >= self.max_waiting:
-                self._errors.add(1, {**self._attrs, "kind": "exhausted"})
-                raise self._exhausted(budget, queue_full=True)
-            self._waiting += 1
-            try:
-                free = self._free_holders
-                if free is not None and free.qsize():
-                    # A holder is free: asyncpg hands it over without waiting (at worst it
-                    # opens a connection, bounded by connect_timeout), so skip the timer.
-                    proxy = await pool.acquire()
-                else:
-                    async with asyncio.timeout(budget):
-                        proxy = await pool.acquire()
-            except TimeoutError:
-                if pool.get_size() - pool.get_idle_size() < self.max_size:
-                    # A slot was free: the time went into opening a connection.
-                    raise BackendTimeout(
-                        f"opening a Postgres connection to {self.url} took more than "
-                        f"{budget:.1f} s; check the server's load and network"
-                    ) from None
-                self._errors.add(1, {**self._attrs, "kind": "exhausted"})
-                raise self._exhausted(budget) from None
-            except _OUTAGE_ERRORS as exc:
-                self._note_outage(exc)
-                raise BackendUnavailable(
-                    f"cannot connect to Postgres pool {self.name} at {self.url}: "
-                    f"{redact(str(exc))}; check that the server is up"
-                ) from exc
-            finally:
-                self._waiting -= 1
-            if self._failures:
-                self._failures = 0
-                self._retry_at = 0.0
-                log.info("pool %s: Postgres reachable again", self.name)
-            released: float = cast(Any, proxy)._mz_released
-            if time.monotonic() - released > self.ping_after and not await self._ping(proxy):
+        try:
+            while True:
+                proxy = await self._acquire_once(pool, budget)
+                released: float = cast(Any, proxy)._mz_released
+                if time.monotonic() - released <= self.ping_after or await self._ping(proxy):
+                    return proxy
                 budget = deadline - time.monotonic()
                 if budget <= 0:
                     raise BackendTimeout(f"no live Postgres connection to {self.url} in time")
-                continue
+        finally:
+            # recorded for failures too: a slow PoolExhausted is the wait that matters most
             self._wait_hist.record(time.perf_counter() - start, self._attrs)
-            return proxy
+
+    async def _acquire_once(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
+        if self._retry_at and time.monotonic() < self._retry_at and pool.get_idle_size() == 0:
+            raise BackendUnavailable(
+                f"Postgres pool {self.name} at {self.url} is unreachable "
+                f"({self._last_error}); retrying in {self._retry_at - time.monotonic():.2f} s"
+            )
+        free = self._free_holders
+        # A free holder means no wait: asyncpg hands it over at once (at worst it opens a
+        # connection, bounded by connect_timeout), so that path skips the timer.
+        fast = free is not None and free.qsize() > 0
+        if not fast and self.max_waiting is not None and self._waiting >= self.max_waiting:
+            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
+            raise self._exhausted(budget, queue_full=True)
+        try:
+            if fast:
+                proxy = await pool.acquire()
+            else:
+                self._waiting += 1
+                try:
+                    async with asyncio.timeout(budget):
+                        proxy = await pool.acquire()
+                finally:
+                    self._waiting -= 1
+        except TimeoutError:
+            if pool.get_size() - pool.get_idle_size() < self.max_size:
+                # A slot was free: the time went into opening a connection.
+                raise BackendTimeout(
+                    f"opening a Postgres connection to {self.url} took more than "
+                    f"{budget:.1f} s; check the server's load and network"
+                ) from None
+            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
+            raise self._exhausted(budget) from None
+        except _OUTAGE_ERRORS as exc:
+            self._note_outage(exc)
+            raise BackendUnavailable(
+                f"cannot connect to Postgres pool {self.name} at {self.url}: "
+                f"{redact(str(exc))}; check that the server is up"
+            ) from exc
+        if self._failures:
+            self._failures = 0
+            self._retry_at = 0.0
+            log.info("pool %s: Postgres reachable again", self.name)
+        return proxy
 
     async def _ping(self, proxy: PoolConnectionProxy) -> bool:
         try:
@@ -446,7 +459,7 @@ class PoolManager:
             f"Postgres pool {self.name} exhausted: {stats.in_use}/{self.max_size} in use, "
             f"{stats.waiting} waiting; {why}. Raise DATABASE_POOL_MAX (and the server's "
             "max_connections), shorten transactions, or raise MEDIZ_ACQUIRE_TIMEOUT",
-            size=self.max_size, in_use=stats.in_use, waiting=stats.waiting + 1, timeout=budget,
+            size=self.max_size, in_use=stats.in_use, waiting=stats.waiting, timeout=budget,
         )
 
     def _note_outage(self, exc: BaseException) -> None:
@@ -458,11 +471,9 @@ class PoolManager:
         self._errors.add(1, {**self._attrs, "kind": "unavailable"})
 
     async def _release(self, proxy: PoolConnectionProxy) -> None:
-        pool = self._pool
+        pool = self._pool or self._closing
         if pool is not None:
             await pool.release(proxy)
-        elif not proxy.is_closed():  # closed under us: drop the connection
-            proxy.terminate()
 
     # conveniences ----------------------------------------------------------------------------
 
@@ -529,7 +540,7 @@ class PoolManager:
         now = time.monotonic()
         for i in range(count):
             replica = self._replicas[(start + i) % count]
-            if replica._pool is not None and replica._retry_at <= now:
+            if replica._retry_at <= now:
                 yield replica
 
 
@@ -565,8 +576,12 @@ class _Read(_Acquire):
         if primary._replicas:
             for replica in primary._healthy_replicas():
                 try:
+                    if replica._pool is None:  # down at start: try again after its back-off
+                        await replica.start()
                     self._proxy = await replica._get(self._timeout)
                 except (BackendUnavailable, BackendTimeout) as exc:
+                    if replica._pool is None:
+                        replica._note_outage(exc)
                     log.warning("replica %s unavailable, trying the next: %s", replica.url, exc)
                     continue
                 self._owner = replica

@@ -60,7 +60,7 @@ async def test_third_holder_gets_pool_exhausted_after_the_timeout(pool: PoolMana
     release.set()
     await asyncio.gather(*holders)
     assert waited >= 0.29
-    assert (info.value.size, info.value.in_use) == (2, 2)
+    assert (info.value.size, info.value.in_use, info.value.waiting) == (2, 2, 0)
     assert "2/2 in use" in str(info.value)
     assert "DATABASE_POOL_MAX" in str(info.value)
     assert isinstance(info.value, TimeoutError)
@@ -89,6 +89,19 @@ async def test_bounded_wait_queue_fails_at_once(database_url: str) -> None:
         assert time.monotonic() - started < 1.0
         release.set()
         await asyncio.gather(holder, waiter)
+
+
+async def test_max_waiting_zero_serves_free_connections_and_never_queues(
+    database_url: str,
+) -> None:
+    async with PoolManager(database_url, max_size=1, max_waiting=0, acquire_timeout=5) as pool:
+        assert await pool.fetchval("SELECT 1") == 1  # a free connection is no wait
+        async with pool.acquire():
+            started = time.monotonic()
+            with pytest.raises(PoolExhausted, match="max_waiting=0"):
+                async with pool.acquire():
+                    pass
+            assert time.monotonic() - started < 1.0
 
 
 async def test_cancelled_caller_returns_its_connection(pool: PoolManager) -> None:
@@ -192,3 +205,21 @@ async def test_gauges_and_wait_histogram_are_recorded(database_url: str) -> None
     }
     assert sizes["size"] >= 2 and sizes["in_use"] == 0
     provider.shutdown()
+
+
+async def test_close_waits_for_checked_out_connections(database_url: str) -> None:
+    pool = await PoolManager(database_url, max_size=2, acquire_timeout=5).start()
+    inside = asyncio.Event()
+
+    async def request() -> int:
+        async with pool.acquire() as con:
+            inside.set()
+            return int(await con.fetchval("SELECT 5 FROM pg_sleep(0.2)"))
+
+    task = asyncio.create_task(request())
+    await inside.wait()
+    started = time.monotonic()
+    await pool.close()
+    assert await task == 5  # the in-flight request finished
+    assert time.monotonic() - started < 2.0  # close did not sit out its whole timeout
+    assert pool.stats().size == 0
