@@ -305,12 +305,15 @@ class PoolManager:
             await replica.close()
         if pool is None:
             return
+        self._closing = pool  # checked-out connections are still released into it
         try:
             await asyncio.wait_for(pool.close(), self.acquire_timeout)
         except TimeoutError:
             log.warning("pool %s: connections still in use after %.1f s; terminating",
                         self.name, self.acquire_timeout)
             pool.terminate()
+        finally:
+            self._closing = None
 
     async def __aenter__(self) -> PoolManager:
         return await self.start()
