@@ -154,6 +154,11 @@ def load_settings(**overrides: object) -> Settings:
     Raises:
         ConfigError: a variable is invalid; the error names it and never shows a password.
     """
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(
+            unknown[0], f"is not a setting; known: {', '.join(sorted(Settings.model_fields))}"
+        )
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ConfigError:

@@ -85,3 +85,10 @@ def test_parsed_url_keeps_the_password_out_of_repr() -> None:
     assert parsed.password == SECRET
     assert SECRET not in repr(parsed) and SECRET not in str(parsed)
     assert parsed.query == {"sslmode": "require"}
+
+
+def test_unknown_keyword_is_an_error_not_ignored() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(MEDIZ_ACQUIRE_TIMEOUT=2)
+    assert info.value.field == "MEDIZ_ACQUIRE_TIMEOUT"
+    assert "acquire_timeout" in str(info.value)
