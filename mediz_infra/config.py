@@ -154,7 +154,7 @@ def load_settings(**overrides: object) -> Settings:
     Raises:
         ConfigError: a variable is invalid; the error names it and never shows a password.
     """
-    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    unknown = sorted(set(overrides) - set(Settings.model_fields) - set(_FIELD_ENV.values()))
     if unknown:
         raise ConfigError(
             unknown[0], f"is not a setting; known: {', '.join(sorted(Settings.model_fields))}"
