@@ -1,0 +1,38 @@
+"""Benchmarks of mediz-infra against its peers: ``python -m benchmarks [names]``.
+
+Each benchmark is a module of this package exposing ``BENCHMARK`` (a
+:class:`benchmarks._runner.Benchmark`); :data:`REGISTRY` names them. Modules are imported only
+when run, so listing them needs none of the peers installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks._runner import Benchmark
+
+__all__ = ["REGISTRY", "load"]
+
+#: Benchmark name -> (module, one-line description), in default run order.
+REGISTRY: dict[str, tuple[str, str]] = {
+    "pool": (
+        "benchmarks.pool",
+        "Postgres pools: PoolManager vs asyncpg, psycopg_pool, SQLAlchemy; direct and "
+        "through PgBouncer",
+    ),
+}
+
+
+def load(name: str) -> Benchmark:
+    """Import the named benchmark's module and return its ``BENCHMARK``.
+
+    Raises:
+        KeyError: ``name`` is not registered (the message lists the known names).
+    """
+    if name not in REGISTRY:
+        raise KeyError(f"unknown benchmark {name!r}; known: {', '.join(REGISTRY)}")
+    module = importlib.import_module(REGISTRY[name][0])
+    bench: Benchmark = module.BENCHMARK
+    return bench
