@@ -22,20 +22,19 @@ import asyncio
 import logging
 import random
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlencode, urlsplit
 
 import asyncpg
-from opentelemetry.metrics import CallbackOptions, Observation
 
 from .. import telemetry
 from .._urls import parse_bool, parse_url, redact
 from ..errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed, PoolExhausted
+from ._pgacquire import Acquire, Read, Transaction
 from ._pgconn import TrackedConnection
+from ._pggauges import register_gauges
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -208,7 +207,7 @@ class PoolManager:
             telemetry.DB_POOL_ERRORS, unit="{error}", description="Pool errors by kind"
         )
         self._attrs = {"pool": name}
-        _register_gauges(self)
+        register_gauges(self)
 
     def _replica(self, url: str, index: int, pgbouncer: Literal["auto"] | bool) -> PoolManager:
         return PoolManager(
@@ -354,7 +353,7 @@ class PoolManager:
 
     # acquiring -------------------------------------------------------------------------------
 
-    def acquire(self, *, timeout: float | None = None) -> _Acquire:
+    def acquire(self, *, timeout: float | None = None) -> Acquire:
         """A connection from the primary: ``async with pool.acquire() as con: ...``.
 
         Raises (on enter):
@@ -364,18 +363,18 @@ class PoolManager:
             BackendTimeout: opening a new connection took longer than the timeout.
             PoolClosed: the pool is not started.
         """
-        return _Acquire(self, timeout)
+        return Acquire(self, timeout)
 
-    def read(self, *, timeout: float | None = None) -> _Read:
+    def read(self, *, timeout: float | None = None) -> Read:
         """A connection for reads: a healthy replica in turn, or the primary when none is."""
-        return _Read(self, timeout)
+        return Read(self, timeout)
 
-    def transaction(self, *, timeout: float | None = None, **options: Any) -> _Transaction:
+    def transaction(self, *, timeout: float | None = None, **options: Any) -> Transaction:
         """A connection inside a transaction on the primary; commits on success.
 
         ``options`` go to asyncpg's ``Connection.transaction`` (isolation, readonly, deferrable).
         """
-        return _Transaction(self, timeout, options)
+        return Transaction(self, timeout, options)
 
     async def _get(self, timeout: float | None) -> PoolConnectionProxy:
         pool = self._pool
@@ -545,122 +544,3 @@ class PoolManager:
             replica = self._replicas[(start + i) % count]
             if replica._retry_at <= now:
                 yield replica
-
-
-class _Acquire:
-    __slots__ = ("_manager", "_proxy", "_timeout")
-
-    def __init__(self, manager: PoolManager, timeout: float | None) -> None:
-        self._manager = manager
-        self._timeout = timeout
-        self._proxy: PoolConnectionProxy | None = None
-
-    async def __aenter__(self) -> PoolConnectionProxy:
-        self._proxy = await self._manager._get(self._timeout)
-        return self._proxy
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        proxy, self._proxy = self._proxy, None
-        if proxy is not None:
-            await self._manager._release(proxy)
-
-
-class _Read(_Acquire):
-    __slots__ = ("_owner",)
-
-    def __init__(self, manager: PoolManager, timeout: float | None) -> None:
-        super().__init__(manager, timeout)
-        self._owner = manager
-
-    async def __aenter__(self) -> PoolConnectionProxy:
-        primary = self._manager
-        if primary._replicas:
-            for replica in primary._healthy_replicas():
-                try:
-                    if replica._pool is None:  # down at start: try again after its back-off
-                        await replica.start()
-                    self._proxy = await replica._get(self._timeout)
-                except (BackendUnavailable, BackendTimeout) as exc:
-                    if replica._pool is None:
-                        replica._note_outage(exc)
-                    log.warning("replica %s unavailable, trying the next: %s", replica.url, exc)
-                    continue
-                self._owner = replica
-                return self._proxy
-        self._owner = primary
-        self._proxy = await primary._get(self._timeout)
-        return self._proxy
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        proxy, self._proxy = self._proxy, None
-        if proxy is not None:
-            await self._owner._release(proxy)
-
-
-class _Transaction(_Acquire):
-    __slots__ = ("_options", "_tx")
-
-    def __init__(self, manager: PoolManager, timeout: float | None, options: dict[str, Any]):
-        super().__init__(manager, timeout)
-        self._options = options
-        self._tx: Any = None
-
-    async def __aenter__(self) -> PoolConnectionProxy:
-        proxy = await super().__aenter__()
-        try:
-            self._tx = proxy.transaction(**self._options)
-            await self._tx.start()
-        except BaseException:
-            await super().__aexit__(None, None, None)
-            raise
-        return proxy
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            if et is None:
-                await self._tx.commit()
-            else:
-                await self._tx.rollback()
-        finally:
-            await super().__aexit__(et, e, tb)
-
-
-# One set of observable gauges for every live pool: registering per pool would make an SDK
-# complain about duplicate instruments.
-_LIVE_POOLS: weakref.WeakSet[PoolManager] = weakref.WeakSet()
-_gauges_registered = False
-
-
-def _register_gauges(pool: PoolManager) -> None:
-    global _gauges_registered
-    _LIVE_POOLS.add(pool)
-    if _gauges_registered:
-        return
-    _gauges_registered = True
-    meter = telemetry.get_meter("db")
-    meter.create_observable_gauge(
-        telemetry.DB_POOL_CONNECTIONS, callbacks=[_observe_connections], unit="{connection}",
-        description="Pool connections by state",
-    )
-    meter.create_observable_gauge(
-        telemetry.DB_POOL_WAITING, callbacks=[_observe_waiting], unit="{request}",
-        description="Callers waiting for a pooled connection",
-    )
-
-
-def _observe_connections(options: CallbackOptions) -> Iterable[Observation]:
-    for pool in list(_LIVE_POOLS):
-        stats = pool.stats()
-        for state in ("size", "idle", "in_use"):
-            yield Observation(getattr(stats, state), {"pool": pool.name, "state": state})
-
-
-def _observe_waiting(options: CallbackOptions) -> Iterable[Observation]:
-    for pool in list(_LIVE_POOLS):
-        yield Observation(pool.stats().waiting, {"pool": pool.name})

@@ -1,0 +1,50 @@
+"""Observable gauges for every live PoolManager: connections by state, and waiting callers."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from .. import telemetry
+
+if TYPE_CHECKING:
+    from .postgres import PoolManager
+
+__all__ = ["register_gauges"]
+
+# One set of observable gauges for every live pool: registering per pool would make an SDK
+# complain about duplicate instruments.
+_LIVE_POOLS: weakref.WeakSet[PoolManager] = weakref.WeakSet()
+_gauges_registered = False
+
+
+def register_gauges(pool: PoolManager) -> None:
+    global _gauges_registered
+    _LIVE_POOLS.add(pool)
+    if _gauges_registered:
+        return
+    _gauges_registered = True
+    meter = telemetry.get_meter("db")
+    meter.create_observable_gauge(
+        telemetry.DB_POOL_CONNECTIONS, callbacks=[_observe_connections], unit="{connection}",
+        description="Pool connections by state",
+    )
+    meter.create_observable_gauge(
+        telemetry.DB_POOL_WAITING, callbacks=[_observe_waiting], unit="{request}",
+        description="Callers waiting for a pooled connection",
+    )
+
+
+def _observe_connections(options: CallbackOptions) -> Iterable[Observation]:
+    for pool in list(_LIVE_POOLS):
+        stats = pool.stats()
+        for state in ("size", "idle", "in_use"):
+            yield Observation(getattr(stats, state), {"pool": pool.name, "state": state})
+
+
+def _observe_waiting(options: CallbackOptions) -> Iterable[Observation]:
+    for pool in list(_LIVE_POOLS):
+        yield Observation(pool.stats().waiting, {"pool": pool.name})
