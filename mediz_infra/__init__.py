@@ -7,8 +7,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .backends._pgconn import PgBouncerSessionWarning
-from .backends.postgres import PoolManager, PoolStats
+from .backends import (
+    KeyValueClient,
+    MemoryRedis,
+    PgBouncerSessionWarning,
+    PoolManager,
+    PoolStats,
+    RedisClient,
+    check_redis,
+    close_redis,
+    create_redis,
+    from_url,
+)
 from .config import Settings, load_settings
 from .errors import (
     BackendTimeout,
@@ -22,10 +32,17 @@ from .infra import Infra
 
 __all__ = [
     "__version__",
-    # backends.postgres
+    # backends
+    "from_url",
+    "KeyValueClient",
+    "MemoryRedis",
     "PgBouncerSessionWarning",
     "PoolManager",
     "PoolStats",
+    "RedisClient",
+    "check_redis",
+    "close_redis",
+    "create_redis",
     # config
     "Settings",
     "load_settings",

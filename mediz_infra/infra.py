@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from .backends.postgres import PoolManager
-from .backends.redis import check_redis, close_redis, create_redis
+from .backends.redis import check_redis, close_redis, create_redis_from_settings
 from .config import Settings, load_settings
 from .errors import InfraError
 
@@ -54,14 +54,9 @@ class Infra:
         if db is None and self.settings.database_url is not None:
             db = PoolManager.from_settings(self.settings)
         self.db: PoolManager | None = db
-        if redis is None:
-            url = self.settings.redis_dsn() or "memory://default"
-            redis = create_redis(
-                url,
-                max_connections=self.settings.redis_max_connections,
-                timeout=self.settings.redis_timeout,
-            )
-        self.redis: RedisClient = redis
+        self.redis: RedisClient = (
+            redis if redis is not None else create_redis_from_settings(self.settings)
+        )
         self._started = False
         self._lock: asyncio.Lock | None = None
 
@@ -113,9 +108,7 @@ class Infra:
                     )
                 if self.db is not None:
                     await self.db.start()
-                report = await check_redis(self.redis)
-                for warning in report.get("warnings", []):
-                    log.warning("redis: %s", warning)
+                await check_redis(self.redis)  # logs a maxmemory-policy that evicts keys
             except BaseException:
                 await self._close_started()
                 raise
@@ -176,7 +169,7 @@ class Infra:
             except InfraError as exc:
                 out["db"] = {"status": "down", "error": str(exc)}
         try:
-            out["redis"] = {"status": "ok", **await check_redis(self.redis)}
+            out["redis"] = {"status": "ok", **await check_redis(self.redis, log_warnings=False)}
         except InfraError as exc:
             out["redis"] = {"status": "down", "error": str(exc)}
         return out

@@ -34,7 +34,7 @@ DB_POOL_ACQUIRE_WAIT = "mediz.db.pool.acquire.wait"
 DB_POOL_ERRORS = "mediz.db.pool.errors"
 """Counter, ``{error}``; attribute ``kind`` = exhausted | unavailable | stale | recycled."""
 REDIS_ERRORS = "mediz.redis.errors"
-"""Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly."""
+"""Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly | exhausted."""
 
 
 def get_meter(component: str) -> metrics.Meter:

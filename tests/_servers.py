@@ -90,8 +90,8 @@ def missing_binary(kind: str) -> str | None:
     if kind == "postgres":
         return None if _pg_bindir() else "pg_ctl not found: apt-get install postgresql"
     if kind == "pgbouncer":
-        found = shutil.which("pgbouncer") or Path("/usr/sbin/pgbouncer").exists()
-        return None if found else "pgbouncer not found: apt-get install pgbouncer"
+        present = bool(shutil.which("pgbouncer")) or Path("/usr/sbin/pgbouncer").exists()
+        return None if present else "pgbouncer not found: apt-get install pgbouncer"
     raise ValueError(kind)
 
 
