@@ -29,13 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         help="smoke run: 2 short rounds; writes nothing unless --write",
     )
     parser.add_argument(
-        "--rounds", type=int, metavar="N", help="rounds per case (default 7, or 2 with --quick)"
+        "--rounds", type=int, metavar="N", help="rounds per case (default 9, or 2 with --quick)"
     )
     parser.add_argument(
         "--seconds",
         type=float,
         metavar="S",
-        help="time budget of one measurement (default 0.35, or 0.1 with --quick)",
+        help="time budget of one measurement (default 0.25, or 0.1 with --quick)",
     )
     parser.add_argument(
         "--write",

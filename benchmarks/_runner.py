@@ -191,8 +191,8 @@ class Benchmark:
 class Options:
     """How hard to run: rounds per case, the budget of each measurement and of each warm-up."""
 
-    rounds: int = 7
-    budget: Budget = Budget(seconds=0.35, max_ops=50_000)
+    rounds: int = 9
+    budget: Budget = Budget(seconds=0.25, max_ops=50_000)
     warmup: Budget = Budget(seconds=0.1, max_ops=2_000)
     quick: bool = False
     seed: int = 1
@@ -600,8 +600,18 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "git_commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
-        # Only the code measured counts: others edit docs and tests in the same tree.
-        "git_dirty": bool(_git("status", "--porcelain", "--", "mediz_infra", "benchmarks")),
+        # Only the code measured counts (not docs, tests, or this run's own outputs).
+        "git_dirty": bool(
+            _git(
+                "status",
+                "--porcelain",
+                "--",
+                "mediz_infra",
+                "benchmarks",
+                ":(exclude)benchmarks/results",
+                ":(exclude)benchmarks/README.md",
+            )
+        ),
     }
 
 

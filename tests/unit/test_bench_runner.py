@@ -135,7 +135,7 @@ def test_results_json_shape() -> None:
     } <= document.keys()
     assert document["created"] == "2025-01-02T03:04:05+00:00"
     assert document["options"]["rounds"] == 3
-    assert document["options"]["budget"] == {"seconds": 0.35, "max_ops": 50_000}
+    assert document["options"]["budget"] == {"seconds": 0.25, "max_ops": 50_000}
     first, latency = document["cases"]
     assert first["unit"] == "q/s" and first["higher_is_better"] is True
     ours = first["contenders"][0]
