@@ -117,14 +117,27 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tempfile.gettempdir(),
-             "--dbfilename", f"mediz-redis-{self.port}.rdb", *self.extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, proc=self.proc)
-        if self not in _LIVE:
+        first = self not in _LIVE
+        for attempt in range(3):
+            log = Path(tempfile.gettempdir()) / f"mediz-redis-{self.port}.log"
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", tempfile.gettempdir(), "--logfile", str(log),
+                 "--dbfilename", f"mediz-redis-{self.port}.rdb", *self.extra],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_for_port(self.port, proc=self.proc)
+                break
+            except RuntimeError:
+                err = log.read_text(errors="replace") if log.exists() else ""
+                # Another process took the free port between free_port() and the bind: on a
+                # first start, try another; a restart must keep its port.
+                if first and attempt < 2 and "Address already in use" in err:
+                    self.port = free_port()
+                    continue
+                raise RuntimeError(f"redis-server on :{self.port} failed: {err[-500:]}") from None
+        if first:
             _LIVE.append(self)
         return self
 
