@@ -24,41 +24,26 @@ this module's own helpers (:func:`check_redis`) raise mediz-infra errors.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
-from urllib.parse import unquote, urlsplit
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import urlsplit
 
-from redis.asyncio import Redis, RedisCluster, Sentinel
-from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.connection import (
-    AbstractConnection,
-    BlockingConnectionPool,
-    Connection,
-    ConnectionPool,
-    SSLConnection,
-    UnixDomainSocketConnection,
-)
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
-from redis.backoff import EqualJitterBackoff
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MaxConnectionsError, ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .._urls import BackendURL, cast_options, parse_bool, parse_seconds, parse_url
-from ..errors import BackendTimeout, BackendUnavailable, ConfigError, InfraError, PoolExhausted
-from ..telemetry import REDIS_ERRORS, get_meter
+from .._urls import cast_options, parse_url
+from ..errors import BackendTimeout, BackendUnavailable, ConfigError, InfraError
+from ._redis_options import OPTIONS, SSL_OPTIONS, check_keywords
+from ._redis_topology import cluster, sentinel, standalone
 from .memory import MemoryRedis
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter
-
     from ..config import Settings
 
 __all__ = [
@@ -81,90 +66,8 @@ REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "
 # Policies that may evict keys without a TTL, such as durable queue state.
 _EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 
-_T = TypeVar("_T")
 
-
-# -- options ------------------------------------------------------------------------------
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer >= {minimum}, got {value!r}") from None
-        if number < minimum:
-            raise ValueError(f"expected an integer >= {minimum}, got {value!r}")
-        return number
-
-    return parse
-
-
-def _positive_seconds(value: str) -> float:
-    seconds = parse_seconds(value)
-    if seconds == 0:
-        raise ValueError(f"expected seconds > 0, got {value!r}")
-    return seconds
-
-
-def _cert_reqs(value: str) -> str:
-    if value.lower() not in ("none", "optional", "required"):
-        raise ValueError(f"expected none, optional or required, got {value!r}")
-    return value.lower()
-
-
-# One parser per query option; the keyword of create_redis() of the same name is the default.
-_OPTIONS: Mapping[str, Callable[[str], Any]] = MappingProxyType(
-    {
-        "max_connections": _int_at_least(1),
-        "timeout": _positive_seconds,
-        "socket_timeout": _positive_seconds,
-        "connect_timeout": _positive_seconds,
-        "health_check_interval": parse_seconds,
-        "retries": _int_at_least(0),
-        "backoff_base": parse_seconds,
-        "backoff_cap": parse_seconds,
-        "decode_responses": parse_bool,
-        "client_name": str,
-        "db": _int_at_least(0),
-        "ssl_cert_reqs": _cert_reqs,
-        "ssl_ca_certs": str,
-        "ssl_certfile": str,
-        "ssl_keyfile": str,
-        "ssl_check_hostname": parse_bool,
-    }
-)
-_SSL_OPTIONS = frozenset(k for k in _OPTIONS if k.startswith("ssl_"))
-
-
-def _check_keywords(options: Mapping[str, Any]) -> None:
-    """Validate options passed in code with the rules the URL options follow."""
-    for name in ("max_connections", "retries"):
-        value, minimum = options[name], 1 if name == "max_connections" else 0
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(name, f"expected an integer >= {minimum}, got {value!r}")
-    for name in ("timeout", "connect_timeout", "socket_timeout", "health_check_interval"):
-        value = options[name]
-        if value is None and name in ("connect_timeout", "socket_timeout"):
-            continue  # follows timeout
-        sign = ">=" if name == "health_check_interval" else ">"
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or value < 0 or (value == 0 and sign == ">"):
-            raise ConfigError(name, f"expected a number of seconds {sign} 0, got {value!r}")
-
-
-# -- errors and telemetry -----------------------------------------------------------------
-
-
-@functools.cache
-def _errors() -> Counter:
-    return get_meter("redis").create_counter(
-        REDIS_ERRORS, unit="{error}", description="Redis errors seen by mediz-infra clients"
-    )
-
-
-def _count(kind: str) -> None:
-    _errors().add(1, {"kind": kind})
+# -- errors ---------------------------------------------------------------------------------
 
 
 def as_backend_error(exc: BaseException) -> InfraError:
@@ -194,170 +97,6 @@ def as_backend_error(exc: BaseException) -> InfraError:
             f"redis is unavailable: {exc}; check that the server runs and REDIS_URL points at it"
         )
     return InfraError(f"redis error: {exc}")
-
-
-# -- pool and retry -------------------------------------------------------------------------
-
-
-class _Pool(BlockingConnectionPool):
-    """A blocking pool whose wait, when it runs out, raises PoolExhausted naming the limit.
-
-    While a slot is free and nobody waits, a caller takes the plain pool's path and skips the
-    condition and the wait timer: BlockingConnectionPool's machinery costs about 15 % of a GET
-    at 10 to 50 concurrent callers, measured against redis-py's default pool. Once anyone waits,
-    every caller queues on the condition, so newcomers cannot overtake the waiters.
-    """
-
-    _waiting = 0  # callers queued on the condition
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
-        if not self._waiting and self.can_get_connection():
-            try:
-                return await ConnectionPool.get_connection(self)  # type: ignore[no-untyped-call,no-any-return]
-            except MaxConnectionsError:
-                pass  # another task took the last slot meanwhile: queue like everyone else
-        self._waiting += 1
-        try:
-            return await super().get_connection()  # type: ignore[no-untyped-call,no-any-return]
-        except RedisConnectionError as exc:
-            # redis-py's "No connection available.": the wait for a free slot timed out.
-            if not isinstance(exc.__cause__, TimeoutError):
-                raise
-            _count("exhausted")
-            raise PoolExhausted(
-                f"redis pool exhausted: {len(self._in_use_connections)}/{self.max_connections} "
-                f"connections in use, {self._waiting} waiting after {self.timeout} s; raise "
-                "MEDIZ_REDIS_MAX_CONNECTIONS (or ?max_connections= in REDIS_URL), or find what "
-                "holds connections (blocking commands such as BLPOP hold one each)",
-                size=self.max_connections,
-                in_use=len(self._in_use_connections),
-                waiting=self._waiting,
-                timeout=float(self.timeout or 0),
-            ) from None
-        finally:
-            self._waiting -= 1
-
-    async def release(self, connection: AbstractConnection) -> None:
-        if self._waiting:
-            await super().release(connection)  # under the condition, and notifies a waiter
-            return
-        await ConnectionPool.release(self, connection)
-        if self._queued():  # someone started waiting while we released: wake them
-            async with self._condition:
-                self._condition.notify()
-
-    def _queued(self) -> bool:
-        return self._waiting > 0
-
-    async def drop_stale(self) -> None:
-        """Disconnect idle connections now and in-use ones when they come back."""
-        await self.update_active_connections_for_reconnect()  # type: ignore[no-untyped-call]
-        await self.disconnect(inuse_connections=False)
-
-
-class _SentinelPool(SentinelConnectionPool, _Pool):
-    """Sentinel's master-tracking pool with the bounded blocking wait of :class:`_Pool`."""
-
-
-class _SentinelConnection(SentinelManagedConnection):
-    """Asks Sentinel for the master before every reconnect, retries included.
-
-    redis-py (8.1, issue redis/redis-py#3874) reconnects inside a command's retry through
-    ``connect_check_health``, which skips Sentinel and dials the old master again, so after a
-    failover the retried write meets READONLY until the retries run out.
-    """
-
-    _resolved = False  # True while connect_to() connects to an address Sentinel just gave
-
-    async def connect_to(self, address: tuple[str, int]) -> None:
-        self._resolved = True
-        try:
-            await super().connect_to(address)  # type: ignore[no-untyped-call]
-        finally:
-            self._resolved = False
-
-    async def connect_check_health(
-        self, check_health: bool = True, retry_socket_connect: bool = True
-    ) -> None:
-        if not self.is_connected and not self._resolved and self.connection_pool.is_master:
-            self.host, self.port = await self.connection_pool.get_master_address()
-        await super().connect_check_health(check_health, retry_socket_connect)
-
-
-class _FailoverRetry(Retry):
-    """redis-py's retry loop with one budget per operation and a READONLY rule.
-
-    * Connection errors (refused, reset, closed) are retried ``retries`` times with
-      ``EqualJitterBackoff``. A retry nested inside another on the same connection (the connect
-      inside a command) runs once, so a command makes at most ``retries + 1`` attempts.
-    * Timeouts are not retried: the server may have run the command.
-    * A ``READONLY`` reply means the server refused the write (it is a replica now), so nothing
-      was applied: the pool drops its stale connections and the command is retried once on a
-      fresh connection. A second ``READONLY`` is raised: the server really is a replica. (On a
-      Sentinel client redis-py reports READONLY as a connection error, retried like one, each
-      time on the master Sentinel names.)
-
-    redis-py deep-copies a connection's Retry, so each connection has its own (one task at a time
-    uses a connection); the pool is held by a weak reference, which the copy shares.
-    """
-
-    def __init__(self, retries: int, base: float, cap: float) -> None:
-        super().__init__(EqualJitterBackoff(cap=cap, base=base), retries)
-        # Builtin ConnectionError too: a refused connect surfaces as one from _connect().
-        self._supported_errors = (RedisConnectionError, ConnectionError)  # type: ignore[assignment]
-        self.pool: weakref.ref[_Pool] | None = None
-        self._active = False
-
-    async def call_with_retry(
-        self,
-        do: Callable[[], Awaitable[_T]],
-        fail: Callable[..., Any],
-        is_retryable: Callable[[Exception], bool] | None = None,
-        with_failure_count: bool = False,
-    ) -> _T:
-        if self._active:  # nested: the outer loop owns the budget and the backoff
-            return await do()
-        self._active = True
-        self._backoff.reset()  # type: ignore[no-untyped-call]
-        failures, readonly_retried = 0, False
-        try:
-            while True:
-                try:
-                    return await do()
-                except ReadOnlyError as error:
-                    if readonly_retried:
-                        raise
-                    readonly_retried = True
-                    await self._on_readonly(error)
-                    await (fail(error, failures) if with_failure_count else fail(error))
-                except self._supported_errors as error:
-                    if is_retryable is not None and not is_retryable(error):
-                        raise
-                    failures += 1
-                    if isinstance(error.__context__, ReadOnlyError):  # Sentinel's translation
-                        await self._on_readonly(error)
-                    else:
-                        _count("connection")
-                    await (fail(error, failures) if with_failure_count else fail(error))
-                    if 0 <= self._retries < failures:
-                        raise
-                    await asyncio.sleep(self._backoff.compute(failures))
-                except RedisTimeoutError:
-                    _count("timeout")
-                    raise
-        finally:
-            self._active = False
-
-    async def _on_readonly(self, error: Exception) -> None:
-        _count("readonly")
-        pool = self.pool() if self.pool is not None else None
-        log.warning(
-            "redis replied READONLY (%s): the server is a replica now, after a failover or "
-            "REPLICAOF; dropping pooled connections and retrying the refused command once",
-            error,
-        )
-        if pool is not None:
-            await pool.drop_stale()
 
 
 # -- the factory ----------------------------------------------------------------------------
@@ -420,12 +159,12 @@ def create_redis(
         "decode_responses": decode_responses,
         "client_name": client_name,
     }
-    _check_keywords(options)
-    options.update(cast_options(parsed, _OPTIONS, field_name=field_name))
+    check_keywords(options)
+    options.update(cast_options(parsed, OPTIONS, field_name=field_name))
     for name in ("socket_timeout", "connect_timeout"):  # unset: follow the (final) timeout
         if options[name] is None:
             options[name] = options["timeout"]
-    if parsed.scheme != "rediss" and (bad := _SSL_OPTIONS.intersection(parsed.query)):
+    if parsed.scheme != "rediss" and (bad := SSL_OPTIONS.intersection(parsed.query)):
         where = f"{field_name}?{min(bad)}"
         raise ConfigError(where, f"TLS options need a rediss:// URL, not {parsed.redacted()!r}")
     if parsed.scheme == "memory":
@@ -434,10 +173,10 @@ def create_redis(
             return MemoryRedis.shared(name, decode_responses=options["decode_responses"])
         return MemoryRedis(decode_responses=options["decode_responses"])
     if parsed.scheme == "redis+cluster":
-        return _cluster(parsed, options, field_name)
+        return cluster(parsed, options, field_name)
     if parsed.scheme == "redis+sentinel":
-        return _sentinel(parsed, options, field_name, sentinel_kwargs)
-    return _standalone(parsed, options, field_name)
+        return sentinel(parsed, options, field_name, sentinel_kwargs)
+    return standalone(parsed, options, field_name)
 
 
 def create_redis_from_settings(settings: Settings) -> RedisClient:
@@ -450,121 +189,6 @@ def create_redis_from_settings(settings: Settings) -> RedisClient:
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_timeout,
         field_name="REDIS_URL",
-    )
-
-
-def _connection_kwargs(parsed: BackendURL, options: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "username": parsed.username,
-        "password": parsed.password,
-        "socket_timeout": options["socket_timeout"],
-        "socket_connect_timeout": options["connect_timeout"],
-        "health_check_interval": options["health_check_interval"],
-        "decode_responses": options["decode_responses"],
-        "client_name": options["client_name"],
-    }
-
-
-def _db(parsed: BackendURL, options: Mapping[str, Any], path: str, field_name: str) -> int:
-    if "db" in options:
-        return int(options["db"])
-    if not path:
-        return 0
-    if not path.isdigit():
-        raise ConfigError(
-            field_name, f"the database {path!r} in {parsed.redacted()!r} must be a number >= 0"
-        )
-    return int(path)
-
-
-def _make_retry(options: Mapping[str, Any]) -> _FailoverRetry:
-    return _FailoverRetry(options["retries"], options["backoff_base"], options["backoff_cap"])
-
-
-def _standalone(parsed: BackendURL, options: Mapping[str, Any], field_name: str) -> Redis:
-    kwargs = _connection_kwargs(parsed, options)
-    connection_class: type[AbstractConnection]
-    if parsed.scheme == "unix":
-        path = unquote(parsed.path)
-        if not path or path == "/":
-            raise ConfigError(field_name, f"unix:// needs a socket path, got {parsed.redacted()!r}")
-        connection_class, kwargs["path"] = UnixDomainSocketConnection, path
-        kwargs["db"] = _db(parsed, options, "", field_name)
-    else:
-        connection_class = SSLConnection if parsed.scheme == "rediss" else Connection
-        kwargs.update(host=parsed.host or "localhost", port=parsed.port or 6379)
-        kwargs.update(socket_keepalive=True)  # with redis-py's idle 30 s / 5 s / 3 probes
-        kwargs["db"] = _db(parsed, options, parsed.path.strip("/"), field_name)
-        kwargs.update({k: v for k, v in options.items() if k in _SSL_OPTIONS})
-    retry = _make_retry(options)
-    pool = _Pool(
-        max_connections=options["max_connections"],
-        timeout=options["timeout"],
-        connection_class=connection_class,
-        retry=retry,
-        **kwargs,
-    )
-    retry.pool = weakref.ref(pool)  # set before any connection deep-copies the retry
-    return Redis.from_pool(pool)
-
-
-def _sentinel(
-    parsed: BackendURL,
-    options: Mapping[str, Any],
-    field_name: str,
-    sentinel_kwargs: Mapping[str, Any] | None,
-) -> Redis:
-    service, _, db = parsed.path.strip("/").partition("/")
-    if not service:
-        raise ConfigError(
-            field_name,
-            f"redis+sentinel:// needs the service name as its path (redis+sentinel://"
-            f"h1:26379,h2:26379/mymaster), got {parsed.redacted()!r}",
-        )
-    seeds = [(host or "localhost", port or 26379) for host, port in parsed.hosts]
-    kwargs = _connection_kwargs(parsed, options)
-    kwargs["db"] = _db(parsed, options, db, field_name)
-    retry = _make_retry(options)
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        seeds,
-        sentinel_kwargs={
-            "socket_timeout": options["socket_timeout"],
-            "socket_connect_timeout": options["connect_timeout"],
-            "socket_keepalive": True,
-            **(sentinel_kwargs or {}),
-        },
-        socket_keepalive=True,
-    )
-    client: Redis = sentinel.master_for(
-        unquote(service),
-        connection_pool_class=_SentinelPool,
-        connection_class=_SentinelConnection,
-        max_connections=options["max_connections"],
-        timeout=options["timeout"],
-        retry=retry,
-        **kwargs,
-    )
-    pool = client.connection_pool
-    retry.pool = weakref.ref(pool) if isinstance(pool, _Pool) else None
-    return client
-
-
-def _cluster(parsed: BackendURL, options: Mapping[str, Any], field_name: str) -> RedisCluster:
-    if parsed.path.strip("/") not in ("", "0") or options.get("db", 0) != 0:
-        raise ConfigError(
-            field_name, f"Redis Cluster has only database 0; drop the /db of {parsed.redacted()!r}"
-        )
-    nodes = [ClusterNode(host or "localhost", port or 6379) for host, port in parsed.hosts]
-    kwargs = _connection_kwargs(parsed, options)
-    return RedisCluster(
-        startup_nodes=nodes,
-        max_connections=options["max_connections"],
-        retry=Retry(
-            EqualJitterBackoff(cap=options["backoff_cap"], base=options["backoff_base"]),
-            options["retries"],
-        ),
-        socket_keepalive=True,
-        **kwargs,
     )
 
 
