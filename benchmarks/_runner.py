@@ -176,6 +176,7 @@ class Benchmark:
         checks: required ratios shown under the table.
         environment: an optional coroutine adding facts (server versions) to the results.
         notes: markdown printed under the generated table (what each contender runs).
+        code: the paths whose uncommitted changes the results must mention.
     """
 
     name: str
@@ -185,6 +186,7 @@ class Benchmark:
     checks: Sequence[Check] = ()
     environment: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     notes: str = ""
+    code: Sequence[str] = ("mediz_infra",)
 
 
 @dataclass(frozen=True)
@@ -443,7 +445,11 @@ def render_markdown(run: RunResult) -> str:
     out = [
         f"Produced by `{run.command}` on {run.created:%Y-%m-%d %H:%M} UTC, "
         f"commit `{machine.get('git_commit', '?')}`"
-        + (" (with uncommitted changes)" if machine.get("git_dirty") else "")
+        + (
+            f" with uncommitted changes in {', '.join(machine['git_dirty'])}"
+            if machine.get("git_dirty")
+            else ""
+        )
         + ".",
         f"Machine: {machine.get('cpu_count')} CPUs, {machine.get('platform')}, "
         f"Python {machine.get('python')}"
@@ -588,30 +594,30 @@ def _git(*args: str) -> str:
         )
     except (OSError, subprocess.SubprocessError):
         return ""
-    return done.stdout.strip()
+    return done.stdout
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU count, platform, Python, and the git commit the code under test came from."""
+def machine_info(code: Sequence[str] = ("mediz_infra",)) -> dict[str, Any]:
+    """CPU count, platform, Python, the git commit, and uncommitted changes in ``code`` paths."""
+    status = _git(
+        "status",
+        "--porcelain",
+        "--untracked-files=all",
+        "--",
+        *code,
+        "benchmarks",
+        ":(exclude)benchmarks/results",
+        ":(exclude)benchmarks/README.md",
+    )
     return {
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(terse=True),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "git_commit": _git("rev-parse", "--short=12", "HEAD") or "unknown",
-        # Only the code measured counts (not docs, tests, or this run's own outputs).
-        "git_dirty": bool(
-            _git(
-                "status",
-                "--porcelain",
-                "--",
-                "mediz_infra",
-                "benchmarks",
-                ":(exclude)benchmarks/results",
-                ":(exclude)benchmarks/README.md",
-            )
-        ),
+        "git_commit": _git("rev-parse", "--short=12", "HEAD").strip() or "unknown",
+        # Only the code measured counts: files that differ from the commit above.
+        "git_dirty": sorted(line[3:] for line in status.splitlines() if line.strip()),
     }
 
 
@@ -659,7 +665,7 @@ def run_benchmark(
     """Run one benchmark, print its tables and, with ``write``, save JSON and the README section."""
     started = time.perf_counter()
     cases, environment = asyncio.run(_measure_all(bench, options, progress))
-    machine = machine_info() | {"environment": environment}
+    machine = machine_info(bench.code) | {"environment": environment}
     run = RunResult(
         benchmark=bench.name,
         title=bench.title,

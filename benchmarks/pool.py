@@ -480,6 +480,13 @@ BENCHMARK = Benchmark(
     ),
     checks=_checks(),
     environment=_environment,
+    code=(
+        "mediz_infra/backends/postgres.py",
+        "mediz_infra/backends/_pgconn.py",
+        "mediz_infra/telemetry.py",
+        "mediz_infra/errors.py",
+        "mediz_infra/_urls.py",
+    ),
     notes=(
         'Contenders: PoolManager defaults (`reset="auto"`, `pgbouncer=True` through '
         "PgBouncer); asyncpg `create_pool` defaults; psycopg_pool used the documented way (a "

@@ -107,7 +107,7 @@ def _run(cases: list[CaseResult], checks: list[Check]) -> RunResult:
         command="python -m benchmarks demo",
         created=dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         options=Options(rounds=3),
-        machine={"cpu_count": 2, "python": "3.11.7", "git_commit": "abc", "git_dirty": False},
+        machine={"cpu_count": 2, "python": "3.11.7", "git_commit": "abc", "git_dirty": []},
         packages={"asyncpg": "0.32.0"},
         cases=cases,
         checks=checks,
