@@ -1,0 +1,156 @@
+-- mediz-infra rate limiter: one decision for every limit of a rule, in one round trip.
+--
+-- KEYS[i]   one key per limit, all sharing one hash tag (one slot on Redis Cluster)
+-- ARGV[1]   strategy: f = fixed window, m = moving window, s = sliding-window counter, g = GCRA
+-- ARGV[2]   cost of this request (units)
+-- ARGV[3i .. 3i+2]  amount, window (microseconds), burst (GCRA) of limit i
+--
+-- Returns {allowed, remaining_1, reset_ms_1, retry_ms_1, ...}. All limits are checked first and
+-- written only when every one allows: a denied request consumes nothing. The clock is the
+-- server's TIME, so every process and host decides on the same clock.
+-- mediz_infra/ratelimit/windows.py and gcra.py are the same arithmetic in Python.
+
+local code = ARGV[1]
+local cost = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {1}
+local writes = {}
+local allowed = true
+
+local function ms(us)
+  if us <= 0 then return 0 end
+  return math.ceil(us / 1000)
+end
+
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local amount = tonumber(ARGV[3 * i])
+  local window = tonumber(ARGV[3 * i + 1])
+  local burst = tonumber(ARGV[3 * i + 2])
+  local ok, remaining, reset, retry
+
+  if code == 'f' then
+    local count = tonumber(redis.call('GET', key) or '0')
+    local pttl = redis.call('PTTL', key)
+    local ttl = window
+    if count > 0 and pttl > 0 then ttl = pttl * 1000 else count = 0 end
+    reset = ttl
+    if count + cost > amount then
+      ok, remaining = false, math.max(0, amount - count)
+      if cost > amount then retry = window else retry = ttl end
+    else
+      ok, remaining, retry = true, amount - count - cost, 0
+      writes[i] = count
+    end
+
+  elseif code == 'm' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now - window))
+    local count = redis.call('ZCARD', key)
+    reset = window
+    if count > 0 then
+      local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      reset = tonumber(first[2]) + window - now
+    end
+    if count + cost > amount then
+      ok, remaining = false, math.max(0, amount - count)
+      if cost > amount then
+        retry = window
+      else
+        local idx = count + cost - amount - 1
+        local e = redis.call('ZRANGE', key, idx, idx, 'WITHSCORES')
+        retry = tonumber(e[2]) + window - now
+      end
+    else
+      ok, remaining, retry = true, amount - count - cost, 0
+      writes[i] = count
+    end
+
+  elseif code == 's' then
+    local h = redis.call('HMGET', key, 'i', 'c', 'p')
+    local index = tonumber(h[1] or '-1')
+    local live = math.floor(now / window)
+    local elapsed = now - live * window
+    local cur, prev = 0, 0
+    if index == live then
+      cur, prev = tonumber(h[2]), tonumber(h[3])
+    elseif index == live - 1 then
+      prev = tonumber(h[2])
+    end
+    local weighted = prev * (window - elapsed) / window + cur
+    reset = window - elapsed
+    if weighted + cost > amount then
+      local need = amount - cost
+      ok = false
+      if cost > amount then
+        retry = window
+      elseif cur <= need then
+        retry = math.ceil(window - (need - cur) * window / prev - elapsed)
+      else
+        retry = math.ceil(window - elapsed + window - need * window / cur)
+      end
+      if retry < 1 then retry = 1 end
+      remaining = math.max(0, math.floor(amount - weighted))
+    else
+      ok, retry = true, 0
+      remaining = math.max(0, math.floor(amount - weighted - cost))
+      writes[i] = {live, cur + cost, prev}
+    end
+
+  else -- 'g'
+    local interval = window / amount
+    local tolerance = burst * interval
+    local tat = tonumber(redis.call('GET', key) or '0')
+    if tat < now then tat = now end
+    local new_tat = tat + cost * interval
+    local allow_at = new_tat - tolerance
+    if allow_at > now then
+      ok = false
+      remaining = math.max(0, math.floor((now - (tat - tolerance)) / interval))
+      reset, retry = math.ceil(tat - now), math.ceil(allow_at - now)
+    else
+      ok, retry = true, 0
+      remaining = math.max(0, math.floor((now - (new_tat - tolerance)) / interval))
+      local stored = math.ceil(new_tat)
+      reset = stored - now
+      writes[i] = stored
+    end
+  end
+
+  if not ok then allowed = false end
+  out[3 * i - 1] = remaining
+  out[3 * i] = ms(reset)
+  out[3 * i + 1] = ms(retry)
+end
+
+if not allowed then
+  out[1] = 0
+  return out
+end
+
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local window = tonumber(ARGV[3 * i + 1])
+  local w = writes[i]
+  if code == 'f' then
+    if w == 0 then
+      redis.call('SET', key, cost, 'PX', ms(window))
+    else
+      redis.call('INCRBY', key, cost)
+    end
+  elseif code == 'm' then
+    local args = {}
+    for n = 1, cost do
+      args[2 * n - 1] = string.format('%d', now)
+      args[2 * n] = string.format('%d:%d', now, w + n)
+    end
+    redis.call('ZADD', key, unpack(args))
+    redis.call('PEXPIRE', key, ms(window))
+  elseif code == 's' then
+    redis.call('HSET', key, 'i', string.format('%d', w[1]), 'c', w[2], 'p', w[3])
+    redis.call('PEXPIRE', key, ms(2 * window))
+  else
+    redis.call('SET', key, string.format('%d', w), 'PX', math.max(1, ms(w - now)))
+  end
+end
+return out

@@ -1,0 +1,241 @@
+"""The rate limiter: a store and a rule decide a request; backend trouble meets the rule's policy.
+
+:class:`RateLimiter` is what the middleware and the decorator share, and what internal callers
+use directly: :meth:`RateLimiter.hit` for one decision, :meth:`RateLimiter.acquire` to wait (a
+bounded time) for capacity instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from ..backends.redis import RedisClient
+from ..errors import BackendUnavailable, ConfigError, InfraError
+from ..telemetry import (
+    RATELIMIT_ACQUIRE_WAIT,
+    RATELIMIT_BACKEND_ERRORS,
+    RATELIMIT_DECISIONS,
+    get_meter,
+)
+from ..types import Scope
+from .decision import Decision, RateLimitExceeded
+from .headers import HeaderBuilder
+from .identity import ClientIdentifier, by_ip
+from .memory_store import MemoryStore
+from .rules import Rule
+from .store import LimiterStore, store_for
+
+__all__ = ["RateLimiter"]
+
+log = logging.getLogger("mediz_infra.ratelimit")
+
+_BRACES = str.maketrans({"{": "%7B", "}": "%7D"})
+_STORE_ERRORS = (RedisError, OSError, TimeoutError, InfraError)
+
+
+class _Plan:
+    """Everything about a rule that does not change per request."""
+
+    __slots__ = ("args", "attrs", "head", "headers", "suffixes")
+
+    def __init__(self, rule: Rule, prefix: str, legacy: bool) -> None:
+        # one hash tag for the rule and client: every key of a decision lands in one slot
+        self.head = f"{prefix}:ratelimit:{{{rule.name}:"
+        self.suffixes = tuple(f"}}:{rule.code}{lim.amount}/{lim.window}" for lim in rule.parsed)
+        self.args: tuple[int, ...] = tuple(
+            x
+            for lim in rule.parsed
+            for x in (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount)
+        )
+        self.headers = HeaderBuilder(rule, legacy=legacy)
+        self.attrs = {
+            outcome: {"rule": rule.name, "outcome": outcome}
+            for outcome in ("allowed", "limited", "dry_run")
+        }
+
+
+class RateLimiter:
+    """Decides requests against rules, on one store.
+
+    Args:
+        storage: a URL (``memory://``, ``redis://``, ``redis+sentinel://``,
+            ``redis+cluster://``...), a client from :func:`~mediz_infra.backends.create_redis`
+            (preferred: one pool for the whole app), or a :class:`LimiterStore`.
+        prefix: first part of every key (``{prefix}:ratelimit:{rule:client}:...``).
+        timeout: seconds a decision may take before the rule's ``on_backend_error`` policy
+            applies, so no request waits on a sick store for longer.
+        key: how requests are identified when a rule has no ``key`` (default: client IP,
+            trusting no proxy header).
+        legacy_headers: also send ``X-RateLimit-*``.
+        log_every: seconds between two log lines about the store failing, per rule (the rest
+            are counted, and the next line says how many).
+
+    Raises:
+        ConfigError: a malformed URL or a non-positive timeout.
+    """
+
+    def __init__(
+        self,
+        storage: str | RedisClient | LimiterStore = "memory://",
+        *,
+        prefix: str = "mediz",
+        timeout: float = 0.25,
+        key: ClientIdentifier | None = None,
+        legacy_headers: bool = False,
+        log_every: float = 10.0,
+    ) -> None:
+        if timeout <= 0:
+            raise ConfigError("timeout", f"expected seconds > 0, got {timeout!r}")
+        self.store, self._owned = store_for(storage)
+        self._sync = self.store.decide_now if isinstance(self.store, MemoryStore) else None
+        self.prefix = prefix
+        self.timeout = timeout
+        self.key: ClientIdentifier = key or by_ip()
+        self.legacy_headers = legacy_headers
+        self._log_every = log_every
+        self._plans: dict[Rule, _Plan] = {}
+        self._adhoc: dict[tuple[str, str], Rule] = {}
+        self._quiet: dict[str, tuple[float, int]] = {}
+        meter = get_meter("ratelimit")
+        self._decisions = meter.create_counter(
+            RATELIMIT_DECISIONS, unit="{request}", description="Rate-limit decisions by outcome"
+        )
+        self._errors = meter.create_counter(
+            RATELIMIT_BACKEND_ERRORS, unit="{error}", description="Store failures by policy"
+        )
+        self._waits = meter.create_histogram(
+            RATELIMIT_ACQUIRE_WAIT, unit="s", description="Time acquire() waited for capacity"
+        )
+
+    def plan(self, rule: Rule) -> _Plan:
+        """The precomputed keys, arguments and headers of ``rule`` (built on first use)."""
+        plan = self._plans.get(rule)
+        if plan is None:
+            plan = self._plans[rule] = _Plan(rule, self.prefix, self.legacy_headers)
+        return plan
+
+    def identify(self, rule: Rule, scope: Scope) -> str:
+        """Who ``scope`` is counted as under ``rule`` (``-`` when nothing identifies it)."""
+        return (rule.key or self.key)(scope) or "-"
+
+    async def check(self, rule: Rule, scope: Scope) -> Decision:
+        """Decide an ASGI request under ``rule`` (identity and cost taken from the scope)."""
+        return await self.hit(rule, self.identify(rule, scope), rule.cost_of(scope))
+
+    async def hit(self, rule: Rule, identity: str, cost: int = 1) -> Decision:
+        """Count ``cost`` units for ``identity`` under ``rule`` and decide.
+
+        Never raises for a store failure: the rule's ``on_backend_error`` policy decides
+        (``allowed`` with ``error`` set). Takes at most ``timeout`` seconds.
+        """
+        plan = self._plans.get(rule) or self.plan(rule)
+        if "{" in identity or "}" in identity:
+            identity = identity.translate(_BRACES)
+        keys = [plan.head + identity + suffix for suffix in plan.suffixes]
+        args: tuple[str | int, ...] = (rule.code, cost, *plan.args)
+        try:
+            if self._sync is not None:
+                reply = self._sync(keys, args)
+            else:
+                async with asyncio.timeout(self.timeout):
+                    reply = await self.store.decide(keys, args)
+        except _STORE_ERRORS as exc:
+            return self._failed(rule, exc)
+        if reply[0]:
+            self._decisions.add(1, plan.attrs["allowed"])
+            return Decision(True, rule, reply)
+        if rule.dry_run:
+            self._decisions.add(1, plan.attrs["dry_run"])
+            log.info("dry run: rule %r would limit %s", rule.name, identity)
+            return Decision(True, rule, reply, limited=True)
+        self._decisions.add(1, plan.attrs["limited"])
+        return Decision(False, rule, reply, limited=True)
+
+    def _failed(self, rule: Rule, exc: BaseException) -> Decision:
+        policy = rule.on_backend_error
+        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        self._errors.add(1, {"rule": rule.name, "policy": policy, "kind": kind})
+        now = time.monotonic()
+        last, skipped = self._quiet.get(rule.name, (float("-inf"), 0))
+        if now - last >= self._log_every:
+            self._quiet[rule.name] = (now, 0)
+            log.warning(
+                "rate limit %r: store failed (%s: %s); failing %s%s",
+                rule.name,
+                type(exc).__name__,
+                exc or f"no answer within {self.timeout:g} s",
+                policy,
+                f" ({skipped} more since the last message)" if skipped else "",
+            )
+        else:
+            self._quiet[rule.name] = (last, skipped + 1)
+        return Decision(policy == "open", rule, [], error=exc)
+
+    async def acquire(
+        self,
+        limits: str | Rule,
+        key: str,
+        *,
+        cost: int = 1,
+        max_wait: float = 5.0,
+        name: str = "acquire",
+    ) -> Decision:
+        """Wait until ``cost`` units fit under ``limits`` for ``key``, at most ``max_wait`` s.
+
+        For internal callers (queue producers, webhook fan-out) that should slow down rather
+        than fail. When the store is down the rule's policy applies at once.
+
+        Args:
+            limits: a :class:`Rule`, or a limit string (``"50/second"``) made into a GCRA rule
+                called ``name`` (built once, then reused).
+            key: what is counted (``"webhooks:tenant-42"``).
+            cost: units to take.
+            max_wait: the longest this call waits, in seconds.
+            name: the rule name for a limit string.
+
+        Raises:
+            RateLimitExceeded: no capacity within ``max_wait`` (waits no longer than that).
+            BackendUnavailable: the store is down and the rule fails closed.
+            ConfigError: a malformed limit string.
+        """
+        rule = limits if isinstance(limits, Rule) else self._adhoc_rule(limits, name)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadline = start + max_wait
+        try:
+            while True:
+                decision = await self.hit(rule, key, cost)
+                if decision.error is not None and not decision.allowed:
+                    raise BackendUnavailable(
+                        f"rate limit {rule.name!r}: store unavailable and the rule fails closed"
+                    ) from decision.error
+                if decision.allowed:
+                    return decision
+                wait = max(decision.reply[3::3]) / 1000
+                if loop.time() + wait > deadline:
+                    raise RateLimitExceeded(rule.name, wait, max_wait)
+                await asyncio.sleep(wait)
+        finally:
+            self._waits.record(loop.time() - start, {"rule": rule.name})
+
+    def _adhoc_rule(self, limits: str, name: str) -> Rule:
+        rule = self._adhoc.get((limits, name))
+        if rule is None:
+            rule = self._adhoc[(limits, name)] = Rule(name=name, limits=limits)
+        return rule
+
+    def headers(self, decision: Decision) -> list[tuple[bytes, bytes]]:
+        """The response header lines for ``decision`` (see :mod:`.headers`)."""
+        return self.plan(decision.rule).headers.headers(decision)
+
+    async def aclose(self) -> None:
+        """Close the store's connections when this limiter built them from a URL."""
+        if self._owned:
+            await self.store.aclose()
+
+    def __repr__(self) -> str:
+        return f"<RateLimiter store={type(self.store).__name__} prefix={self.prefix!r}>"

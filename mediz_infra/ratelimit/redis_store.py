@@ -1,0 +1,50 @@
+"""The Redis counter store: one ``EVALSHA`` per decision, on the app's own client.
+
+It takes the client :func:`~mediz_infra.backends.create_redis` built (standalone, Sentinel or
+Cluster), so the rate limiter shares the app's one bounded pool and its retry policy. Every key
+of a decision shares one hash tag, so the script runs unchanged on Cluster. After ``SCRIPT
+FLUSH``, a restart or a failover to a replica that never saw the script, the ``NOSCRIPT`` reply
+is answered by sending the script itself once (``EVAL`` caches it on that node again): the
+caller never notices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib.resources import files
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+__all__ = ["SCRIPT", "SCRIPT_SHA", "RedisStore"]
+
+SCRIPT = files("mediz_infra").joinpath("_lua/ratelimit.lua").read_text(encoding="utf-8")
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+
+class RedisStore:
+    """Counters on Redis, decided by ``mediz_infra/_lua/ratelimit.lua``.
+
+    Args:
+        client: a ``redis.asyncio`` ``Redis`` or ``RedisCluster`` (from ``create_redis``).
+        owned: close the client in :meth:`aclose` (set when the store built it from a URL).
+    """
+
+    def __init__(self, client: Any, *, owned: bool = False) -> None:
+        self.client = client
+        self._owned = owned
+        self._evalsha = client.evalsha
+
+    async def decide(self, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
+        """See :class:`~mediz_infra.ratelimit.store.LimiterStore`; raises redis-py's errors."""
+        try:
+            reply = await self._evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+        except NoScriptError:
+            reply = await self.client.eval(SCRIPT, len(keys), *keys, *args)
+        return reply  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Close the client when this store owns it."""
+        if self._owned:
+            await self.client.aclose()

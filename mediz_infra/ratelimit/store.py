@@ -1,0 +1,71 @@
+"""Where counters live: the store protocol and the factory from a URL or a client.
+
+A store answers one question, :meth:`LimiterStore.decide`, for every limit of a rule at once,
+with the same arguments the Lua script takes, so the Redis and memory paths cannot drift apart
+(one contract suite runs on both). ``redis://``, ``rediss://``, ``unix://``,
+``redis+sentinel://`` and ``redis+cluster://`` URLs go through
+:func:`mediz_infra.backends.create_redis` (one pool shared with the rest of the app when you
+pass the client you already have); ``memory://`` is the in-process store.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from ..backends.memory import MemoryRedis
+from ..backends.redis import RedisClient, create_redis
+from .memory_store import MemoryStore
+from .redis_store import RedisStore
+
+__all__ = ["LimiterStore", "store_for"]
+
+
+@runtime_checkable
+class LimiterStore(Protocol):
+    """A counter store: one atomic decision for every limit of a rule.
+
+    ``args`` is ``(strategy code, cost, amount_1, window_us_1, burst_1, ...)`` and the reply
+    ``[allowed, remaining_1, reset_ms_1, retry_ms_1, ...]``, exactly as in
+    ``mediz_infra/_lua/ratelimit.lua``.
+    """
+
+    async def decide(self, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
+        """Check every limit, write them all only when all allow, and report each one."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections this store owns (none when it was handed a client)."""
+        ...
+
+
+_memory_stores: weakref.WeakKeyDictionary[object, MemoryStore] = weakref.WeakKeyDictionary()
+
+
+def store_for(
+    storage: str | RedisClient | LimiterStore, *, field_name: str = "storage"
+) -> tuple[LimiterStore, bool]:
+    """The store for a URL, a client from :func:`~mediz_infra.backends.create_redis`, or a store.
+
+    Returns:
+        The store, and whether the caller owns it (built from a URL: close it when done).
+
+    Raises:
+        ConfigError: the URL is malformed or its scheme unknown.
+    """
+    if isinstance(storage, str):
+        client = create_redis(storage, field_name=field_name)
+        if isinstance(client, MemoryRedis):
+            return store_for(client)
+        return RedisStore(client, owned=True), True
+    if isinstance(storage, MemoryRedis):
+        # one counter table per in-memory store, on that store's clock
+        shared = getattr(storage, "_store", storage)
+        found = _memory_stores.get(shared)
+        if found is None:
+            found = _memory_stores[shared] = MemoryStore(clock=lambda: storage.clock())
+        return found, False
+    if isinstance(storage, LimiterStore):
+        return storage, False
+    return RedisStore(storage), False
