@@ -12,6 +12,9 @@ from opentelemetry import metrics, trace
 from . import __version__
 
 __all__ = [
+    "CACHE_ERRORS",
+    "CACHE_LOCK_WAITS",
+    "CACHE_REQUESTS",
     "DB_POOL_ACQUIRE_WAIT",
     "DB_POOL_CONNECTIONS",
     "DB_POOL_ERRORS",
@@ -35,6 +38,16 @@ DB_POOL_ERRORS = "mediz.db.pool.errors"
 """Counter, ``{error}``; attribute ``kind`` = exhausted | unavailable | stale | recycled."""
 REDIS_ERRORS = "mediz.redis.errors"
 """Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly | exhausted."""
+
+# cache
+CACHE_REQUESTS = "mediz.cache.requests"
+"""Observable counter, ``{request}``; attributes ``cache`` (prefix), ``result`` = hit | stale |
+miss | bypass."""
+CACHE_ERRORS = "mediz.cache.errors"
+"""Observable counter, ``{error}``; attributes ``cache``, ``kind`` = backend | rejected |
+unstorable."""
+CACHE_LOCK_WAITS = "mediz.cache.lock.waits"
+"""Observable counter, ``{wait}``: callers that waited for another process's computation."""
 
 
 def get_meter(component: str) -> metrics.Meter:

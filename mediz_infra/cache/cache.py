@@ -1,0 +1,379 @@
+"""The :class:`Cache` facade: a backend, a policy, and the ``@cache(...)`` decorator factory.
+
+One ``Cache`` per backend and prefix. It owns what its decorated functions share: the store
+(in-process for ``memory://``, Redis otherwise), the optional L1, the fail-open back-off, the
+background refresh tasks and the L1 invalidation listener. Nothing connects or starts at
+construction; the listener starts on first use and everything stops in :meth:`Cache.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from .._urls import parse_url, redact
+from ..backends import KeyValueClient, MemoryRedis, create_redis
+from ..errors import ConfigError
+from . import stats as _stats
+from .failopen import BACKEND_ERRORS, Outage
+from .local import LocalStore
+from .lock import LockPolicy
+from .serializers import JsonSerializer, Serializer
+from .stats import CacheStats
+from .store import RemoteStore
+from .tags import TAG_TTL, check_tags, tag_key
+
+if TYPE_CHECKING:
+    from .decorator import CachedFunction
+
+__all__ = ["BACKEND_ERRORS", "Cache"]
+
+logger = logging.getLogger("mediz_infra.cache")
+
+
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+
+
+class Cache:
+    """A cache on one backend; decorate async functions with it.
+
+    Args:
+        url_or_client: ``memory://`` (private in-process store), ``memory://name`` (the
+            process-wide store called ``name``), any ``redis://``-family URL (a client is built
+            with ``timeout`` as its socket, connect and pool timeouts and no retries, so a dead
+            server costs one short timeout before the back-off), or a client you built
+            (``redis.asyncio.Redis``, ``RedisCluster`` or ``MemoryRedis``; you close it).
+        prefix: first part of every key; ``clear()`` deletes ``{prefix}:cache:*``.
+        version: part of every value key; change it when a deploy changes what functions return.
+        serializer: default :class:`~mediz_infra.cache.serializers.JsonSerializer`.
+        timeout: seconds any one Redis operation may take.
+        max_size: largest serialised value stored, in bytes (larger ones are served, not stored).
+        l1_size: entries in the in-process L1 in front of Redis (0: no L1).
+        l1_ttl: the longest an L1 entry lives, in seconds.
+        backoff: seconds Redis is skipped after an error or timeout.
+        lock: the cross-process stampede lock's timing.
+
+    Raises:
+        ConfigError: an option is out of range, the URL is not a Redis or memory URL, or an L1
+            was asked for on Redis Cluster (the L1 needs pub/sub invalidation).
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | KeyValueClient = "memory://",
+        *,
+        prefix: str = "mediz",
+        version: str = "v1",
+        serializer: Serializer | None = None,
+        timeout: float = 0.25,
+        max_size: int = 1 << 20,
+        l1_size: int = 0,
+        l1_ttl: float = 5.0,
+        backoff: float = 1.0,
+        lock: LockPolicy | None = None,
+    ) -> None:
+        for name, value in (("timeout", timeout), ("backoff", backoff), ("l1_ttl", l1_ttl)):
+            if value <= 0:
+                raise ConfigError(name, f"must be positive, got {value}")
+        if max_size <= 0 or l1_size < 0:
+            raise ConfigError("max_size/l1_size", "max_size must be positive, l1_size >= 0")
+        if not prefix or ":" in prefix or "{" in prefix:
+            raise ConfigError("prefix", f"{prefix!r}: non-empty, without ':' or '{{'")
+        self.prefix = prefix
+        self.version = version
+        self.namespace = f"{prefix}:cache:{version}"
+        self.serializer: Serializer = serializer or JsonSerializer()
+        self.timeout = timeout
+        self.max_size = max_size
+        self.lock = lock or LockPolicy()
+        self.channel = f"{prefix}:cache:invalidations"
+        self._owned: Any = None
+        self.local: LocalStore | None = None
+        self.store: RemoteStore | None = None
+        self.l1: LocalStore | None = None
+        self._l1_live = False
+        self._listener: asyncio.Task[None] | None = None
+        name = url_or_client if isinstance(url_or_client, str) else type(url_or_client).__name__
+        if isinstance(url_or_client, str):
+            parsed = parse_url(url_or_client, field_name="url")
+            name = redact(url_or_client)
+            if parsed.scheme == "memory":
+                self.local = LocalStore.shared(parsed.host) if parsed.host else LocalStore()
+            else:
+                client = create_redis(
+                    url_or_client,
+                    timeout=timeout,
+                    socket_timeout=timeout,
+                    connect_timeout=timeout,
+                    retries=0,
+                )
+                self._owned = client
+                self.store = RemoteStore(client, timeout, bounded=True)
+        else:
+            self.store = RemoteStore(url_or_client, timeout, bounded=False)
+        if self.store is not None and l1_size:
+            if isinstance(self.store.client, RedisCluster):
+                raise ConfigError("l1_size", "the L1 needs pub/sub invalidation: not on Cluster")
+            self.l1 = LocalStore(maxsize=l1_size, max_ttl=l1_ttl)
+            self._l1_live = isinstance(self.store.client, MemoryRedis)  # no other process
+        self.outage = Outage(backoff, name=f"cache {prefix!r} on {name}")
+        self.functions: list[CachedFunction[Any]] = []
+        self._own_stats = CacheStats()
+        # memory backend: tag versions in process; a generation lets functions cache theirs
+        self.local_tags: dict[str, int] = {}
+        self.tag_generation = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        _stats.track(self)
+
+    def __repr__(self) -> str:
+        return f"Cache({self.outage.name.split(' on ', 1)[1]!r}, prefix={self.prefix!r})"
+
+    # ------------------------------------------------------------------ decorator
+
+    def __call__(
+        self,
+        ttl: float,
+        *,
+        key: str | None = None,
+        tags: Iterable[str] = (),
+        stale_ttl: float = 0.0,
+        early_refresh: float | None = None,
+        cache_none: bool = False,
+        serializer: Serializer | None = None,
+        lock: bool = True,
+    ) -> Callable[[_F], CachedFunction[Any]]:
+        """Decorate an async function or method so its results are cached.
+
+        Args:
+            ttl: seconds a value is fresh.
+            key: a ``str.format`` template over the parameters (``"symptoms:popular:{limit}"``);
+                default: module, qualified name and the normalised arguments.
+            tags: names to invalidate this function's values by (``invalidate_tags``).
+            stale_ttl: seconds after ``ttl`` during which the stale value is served while one
+                refresher (cluster-wide) recomputes it in the background.
+            early_refresh: ``beta`` of probabilistic early refresh (1.0 is typical): a fresh
+                value is recomputed in the background slightly before it expires, with a
+                chance growing as expiry nears and with how long the function takes.
+            cache_none: store ``None`` results (by default they are recomputed every time).
+            serializer: this function's serializer (default: the cache's).
+            lock: take the cross-process lock on a miss (off: only in-process merging).
+
+        Raises:
+            ConfigError: bad ``ttl``/``stale_ttl``/``tags``/``key``, or a sync function.
+        """
+        from .decorator import CachedFunction
+
+        if ttl <= 0 or stale_ttl < 0 or ttl + stale_ttl >= TAG_TTL:
+            raise ConfigError("ttl", f"need 0 < ttl, 0 <= stale_ttl, ttl + stale_ttl < {TAG_TTL}")
+        if early_refresh is not None and early_refresh <= 0:
+            raise ConfigError("early_refresh", "beta must be positive (1.0 is typical)")
+        checked = check_tags(tags)
+
+        def decorate(fn: _F) -> CachedFunction[Any]:
+            wrapped: CachedFunction[Any] = CachedFunction(
+                self,
+                fn,
+                ttl=ttl,
+                key=key,
+                tags=checked,
+                stale_ttl=stale_ttl,
+                early_refresh=early_refresh,
+                cache_none=cache_none,
+                serializer=serializer,
+                lock=lock,
+            )
+            self.functions.append(wrapped)
+            return wrapped
+
+        return decorate
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def stats(self) -> CacheStats:
+        """The counts of every function of this cache, summed (a snapshot)."""
+        total = CacheStats()
+        total.add(self._own_stats)
+        for fn in self.functions:
+            total.add(fn.statistics)
+        return total
+
+    def tag_keys(self, tags: Iterable[str]) -> tuple[str, ...]:
+        """The Redis keys of ``tags``' version counters."""
+        return tuple(tag_key(self.prefix, t) for t in tags)
+
+    def l1_ready(self) -> bool:
+        """Whether the L1 may be used now (its invalidation feed is connected)."""
+        if self.l1 is None:
+            return False
+        if not self._l1_live and self._listener is None and not self._closed:
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+        return self._l1_live
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, owned by this cache (cancelled by :meth:`close`)."""
+        if self._closed:
+            coro.close()
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def failed(self, error: BaseException, doing: str) -> None:
+        """Count a backend failure and start the back-off."""
+        self._own_stats.errors += 1
+        self.outage.trip(error, doing)
+
+    # ------------------------------------------------------------------ invalidation
+
+    async def invalidate(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """Drop the value ``fn(*args, **kwargs)`` would return from the cache.
+
+        ``fn`` is the decorated function (or a bound method of a decorated method: pass the
+        arguments without ``self``). Returns ``False`` if Redis could not be reached (logged
+        and counted; the value then lives until its TTL).
+
+        Raises:
+            ConfigError: ``fn`` is not a function decorated by this cache.
+        """
+        from .decorator import CachedFunction
+
+        target: Any = fn
+        if isinstance(fn, types.MethodType):
+            target, args = fn.__func__, (fn.__self__, *args)
+        if not isinstance(target, CachedFunction) or target.cache is not self:
+            raise ConfigError("fn", f"{fn!r} is not a function decorated by this cache")
+        key = target.key_for(args, kwargs)
+        return await self._drop(lambda store: store.delete(key), f"k {key}", key=key)
+
+    async def invalidate_tags(self, *tags: str) -> bool:
+        """Invalidate every value computed under any of ``tags``, in every process.
+
+        One ``INCR`` per tag (see :mod:`mediz_infra.cache.tags`). Returns ``False`` if Redis
+        could not be reached (logged and counted).
+        """
+        checked = check_tags(tags)
+        if self.local is not None:
+            for tag in checked:
+                self.local_tags[tag] = self.local_tags.get(tag, 0) + 1
+            self.tag_generation += 1
+            return True
+        keys = self.tag_keys(checked)
+        return await self._drop(lambda store: store.bump(keys), "t " + " ".join(checked))
+
+    async def clear(self) -> int:
+        """Delete every key under ``{prefix}:cache:`` (values, locks, tag counters), with SCAN.
+
+        Returns how many keys were deleted (-1 if Redis could not be reached).
+        """
+        if self.local is not None:
+            count = self.local.delete_prefix(f"{self.prefix}:cache:")
+            self.local_tags.clear()
+            self.tag_generation += 1
+            return count
+        deleted = -1
+
+        async def delete(store: RemoteStore) -> None:
+            nonlocal deleted
+            deleted = await store.delete_matching(f"{self.prefix}:cache:*")
+
+        await self._drop(delete, "c")
+        return deleted
+
+    async def _drop(
+        self, action: Callable[[RemoteStore], Awaitable[Any]], message: str, key: str | None = None
+    ) -> bool:
+        if self.local is not None:
+            if key is not None:
+                self.local.delete(key)
+            return True
+        assert self.store is not None  # one of local/store is always set
+        if self.l1 is not None:
+            self._forget(message)
+        try:
+            await action(self.store)
+            if self.l1 is not None:
+                await self.store.publish(self.channel, message)
+        except BACKEND_ERRORS as exc:
+            self.failed(exc, "invalidation")
+            return False
+        return True
+
+    def _forget(self, message: str) -> None:
+        assert self.l1 is not None
+        if message.startswith("k "):
+            self.l1.delete(message[2:])
+        else:
+            self.l1.clear()
+
+    async def _listen(self) -> None:
+        """Keep the L1 in step with invalidations from every process (pub/sub)."""
+        assert self.store is not None
+        assert self.l1 is not None
+        client = self.store.client
+        while not self._closed:
+            if not isinstance(client, Redis):
+                return
+            pubsub: Any = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self.l1.clear()  # anything published before now is unknown
+                        self._l1_live = True
+                    elif message["type"] == "message":
+                        data = message["data"]
+                        self._forget(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._l1_live = False
+                self.l1.clear()
+                self.failed(exc, "L1 invalidation feed")
+                await asyncio.sleep(self.outage.backoff)
+            finally:
+                self._l1_live = False
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pubsub.aclose())
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Cancel background refreshes and the listener, and close a client this cache built."""
+        self._closed = True
+        tasks = list(self._tasks)
+        if self._listener is not None:
+            tasks.append(self._listener)
+            self._listener = None
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._owned is not None:
+            client: Any = self._owned
+            self._owned = None
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def __aenter__(self) -> Cache:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @staticmethod
+    def now() -> float:
+        """Wall-clock seconds (freshness is compared across processes)."""
+        return time.time()

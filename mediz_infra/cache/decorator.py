@@ -1,0 +1,245 @@
+"""``@cache(...)``: the per-call path of a cached async function or method.
+
+Everything costly is done once, when the function is decorated: the key builder is compiled
+(:mod:`~mediz_infra.cache.keys`), the tag counters' keys named, the serializer given the return
+annotation. A call is then one key build and one lookup:
+
+- ``memory://``: a dict lookup and a cheap copy, no await;
+- Redis: the L1 if there is one, else one ``GET`` (``MGET`` with tag counters), merged with any
+  identical call already in flight in this process.
+
+A miss, a stale value and a background refresh are handled by
+:mod:`~mediz_infra.cache.filling`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import random
+import time
+import types
+import typing
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..errors import ConfigError
+from . import filling
+from .entry import Entry, unpack
+from .keys import KeyBuilder
+from .lock import Flight, LeaderGone
+from .serializers import CacheValueRejected, Serializer
+from .stats import CacheStats
+from .tags import join_versions
+
+if TYPE_CHECKING:
+    from .cache import Cache
+
+__all__ = ["CachedFunction"]
+
+logger = logging.getLogger("mediz_infra.cache")
+
+R = TypeVar("R")
+
+
+def _return_type(fn: Callable[..., Any]) -> Any:
+    try:
+        return typing.get_type_hints(fn).get("return")
+    except Exception:
+        return None
+
+
+class CachedFunction(Generic[R]):
+    """A cached async function; made by ``@cache(...)``, called like the function it wraps.
+
+    Attributes:
+        cache: the :class:`~mediz_infra.cache.Cache` it belongs to.
+        statistics: this function's :class:`~mediz_infra.cache.stats.CacheStats`.
+        tags: its tag names.
+    """
+
+    def __init__(
+        self,
+        cache: Cache,
+        fn: Callable[..., Awaitable[R]],
+        *,
+        ttl: float,
+        key: str | None,
+        tags: tuple[str, ...],
+        stale_ttl: float,
+        early_refresh: float | None,
+        cache_none: bool,
+        serializer: Serializer | None,
+        lock: bool,
+    ) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise ConfigError("fn", f"{fn!r} is not an async function; @cache wraps async ones")
+        functools.update_wrapper(self, fn)
+        self.cache = cache
+        self.fn = fn
+        self.ttl = ttl
+        self.stale_ttl = stale_ttl
+        self.early_refresh = early_refresh
+        self.cache_none = cache_none
+        self.use_lock = lock
+        chosen: Any = serializer or cache.serializer
+        with_type = getattr(chosen, "with_return_type", None)
+        self.serializer: Serializer = with_type(_return_type(fn)) if with_type else chosen
+        self.keys = KeyBuilder(fn, cache.namespace, key)
+        self.tags = tags
+        self.tag_keys = cache.tag_keys(tags)
+        self.statistics = CacheStats()
+        self.inflight: dict[str, Flight] = {}
+        self.refreshing: set[str] = set()
+        self.last_complaint = -1e18
+        self._tag_generation = -1
+        self._tag_versions = b""
+
+    def __repr__(self) -> str:
+        return f"<cached {self.fn.__module__}.{self.fn.__qualname__} ttl={self.ttl}>"
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        # a decorated method: bind like a function does, so self is the first argument
+        return self if obj is None else types.MethodType(self, obj)
+
+    def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """The cache key of one call (``self`` included in ``args`` for a method)."""
+        return self.keys(args, kwargs)
+
+    async def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        """Drop the value of this call: ``await fn.invalidate(10)``."""
+        return await self.cache.invalidate(self, *args, **kwargs)
+
+    def local_versions(self) -> bytes:
+        """Memory backend: this function's current tag versions, recomputed only after a bump."""
+        cache = self.cache
+        if self._tag_generation != cache.tag_generation:
+            self._tag_versions = join_versions([cache.local_tags.get(t, 0) for t in self.tags])
+            self._tag_generation = cache.tag_generation
+        return self._tag_versions
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> R:
+        try:
+            key = self.keys(args, kwargs)
+        except TypeError as exc:
+            filling.complain(self, f"cannot build a key, calling uncached: {exc}")
+            return await self.fn(*args, **kwargs)
+        local = self.cache.local
+        if local is None:
+            return await self._remote(key, args, kwargs)
+        entry = local.peek(key)
+        if entry is not None and (not self.tag_keys or entry.tags == self.local_versions()):
+            if entry.fresh_until > time.time():
+                self.statistics.hits += 1
+                if self.early_refresh is not None:
+                    self._maybe_refresh_early(entry, key, args, kwargs)
+                value: R = entry.copier()
+                return value
+            self.statistics.stale += 1
+            self.refresh_later(key, args, kwargs)
+            stale: R = entry.copier()
+            return stale
+        return await self._lead_or_join(key, args, kwargs, local_mode=True)
+
+    async def _remote(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        cache = self.cache
+        if cache.l1 is not None and cache.l1_ready():
+            entry = cache.l1.peek(key)
+            if entry is not None:
+                self.statistics.hits += 1
+                self.statistics.l1_hits += 1
+                value: R = entry.copier()
+                return value
+        if cache.outage.until > time.monotonic():
+            self.statistics.bypassed += 1
+            return await self.fn(*args, **kwargs)
+        return await self._lead_or_join(key, args, kwargs, local_mode=False)
+
+    async def _lead_or_join(
+        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, local_mode: bool
+    ) -> R:
+        flight = self.inflight.get(key)
+        if flight is not None:
+            self.statistics.merged += 1
+            try:
+                joined: R = await flight.join()
+            except LeaderGone:  # the leader was cancelled, not us: start over
+                return await self(*args, **kwargs)
+            return joined
+        flight = self.inflight[key] = Flight()
+        try:
+            if local_mode:
+                self.statistics.misses += 1
+                value, make = await filling.compute(self, key, args, kwargs, self.local_versions())
+            else:
+                value, make = await self._read(key, args, kwargs)
+        except BaseException as exc:
+            flight.fail(exc)
+            raise
+        finally:
+            del self.inflight[key]
+        if flight.waiters:
+            flight.finish(make)
+        return value  # type: ignore[no-any-return]
+
+    async def _read(
+        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, Callable[[], Any]]:
+        """One round trip; a usable value is returned, anything else goes to the miss path."""
+        cache = self.cache
+        store = cache.store
+        assert store is not None
+        try:
+            raw, versions = await store.get(key, self.tag_keys)
+        except filling.BACKEND_ERRORS as exc:
+            cache.failed(exc, "read")
+            value = await self.fn(*args, **kwargs)
+            return value, lambda: value
+        tags_now = join_versions(versions) if versions else b""
+        if raw is not None:
+            hit = self.decode(raw, tags_now)
+            if hit is not None:
+                entry, value = hit
+                now = time.time()
+                if entry.fresh_until > now:
+                    self.statistics.hits += 1
+                    if self.early_refresh is not None:
+                        self._maybe_refresh_early(entry, key, args, kwargs)
+                    if cache.l1 is not None and cache.l1_ready():
+                        filling.remember(self, key, entry, value, entry.fresh_until - now)
+                else:
+                    self.statistics.stale += 1
+                    self.refresh_later(key, args, kwargs)
+                return value, functools.partial(self.serializer.loads, entry.payload)
+        return await filling.miss(self, key, args, kwargs, tags_now)
+
+    def decode(self, raw: bytes, tags_now: bytes) -> tuple[Entry, Any] | None:
+        """The entry and its value if ``raw`` is usable under the current tag versions."""
+        entry = unpack(raw)
+        if entry is None or entry.tags != tags_now:
+            return None
+        try:
+            return entry, self.serializer.loads(entry.payload)
+        except (CacheValueRejected, ValueError, TypeError, EOFError) as exc:
+            self.statistics.rejected += 1
+            filling.complain(self, f"stored value rejected, recomputing: {exc}")
+            return None
+
+    def _maybe_refresh_early(
+        self, entry: Entry, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        # XFetch (Vattani et al.): refresh with a chance growing as expiry nears
+        assert self.early_refresh is not None
+        gap = -entry.compute * self.early_refresh * math.log(1.0 - random.random())
+        if time.time() + gap >= entry.fresh_until:
+            self.refresh_later(key, args, kwargs)
+
+    def refresh_later(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Start one background refresh of ``key`` unless this process already runs one."""
+        if key in self.refreshing:
+            return
+        self.refreshing.add(key)
+        self.cache.spawn(filling.refresh(self, key, args, kwargs))
+

@@ -1,0 +1,66 @@
+"""Fail-open: when Redis errors or times out, the cache steps aside for a short back-off.
+
+After a failure every call skips Redis until the back-off ends (the function runs directly, so a
+call costs what the function costs, not a connection attempt or a timeout each), then one call
+tries Redis again. Failures are logged at most once per ``log_every`` seconds, with the number
+suppressed in between, so an outage does not flood the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from ..errors import InfraError
+
+__all__ = ["BACKEND_ERRORS", "Outage"]
+
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, InfraError)
+"""What counts as "Redis is down": the cache fails open on these."""
+
+logger = logging.getLogger("mediz_infra.cache")
+
+
+class Outage:
+    """The back-off state shared by every function of one cache.
+
+    Args:
+        backoff: seconds Redis is skipped after a failure.
+        log_every: at most one log line per this many seconds.
+        name: shown in log lines (the cache's prefix and redacted URL).
+    """
+
+    __slots__ = ("_last_log", "_suppressed", "backoff", "log_every", "name", "until")
+
+    def __init__(self, backoff: float, *, log_every: float = 30.0, name: str = "cache") -> None:
+        self.backoff = backoff
+        self.log_every = log_every
+        self.name = name
+        self.until = 0.0
+        self._last_log = -1e18
+        self._suppressed = 0
+
+    def down(self) -> bool:
+        """Whether Redis is being skipped right now."""
+        return self.until > time.monotonic()
+
+    def trip(self, error: BaseException, doing: str) -> None:
+        """Record a failure: start the back-off and log (rate-limited)."""
+        now = time.monotonic()
+        self.until = now + self.backoff
+        if now - self._last_log < self.log_every:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+        logger.warning(
+            "%s: Redis failed during %s: %s: %s; serving uncached for %.1f s%s",
+            self.name, doing, type(error).__name__, error or "(no message)", self.backoff, more,
+        )
+        self._last_log = now
+        self._suppressed = 0
+
+    def reset(self) -> None:
+        """Forget the back-off (after a successful call, or in tests)."""
+        self.until = 0.0

@@ -1,0 +1,219 @@
+"""Filling the cache: the miss path, the cross-process lock wait, and background refreshes.
+
+Functions over a :class:`~mediz_infra.cache.decorator.CachedFunction` (kept apart from the hot
+path in ``decorator.py``). Every Redis failure here fails open: it is counted, starts the
+cache's back-off, and the caller gets the function's own value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .entry import Entry, pack
+from .failopen import BACKEND_ERRORS
+from .lock import new_token
+from .serializers import frozen_copier
+from .tags import join_versions
+
+if TYPE_CHECKING:
+    from .decorator import CachedFunction
+
+__all__ = ["BACKEND_ERRORS", "complain", "compute", "miss", "refresh", "remember"]
+
+logger = logging.getLogger("mediz_infra.cache")
+
+_COMPLAIN_EVERY = 60.0  # seconds between two log lines about one function's values
+_Args = tuple[Any, ...]
+_Result = tuple[Any, Callable[[], Any]]
+
+
+def complain(fn: CachedFunction[Any], message: str) -> None:
+    """Log an error about ``fn``'s values, at most once a minute per function."""
+    now = time.monotonic()
+    if now - fn.last_complaint < _COMPLAIN_EVERY:
+        return
+    fn.last_complaint = now
+    logger.error("cache: %s.%s: %s", fn.fn.__module__, fn.fn.__qualname__, message)
+
+
+def _encode(fn: CachedFunction[Any], value: Any) -> bytes | None:
+    try:
+        payload = fn.serializer.dumps(value)
+    except (TypeError, ValueError) as exc:
+        fn.statistics.unstorable += 1
+        complain(
+            fn,
+            f"return value not cached: {exc}. Return JSON-able data (annotate the return type "
+            "to get models back), or give this function a SignedPickleSerializer",
+        )
+        return None
+    if len(payload) > fn.cache.max_size:
+        fn.statistics.unstorable += 1
+        complain(
+            fn,
+            f"return value not cached: {len(payload)} bytes is over max_size="
+            f"{fn.cache.max_size}",
+        )
+        return None
+    return payload
+
+
+def remember(fn: CachedFunction[Any], key: str, entry: Entry, value: Any, ttl: float) -> None:
+    """Put a fresh value in the L1 (frozen now, before the caller can touch it)."""
+    l1 = fn.cache.l1
+    if l1 is None or ttl <= 0:
+        return
+    try:
+        copier = frozen_copier(value)
+    except TypeError:
+        return
+    l1.put(key, Entry(entry.fresh_until, entry.compute, entry.tags, b"", copier), ttl)
+
+
+async def compute(
+    fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any], tags_now: bytes
+) -> _Result:
+    """Run the function and store its value; returns (value for the caller, maker for others).
+
+    ``tags_now`` are the tag versions read *before* computing, so an invalidation that lands
+    while the function runs leaves this value already outdated.
+    """
+    started = time.perf_counter()
+    value = await fn.fn(*args, **kwargs)
+    took = time.perf_counter() - started
+    if value is None and not fn.cache_none:
+        return None, lambda: None
+    payload = _encode(fn, value)
+    if payload is None:
+        return value, lambda: value
+    try:
+        decoded = fn.serializer.loads(payload)
+        copier = frozen_copier(decoded) if fn.cache.local is not None else None
+    except Exception as exc:
+        fn.statistics.unstorable += 1
+        complain(fn, f"return value not cached: it does not survive a round trip: {exc}")
+        return value, lambda: value
+    cache = fn.cache
+    fresh_until = time.time() + fn.ttl
+    if cache.local is not None:
+        assert copier is not None
+        cache.local.put(key, Entry(fresh_until, took, tags_now, b"", copier), fn.ttl + fn.stale_ttl)
+        return copier(), copier
+    assert cache.store is not None
+    try:
+        raw = pack(payload, fresh_until, took, tags_now)
+        await cache.store.set(key, raw, fn.ttl + fn.stale_ttl)
+    except BACKEND_ERRORS as exc:
+        cache.failed(exc, "write")
+    else:
+        if cache.l1 is not None and cache.l1_ready():
+            remember(fn, key, Entry(fresh_until, took, tags_now, b""), decoded, fn.ttl)
+    return decoded, functools.partial(fn.serializer.loads, payload)
+
+
+async def _uncached(fn: CachedFunction[Any], args: _Args, kwargs: dict[str, Any]) -> _Result:
+    value = await fn.fn(*args, **kwargs)
+    return value, lambda: value
+
+
+async def _locked(
+    fn: CachedFunction[Any],
+    key: str,
+    token: str,
+    args: _Args,
+    kwargs: dict[str, Any],
+    tags_now: bytes,
+) -> _Result:
+    try:
+        return await compute(fn, key, args, kwargs, tags_now)
+    finally:
+        # shielded: a cancelled caller must still release, or everyone waits for the PX
+        await asyncio.shield(_unlock(fn, key + ":lock", token))
+
+
+async def _unlock(fn: CachedFunction[Any], lock_key: str, token: str) -> None:
+    store = fn.cache.store
+    assert store is not None
+    try:
+        await store.unlock(lock_key, token)
+    except BACKEND_ERRORS as exc:  # the lock expires by itself
+        fn.cache.failed(exc, "unlock")
+
+
+async def miss(
+    fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any], tags_now: bytes
+) -> _Result:
+    """Nothing usable stored: compute under the cluster-wide lock, or wait for its holder."""
+    cache = fn.cache
+    store = cache.store
+    assert store is not None
+    stats = fn.statistics
+    if not fn.use_lock:
+        stats.misses += 1
+        return await compute(fn, key, args, kwargs, tags_now)
+    policy = cache.lock
+    token = new_token()
+    lock_key = key + ":lock"
+    try:
+        got = await store.lock(lock_key, token, policy.ttl)
+    except BACKEND_ERRORS as exc:
+        cache.failed(exc, "lock")
+        return await _uncached(fn, args, kwargs)
+    if got:
+        stats.misses += 1
+        return await _locked(fn, key, token, args, kwargs, tags_now)
+    stats.lock_waits += 1
+    deadline = time.monotonic() + policy.wait
+    next_delay = policy.delays()
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(next_delay(), left))
+        try:
+            raw, versions = await store.get(key, fn.tag_keys)
+            tags_now = join_versions(versions) if versions else b""
+            hit = fn.decode(raw, tags_now) if raw is not None else None
+            if hit is not None:
+                stats.hits += 1
+                entry, value = hit
+                return value, functools.partial(fn.serializer.loads, entry.payload)
+            got = await store.lock(lock_key, token, policy.ttl)
+        except BACKEND_ERRORS as exc:
+            cache.failed(exc, "lock wait")
+            return await _uncached(fn, args, kwargs)
+        if got:  # the holder finished without storing, or died and its lock expired
+            stats.misses += 1
+            return await _locked(fn, key, token, args, kwargs, tags_now)
+    stats.misses += 1  # waited long enough: compute without the lock
+    return await compute(fn, key, args, kwargs, tags_now)
+
+
+async def refresh(fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any]) -> None:
+    """Background recompute of a stale (or nearly stale) value; one per key cluster-wide."""
+    cache = fn.cache
+    try:
+        if cache.local is not None:
+            fn.statistics.refreshes += 1
+            await compute(fn, key, args, kwargs, fn.local_versions())
+            return
+        store = cache.store
+        assert store is not None
+        token = new_token()
+        try:
+            if not await store.lock(key + ":lock", token, cache.lock.ttl):
+                return  # another process is refreshing it
+            versions = await store.tag_versions(fn.tag_keys) if fn.tag_keys else ()
+        except BACKEND_ERRORS as exc:
+            cache.failed(exc, "refresh")
+            return
+        fn.statistics.refreshes += 1
+        await _locked(fn, key, token, args, kwargs, join_versions(versions) if versions else b"")
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("cache: background refresh of %s failed", fn.fn.__qualname__)
+    finally:
+        fn.refreshing.discard(key)

@@ -1,0 +1,87 @@
+"""The in-process store: the whole ``memory://`` backend, and the optional L1 in front of Redis.
+
+An ``OrderedDict`` used as an LRU of :class:`~mediz_infra.cache.entry.Entry` objects holding a
+*copier* of the decoded value (see :func:`~mediz_infra.cache.serializers.frozen_copier`): a hit is
+one dict lookup, one clock read and one cheap copy, and no caller can mutate the stored value.
+
+``memory://name`` stores are shared per process by name (like ``MemoryRedis.shared``), so two
+``Cache("memory://app")`` objects see one store; ``memory://`` alone is private to its Cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import ClassVar
+
+from .entry import Entry
+
+__all__ = ["LocalStore"]
+
+
+class LocalStore:
+    """A bounded LRU of entries with per-entry deadlines (``time.monotonic``).
+
+    Args:
+        maxsize: entries kept; the least recently used goes first.
+        max_ttl: an upper bound on any entry's life here (the L1's "short TTL"), or ``None``.
+    """
+
+    _shared: ClassVar[dict[str, LocalStore]] = {}
+
+    __slots__ = ("_data", "max_ttl", "maxsize")
+
+    def __init__(self, maxsize: int = 10_000, max_ttl: float | None = None) -> None:
+        self.maxsize = maxsize
+        self.max_ttl = max_ttl
+        self._data: OrderedDict[str, Entry] = OrderedDict()
+
+    @classmethod
+    def shared(cls, name: str) -> LocalStore:
+        """The process-wide store called ``name`` (created on first use)."""
+        store = cls._shared.get(name)
+        if store is None:
+            store = cls._shared[name] = cls()
+        return store
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def peek(self, key: str) -> Entry | None:
+        """The live entry for ``key`` (stale or not), or ``None``; refreshes its LRU position."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= time.monotonic():
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return entry
+
+    def put(self, key: str, entry: Entry, ttl: float) -> None:
+        """Store ``entry`` for ``ttl`` seconds (capped by ``max_ttl``), evicting the oldest."""
+        if self.max_ttl is not None:
+            ttl = min(ttl, self.max_ttl)
+        if ttl <= 0:
+            return
+        entry.expires = time.monotonic() + ttl
+        data = self._data
+        data[key] = entry
+        data.move_to_end(key)
+        while len(data) > self.maxsize:
+            data.popitem(last=False)
+
+    def delete(self, key: str) -> bool:
+        """Drop one key; whether it was there."""
+        return self._data.pop(key, None) is not None
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Drop every key starting with ``prefix``; how many."""
+        doomed = [k for k in self._data if k.startswith(prefix)]
+        for k in doomed:
+            del self._data[k]
+        return len(doomed)
+
+    def clear(self) -> None:
+        """Drop everything."""
+        self._data.clear()

@@ -1,0 +1,127 @@
+"""The shared store: a Redis (or MemoryRedis) client seen through the cache's few operations.
+
+Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
+function has tags), a lock is ``SET NX PX`` with a random token, and release runs
+``mediz_infra/_lua/cache_unlock.lua`` so only the owner deletes it. ``MemoryRedis`` cannot run
+Lua; there the compare-and-delete is done in Python, which is atomic because the memory client
+never yields between the two steps.
+
+Each call is bounded by ``timeout``: a client the cache built itself gets it as its socket,
+connect and pool timeouts (no extra timer on the hot path); a client handed in by the user is
+wrapped in ``asyncio.timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from ..backends import KeyValueClient
+from .tags import TAG_TTL
+
+__all__ = ["RemoteStore", "UNLOCK_LUA"]
+
+UNLOCK_LUA = resources.files("mediz_infra").joinpath("_lua/cache_unlock.lua").read_text()
+_T = TypeVar("_T")
+
+
+class RemoteStore:
+    """The cache's view of a key-value client.
+
+    Args:
+        client: ``redis.asyncio.Redis``, ``RedisCluster`` or ``MemoryRedis``.
+        timeout: seconds each operation may take.
+        bounded: the client already enforces ``timeout`` itself (built by the cache).
+    """
+
+    __slots__ = ("_bounded", "_cluster", "_unlock", "client", "timeout")
+
+    def __init__(self, client: KeyValueClient, timeout: float, *, bounded: bool) -> None:
+        self.client = client
+        self.timeout = timeout
+        self._bounded = bounded
+        self._cluster = isinstance(client, RedisCluster)
+        self._unlock: Any = None
+        if isinstance(client, Redis | RedisCluster):
+            self._unlock = client.register_script(UNLOCK_LUA)
+
+    async def _run(self, call: Awaitable[_T]) -> _T:
+        if self._bounded:
+            return await call
+        async with asyncio.timeout(self.timeout):
+            return await call
+
+    async def get(self, key: str, tag_keys: Sequence[str]) -> tuple[Any, Sequence[Any]]:
+        """The raw value of ``key`` and the current values of ``tag_keys``, in one round trip."""
+        if not tag_keys:
+            if self._bounded:
+                return await self.client.get(key), ()
+            return await self._run(self.client.get(key)), ()
+        if self._cluster:  # tag counters live in other slots: one command each, concurrently
+            replies = await self._run(
+                asyncio.gather(*(self.client.get(k) for k in (key, *tag_keys)))
+            )
+        else:
+            replies = await self._run(self.client.mget([key, *tag_keys]))
+        return replies[0], replies[1:]
+
+    async def tag_versions(self, tag_keys: Sequence[str]) -> Sequence[Any]:
+        """The current values of ``tag_keys`` (``None`` for a tag never bumped)."""
+        if self._cluster:
+            return await self._run(asyncio.gather(*(self.client.get(k) for k in tag_keys)))
+        return await self._run(self.client.mget(list(tag_keys)))
+
+    async def set(self, key: str, raw: bytes, ttl: float) -> None:
+        """Store ``raw`` for ``ttl`` seconds."""
+        await self._run(self.client.set(key, raw, px=max(1, int(ttl * 1000))))
+
+    async def delete(self, *keys: str) -> int:
+        """Delete keys; how many existed."""
+        return await self._run(self.client.delete(*keys))
+
+    async def lock(self, key: str, token: str, ttl: float) -> bool:
+        """``SET key token NX PX ttl``: whether this caller now holds the lock."""
+        return bool(await self._run(self.client.set(key, token, nx=True, px=int(ttl * 1000))))
+
+    async def unlock(self, key: str, token: str) -> bool:
+        """Delete the lock only if ``token`` still owns it."""
+        if self._unlock is not None:
+            return bool(await self._run(self._unlock(keys=[key], args=[token])))
+        current = await self.client.get(key)  # MemoryRedis: no yield between get and delete
+        if current is not None and (current == token or current == token.encode()):
+            return bool(await self.client.delete(key))
+        return False
+
+    async def bump(self, tag_keys: Sequence[str]) -> None:
+        """Invalidate tags: ``INCR`` each counter and push its expiry out to :data:`TAG_TTL`."""
+        for key in tag_keys:
+            await self._run(self.client.incr(key))
+            await self._run(self.client.expire(key, TAG_TTL))
+
+    async def delete_matching(self, pattern: str, batch: int = 500) -> int:
+        """Delete every key matching ``pattern`` with ``SCAN`` (never ``KEYS``), in batches."""
+        deleted = 0
+        pending: list[Any] = []
+        async with asyncio.timeout(max(self.timeout * 100, 30.0)):
+            async for key in self.client.scan_iter(match=pattern, count=batch):
+                pending.append(key)
+                if len(pending) >= batch:
+                    deleted += await self._delete_each(pending)
+                    pending = []
+            if pending:
+                deleted += await self._delete_each(pending)
+        return deleted
+
+    async def _delete_each(self, keys: list[Any]) -> int:
+        if self._cluster:  # keys of a batch span slots
+            return sum(await asyncio.gather(*(self.client.delete(k) for k in keys)))
+        return await self.client.delete(*keys)
+
+    async def publish(self, channel: str, message: str) -> None:
+        """Tell the other processes (their L1s) about an invalidation."""
+        await self._run(self.client.publish(channel, message))
