@@ -124,6 +124,10 @@ for i = 1, #KEYS do
 end
 
 if not allowed then
+  -- nothing is consumed: a limit that would have allowed still has its units
+  for i = 1, #KEYS do
+    if writes[i] ~= nil then out[3 * i - 1] = out[3 * i - 1] + cost end
+  end
   out[1] = 0
   return out
 end

@@ -96,6 +96,10 @@ class MemoryStore:
             self._writes += 1
             if self._writes % _SWEEP_EVERY == 0:
                 self.sweep(now)
+        else:  # nothing is consumed: a limit that would have allowed still has its units
+            for i in range(len(keys)):
+                if out[3 + 3 * i] == 0:
+                    out[1 + 3 * i] += cost
         return out
 
     def sweep(self, now_us: int | None = None) -> int:

@@ -1,0 +1,86 @@
+"""One contract for the rate limiter's stores: memory and the real Redis answer alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mediz_infra.backends.redis import create_redis
+from mediz_infra.ratelimit import RateLimiter, RateLimitMiddleware, Rule
+from tests.unit.ratelimit._asgi import call, ok_app
+
+pytestmark = pytest.mark.integration
+
+STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter", "gcra")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[RateLimiter]:
+    if request.param == "memory":
+        yield RateLimiter("memory://")
+        return
+    client = create_redis(redis_url)
+    try:
+        yield RateLimiter(client, prefix=f"test-{uuid.uuid4().hex[:8]}", timeout=2.0)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_limit_headers_and_retry_after_as_windows_roll(
+    limiter: RateLimiter, strategy: str
+) -> None:
+    rule = Rule("roll", "3/second", strategy=strategy)  # type: ignore[arg-type]
+    mw = RateLimitMiddleware(ok_app, rules=[rule], limiter=limiter)
+    allowed = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status, headers, _ = await call(mw)
+        assert headers["ratelimit-policy"] == '"roll";q=3;w=1'
+        remaining = int(headers["ratelimit"].split("r=")[1].split(";")[0])
+        assert 0 <= remaining <= 2
+        if status == 429:
+            assert int(headers["retry-after"]) >= 1  # never zero or negative while limited
+            break
+        allowed += 1
+    assert 1 <= allowed <= 3  # a window may roll mid-burst for the approximate strategies
+    # the window rolls: capacity comes back, within the advertised time (+ slack)
+    deadline = time.monotonic() + 3
+    while (await call(mw))[0] == 429:
+        assert time.monotonic() < deadline, "capacity never came back"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_all_limits_must_pass_and_denials_consume_nothing(
+    limiter: RateLimiter, strategy: str
+) -> None:
+    rule = Rule("multi", "5/hour;2/day", strategy=strategy)  # type: ignore[arg-type]
+    decisions = [await limiter.hit(rule, "client") for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, False, False]
+    hour, day = decisions[-1].states
+    assert (hour.remaining, day.remaining) == (3, 0)  # the denials took nothing from the hour
+    assert day.retry_after > 0 and hour.retry_after == 0
+    assert decisions[-1].retry_after >= 1
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_cost_and_separate_identities(limiter: RateLimiter, strategy: str) -> None:
+    rule = Rule("cost", "10/hour", strategy=strategy)  # type: ignore[arg-type]
+    assert (await limiter.hit(rule, "a", 7)).allowed
+    assert not (await limiter.hit(rule, "a", 4)).allowed
+    assert (await limiter.hit(rule, "a", 3)).allowed
+    assert (await limiter.hit(rule, "b{x}", 10)).allowed  # braces in an identity are escaped
+    assert not (await limiter.hit(rule, "b{x}", 1)).allowed
+    assert not (await limiter.hit(rule, "a", 11)).allowed  # above the amount: never fits
+
+
+async def test_concurrent_callers_in_one_process_admit_exactly(limiter: RateLimiter) -> None:
+    for strategy in STRATEGIES[:2] + STRATEGIES[3:]:
+        rule = Rule(f"exact-{strategy}", "50/hour", strategy=strategy)  # type: ignore[arg-type]
+        decisions = await asyncio.gather(*(limiter.hit(rule, "c") for _ in range(200)))
+        assert sum(d.allowed for d in decisions) == 50, strategy

@@ -1,0 +1,176 @@
+"""Middleware, decorator and identity on the memory store (no network)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mediz_infra.backends.memory import MemoryRedis
+from mediz_infra.ratelimit import (
+    RateLimiter,
+    RateLimitMiddleware,
+    Rule,
+    by_api_key,
+    by_ip,
+    by_user,
+    composite,
+    rate_limit,
+)
+from tests.unit.ratelimit._asgi import call, ok_app
+
+PROXY = "10.0.0.5"
+
+
+def _xff(value: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-forwarded-for", value.encode())]
+
+
+async def test_forged_forwarded_for_from_untrusted_client_is_ignored() -> None:
+    mw = RateLimitMiddleware(ok_app, default="2/minute", key=by_ip(trusted_proxies=["10.0.0.0/8"]))
+    statuses = [(await call(mw, headers=_xff(f"198.51.100.{n}")))[0] for n in range(4)]
+    assert statuses == [200, 200, 429, 429]  # one client, however it spells its header
+
+
+async def test_forwarded_for_from_trusted_proxy_is_the_client() -> None:
+    mw = RateLimitMiddleware(ok_app, default="1/minute", key=by_ip(trusted_proxies=["10.0.0.0/8"]))
+    first = await call(mw, client=PROXY, headers=_xff("198.51.100.1"))
+    second = await call(mw, client=PROXY, headers=_xff("198.51.100.2"))
+    again = await call(mw, client=PROXY, headers=_xff("198.51.100.1"))
+    assert (first[0], second[0], again[0]) == (200, 200, 429)
+    # a client prepending a forged entry stays itself: the proxy appended the real one
+    forged = await call(mw, client=PROXY, headers=_xff("192.0.2.99, 198.51.100.1"))
+    assert forged[0] == 429
+
+
+def test_ip_identity_details() -> None:
+    ident = by_ip(trusted_proxies=["10.0.0.0/8", "2001:db8:ffff::/48"], header="forwarded")
+    scope = {
+        "client": (PROXY, 1),
+        "headers": [(b"forwarded", b'for="[2001:db8::1]:4711", for=10.0.0.9')],
+    }
+    assert ident(scope) == "ip:2001:db8::/64"  # skips the trusted hop, groups the /64
+    assert by_ip()({"client": ("::ffff:192.0.2.1", 1), "headers": []}) == "ip:192.0.2.1"
+    assert by_ip()({"client": None, "headers": []}) is None
+    garbage = by_ip(["10.0.0.0/8"])({"client": (PROXY, 1), "headers": _xff("nonsense")})
+    assert garbage == "ip:" + PROXY
+
+
+def test_user_key_and_composite_identity() -> None:
+    class User:
+        is_authenticated = True
+        identity = "u42"
+
+    scope = {"client": ("192.0.2.1", 1), "headers": [(b"x-api-key", b"s3cret")], "user": User()}
+    assert by_user()(scope) == "user:u42"
+    assert by_user()({**scope, "user": None}) == "ip:192.0.2.1"  # anonymous: per IP
+    assert by_user(header="x-user")({**scope, "headers": [(b"x-user", b"7")]}) == "user:7"
+    key = by_api_key()(scope)
+    assert key is not None and key.startswith("key:") and "s3cret" not in key
+    assert composite(by_api_key(), by_ip())(scope) == f"{key}|ip:192.0.2.1"
+
+
+async def test_exempt_and_non_http_scopes_pass_straight_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        seen.append(str(scope["type"]))
+        if scope["type"] == "http":
+            await ok_app(scope, receive, send)
+
+    mw = RateLimitMiddleware(app, default="1/minute", exempt=["/health", "/static/*"])
+    for _ in range(3):
+        status, headers, _ = await call(mw, "/health")
+        assert status == 200 and "ratelimit" not in headers
+        assert (await call(mw, "/static/app.js"))[0] == 200
+    await mw({"type": "websocket", "path": "/ws"}, None, None)  # type: ignore[arg-type]
+    assert seen.count("websocket") == 1
+
+
+async def test_429_is_problem_json_with_retry_after_and_headers() -> None:
+    mw = RateLimitMiddleware(
+        ok_app, rules=[Rule("chat", "2/minute;10/day", paths=["/api/chat"])], legacy_headers=True
+    )
+    status, headers, _ = await call(mw, "/api/chat")
+    assert status == 200
+    assert headers["ratelimit-policy"] == '"chat-60s";q=2;w=60, "chat-86400s";q=10;w=86400'
+    assert headers["ratelimit"].startswith('"chat-60s";r=1;t=')
+    assert headers["x-ratelimit-limit"] == "2" and headers["x-ratelimit-remaining"] == "1"
+    await call(mw, "/api/chat")
+    status, headers, body = await call(mw, "/api/chat")
+    assert status == 429 and headers["content-type"] == "application/problem+json"
+    assert int(headers["retry-after"]) >= 1
+    problem = json.loads(body)
+    assert problem["status"] == 429 and problem["rule"] == "chat"
+    assert (await call(mw, "/elsewhere"))[0] == 200  # no rule, no default
+
+
+async def test_cost_and_methods() -> None:
+    rule = Rule("upload", "10/minute", methods=["POST"], cost=lambda scope: 4)
+    mw = RateLimitMiddleware(ok_app, rules=[rule])
+    assert [(await call(mw, method="POST"))[0] for _ in range(3)] == [200, 200, 429]
+    assert (await call(mw, method="GET"))[0] == 200
+
+
+async def test_dry_run_limits_nothing_but_counts(caplog: pytest.LogCaptureFixture) -> None:
+    mw = RateLimitMiddleware(ok_app, rules=[Rule("new", "1/minute", dry_run=True)])
+    with caplog.at_level(logging.INFO, "mediz_infra.ratelimit"):
+        results = [await call(mw) for _ in range(3)]
+    assert [r[0] for r in results] == [200, 200, 200]
+    assert all("ratelimit" not in r[1] for r in results)
+    assert sum("would limit" in r.message for r in caplog.records) == 2
+
+
+async def test_decorator_group_shares_and_uses_middleware_limiter() -> None:
+    @rate_limit("2/minute", group="uploads")
+    async def one(request: Request) -> JSONResponse:
+        return JSONResponse({"one": True})
+
+    @rate_limit("2/minute", group="uploads")
+    async def two(request: Request) -> JSONResponse:
+        return JSONResponse({"two": True})
+
+    app = RateLimitMiddleware(Starlette(routes=[Route("/one", one), Route("/two", two)]))
+    assert [(await call(app, p))[0] for p in ("/one", "/two", "/one")] == [200, 200, 429]
+    status, headers, _ = await call(app, "/two")
+    assert status == 429 and int(headers["retry-after"]) >= 1
+
+
+async def test_windows_roll_on_the_memory_clock() -> None:
+    now = [1000.0]
+    client = MemoryRedis(clock=lambda: now[0])
+    for strategy in ("fixed-window", "moving-window", "sliding-window-counter", "gcra"):
+        rule = Rule(f"roll-{strategy}", "2/minute", strategy=strategy)  # type: ignore[arg-type]
+        mw = RateLimitMiddleware(ok_app, rules=[rule], storage=client)
+        assert [(await call(mw))[0] for _ in range(2)] == [200, 200]
+        status, headers, _ = await call(mw)
+        assert status == 429
+        wait = int(headers["retry-after"])
+        assert 1 <= wait <= 120
+        now[0] += wait - 0.5 if wait > 1 else 0
+        if wait > 1:
+            assert (await call(mw))[0] == 429  # not before the advertised time
+        now[0] += 1.0
+        status, headers, _ = await call(mw)
+        assert status == 200, strategy
+        now[0] += 300
+
+
+async def test_acquire_waits_boundedly() -> None:
+    now = [0.0]
+    limiter = RateLimiter(MemoryRedis(clock=lambda: now[0]))
+    assert (await limiter.acquire("2/hour", "hooks")).allowed
+    assert (await limiter.acquire("2/hour", "hooks")).allowed
+    from mediz_infra.ratelimit import RateLimitExceeded
+
+    with pytest.raises(RateLimitExceeded, match="'acquire'"):
+        await limiter.acquire("2/hour", "hooks", max_wait=0.05)
+    real = RateLimiter("memory://")
+    await real.acquire("20/second", "fast", cost=20)
+    decision = await real.acquire("20/second", "fast", max_wait=2.0)  # waits ~50 ms
+    assert decision.allowed
