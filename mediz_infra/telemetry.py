@@ -20,6 +20,9 @@ __all__ = [
     "DB_POOL_ERRORS",
     "DB_POOL_WAITING",
     "INSTRUMENTATION_NAME",
+    "RATELIMIT_ACQUIRE_WAIT",
+    "RATELIMIT_BACKEND_ERRORS",
+    "RATELIMIT_DECISIONS",
     "REDIS_ERRORS",
     "get_meter",
     "get_tracer",
@@ -38,6 +41,15 @@ DB_POOL_ERRORS = "mediz.db.pool.errors"
 """Counter, ``{error}``; attribute ``kind`` = exhausted | unavailable | stale | recycled."""
 REDIS_ERRORS = "mediz.redis.errors"
 """Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly | exhausted."""
+
+# ratelimit
+RATELIMIT_DECISIONS = "mediz.ratelimit.decisions"
+"""Counter, ``{request}``; attributes ``rule``, ``outcome`` = allowed | limited | dry_run."""
+RATELIMIT_BACKEND_ERRORS = "mediz.ratelimit.backend_errors"
+"""Counter, ``{error}``; attributes ``rule``, ``policy`` = open | closed, ``kind`` = timeout |
+connection."""
+RATELIMIT_ACQUIRE_WAIT = "mediz.ratelimit.acquire.wait"
+"""Histogram, ``s``: time ``RateLimiter.acquire()`` waited for capacity; attribute ``rule``."""
 
 # cache
 CACHE_REQUESTS = "mediz.cache.requests"
