@@ -22,6 +22,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "Postgres pools: PoolManager vs asyncpg, psycopg_pool, SQLAlchemy; direct and "
         "through PgBouncer",
     ),
+    "ratelimit": (
+        "benchmarks.ratelimit",
+        "rate limiting: RateLimitMiddleware vs slowapi, raw limits and one raw EVALSHA; "
+        "memory and Redis",
+    ),
 }
 
 

@@ -7,15 +7,21 @@
 --
 -- Returns {allowed, remaining_1, reset_ms_1, retry_ms_1, ...}. All limits are checked first and
 -- written only when every one allows: a denied request consumes nothing. The clock is the
--- server's TIME, so every process and host decides on the same clock.
+-- server's TIME, so every process and host decides on the same clock. The fixed window needs
+-- no clock (the key's TTL is the window): it counts first and takes the count back when the
+-- request is denied, which keeps the allowed path at the floor's INCRBY + PTTL.
 -- mediz_infra/ratelimit/windows.py and gcra.py are the same arithmetic in Python.
 
 local code = ARGV[1]
 local cost = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = 0
+if code ~= 'f' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local out = {1}
 local writes = {}
+local counted = {}
 local allowed = true
 
 local function ms(us)
@@ -31,16 +37,21 @@ for i = 1, #KEYS do
   local ok, remaining, reset, retry
 
   if code == 'f' then
-    local count = tonumber(redis.call('GET', key) or '0')
-    local pttl = redis.call('PTTL', key)
+    local count = redis.call('INCRBY', key, cost)
     local ttl = window
-    if count > 0 and pttl > 0 then ttl = pttl * 1000 else count = 0 end
+    if count == cost then
+      redis.call('PEXPIRE', key, ms(window))
+    else
+      local pttl = redis.call('PTTL', key)
+      if pttl > 0 then ttl = pttl * 1000 else redis.call('PEXPIRE', key, ms(window)) end
+    end
     reset = ttl
-    if count + cost > amount then
-      ok, remaining = false, math.max(0, amount - count)
+    counted[i] = count
+    if count > amount then
+      ok, remaining = false, math.max(0, amount - count + cost)
       if cost > amount then retry = window else retry = ttl end
     else
-      ok, remaining, retry = true, amount - count - cost, 0
+      ok, remaining, retry = true, amount - count, 0
       writes[i] = count
     end
 
@@ -127,6 +138,13 @@ if not allowed then
   -- nothing is consumed: a limit that would have allowed still has its units
   for i = 1, #KEYS do
     if writes[i] ~= nil then out[3 * i - 1] = out[3 * i - 1] + cost end
+    if counted[i] ~= nil then  -- take the fixed window's optimistic count back
+      if counted[i] == cost then
+        redis.call('DEL', KEYS[i])
+      else
+        redis.call('DECRBY', KEYS[i], cost)
+      end
+    end
   end
   out[1] = 0
   return out
@@ -137,11 +155,7 @@ for i = 1, #KEYS do
   local window = tonumber(ARGV[3 * i + 1])
   local w = writes[i]
   if code == 'f' then
-    if w == 0 then
-      redis.call('SET', key, cost, 'PX', ms(window))
-    else
-      redis.call('INCRBY', key, cost)
-    end
+    -- already counted
   elseif code == 'm' then
     local args = {}
     for n = 1, cost do

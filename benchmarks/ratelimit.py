@@ -1,0 +1,312 @@
+"""The ``ratelimit`` benchmark: RateLimitMiddleware against slowapi, raw limits and raw Redis.
+
+Everything runs on an in-process ASGI driver: the app is called directly with a minimal scope,
+``receive`` and ``send`` (no sockets, no HTTP client), so what is measured is the limiter.
+
+- **Per-request overhead** (µs, c=1) on the same Starlette route, limit never reached: the time
+  of a request through the limiter minus the time of the same request to the bare app, measured
+  in alternating batches of 200. Ours: ``RateLimitMiddleware(app, rules=[Rule(..., strategy=
+  "fixed-window")])`` with headers on; slowapi 0.1.9: ``Limiter(key_func=get_remote_address,
+  default_limits=[...], storage_uri=..., strategy="fixed-window")`` with its pure ASGI
+  ``SlowAPIASGIMiddleware`` (its documented faster option; headers off, its default). On Redis
+  a third column is the floor: the same bare request plus one raw ``redis.asyncio`` ``EVALSHA``
+  of an equivalent one-key fixed-window script, made by a 3-line ASGI wrapper.
+- **Decisions per second** at concurrency 1 and 50: ``RateLimiter.hit()`` (ours) against raw
+  ``limits`` (``limits.aio`` ``FixedWindowRateLimiter.hit`` on ``MemoryStorage`` /
+  ``RedisStorage``), one raw ``EVALSHA`` of the equivalent script, and ``PING``.
+
+Environment variable ``TEST_REDIS_URL`` overrides the Redis (default
+``redis://127.0.0.1:6379/15``); keys live under ``bench-rl:`` and expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import limits
+import limits.aio.storage
+import limits.aio.strategies
+import redis.asyncio
+from slowapi import Limiter, _rate_limit_exceeded_handler
+from slowapi.errors import RateLimitExceeded
+from slowapi.middleware import SlowAPIASGIMiddleware
+from slowapi.util import get_remote_address
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from benchmarks._runner import (
+    MICROSECONDS,
+    QUERIES_PER_SECOND,
+    Benchmark,
+    Budget,
+    Case,
+    Check,
+    Contender,
+    Group,
+    Measure,
+    Options,
+    Sample,
+    drive,
+)
+from mediz_infra.backends.redis import create_redis
+from mediz_infra.ratelimit import RateLimiter, RateLimitMiddleware, Rule
+
+__all__ = ["BENCHMARK"]
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+NEVER = "1000000000/hour"  # the limit is never reached: every request is allowed
+BATCH = 200
+OURS = "mediz-infra"
+FLOOR = "EVALSHA floor"
+
+# The equivalent one-key script: a fixed-window count, its expiry, and the verdict.
+FIXED_WINDOW_LUA = """
+local c = redis.call('INCRBY', KEYS[1], ARGV[1])
+if c == tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {c <= tonumber(ARGV[3]) and 1 or 0, c, redis.call('PTTL', KEYS[1])}
+"""
+
+_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/r",
+    "raw_path": b"/r",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"bench"), (b"user-agent", b"bench")],
+    "client": ("192.0.2.10", 50000),
+    "server": ("bench", 80),
+}
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: dict[str, Any]) -> None:
+    return None
+
+
+def _request(app: Callable[..., Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def one() -> Awaitable[None]:
+        return app(dict(_SCOPE), _receive, _send)
+
+    return one
+
+
+async def _endpoint(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def _bare() -> Starlette:
+    return Starlette(routes=[Route("/r", _endpoint)])
+
+
+def _slowapi(storage: str) -> Starlette:
+    limiter = Limiter(
+        key_func=get_remote_address,
+        default_limits=[NEVER],
+        storage_uri=storage,
+        strategy="fixed-window",
+        key_prefix="bench-rl-slowapi",
+    )
+    app = Starlette(routes=[Route("/r", _endpoint)], middleware=[Middleware(SlowAPIASGIMiddleware)])
+    app.state.limiter = limiter
+    app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)  # type: ignore[arg-type]
+    return app
+
+
+def _ours(app: Starlette, storage: Any) -> RateLimitMiddleware:
+    rule = Rule("bench", NEVER, paths=["/r"], strategy="fixed-window")
+    return RateLimitMiddleware(app, rules=[rule], storage=storage, timeout=5.0)
+
+
+def _evalsha_wrapper(app: Starlette, client: redis.asyncio.Redis, sha: str) -> Any:
+    async def floor(scope: Any, receive: Any, send: Any) -> None:
+        await client.evalsha(sha, 1, "bench-rl:floor:{ip:192.0.2.10}", 1, 3_600_000, 10**9)
+        await app(scope, receive, send)
+
+    return floor
+
+
+def _overhead(limited: Any, bare: Any) -> Measure:
+    """Per-request time through ``limited`` minus through ``bare``, in alternating batches."""
+    through, plain = _request(limited), _request(bare)
+
+    async def measure(budget: Budget) -> Sample:
+        clock = time.perf_counter
+        deadline = clock() + budget.seconds
+        ops, extra = 0, 0.0
+        while ops < budget.max_ops and clock() < deadline:
+            n = min(BATCH, budget.max_ops - ops)
+            t0 = clock()
+            for _ in range(n):
+                await plain()
+            t1 = clock()
+            for _ in range(n):
+                await through()
+            extra += (clock() - t1) - (t1 - t0)
+            ops += n
+        return Sample(ops, max(extra, 1e-9))
+
+    return measure
+
+
+def _rate(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
+    async def measure(budget: Budget) -> Sample:
+        return await drive(op, concurrency=concurrency, budget=budget)
+
+    return measure
+
+
+@contextlib.asynccontextmanager
+async def _memory(options: Options) -> AsyncIterator[Sequence[Case]]:
+    bare = _bare()
+    ours = _ours(bare, "memory://")
+    limiter = RateLimiter("memory://")
+    rule = Rule("bench", NEVER, strategy="fixed-window")
+    raw = limits.aio.strategies.FixedWindowRateLimiter(limits.aio.storage.MemoryStorage())
+    item = limits.parse(NEVER)
+    cases: list[Case] = [
+        Case(
+            "memory/overhead",
+            {"storage": "memory", "measure": "per-request overhead", "c": "1"},
+            MICROSECONDS,
+            [
+                Contender(OURS, _overhead(ours, bare), ours=True),
+                Contender("slowapi", _overhead(_slowapi("memory://"), bare)),
+            ],
+        )
+    ]
+    for c in (1, 50):
+        cases.append(
+            Case(
+                f"memory/decisions/c{c}",
+                {"storage": "memory", "measure": "decisions", "c": str(c)},
+                QUERIES_PER_SECOND,
+                [
+                    Contender(OURS, _rate(lambda: limiter.hit(rule, "k"), c), ours=True),
+                    Contender("limits", _rate(lambda: raw.hit(item, "k"), c)),
+                ],
+            )
+        )
+    yield cases
+
+
+@contextlib.asynccontextmanager
+async def _redis(options: Options) -> AsyncIterator[Sequence[Case]]:
+    ours_client = create_redis(REDIS_URL)
+    raw_client = redis.asyncio.Redis.from_url(REDIS_URL)
+    limits_storage = limits.aio.storage.RedisStorage("async+" + REDIS_URL, implementation="redispy")
+    try:
+        sha = await raw_client.script_load(FIXED_WINDOW_LUA)
+        bare = _bare()
+        ours = _ours(bare, ours_client)
+        limiter = RateLimiter(ours_client, timeout=5.0, prefix="bench-rl")
+        rule = Rule("bench", NEVER, strategy="fixed-window")
+        raw = limits.aio.strategies.FixedWindowRateLimiter(limits_storage)
+        item = limits.parse(NEVER)
+
+        def evalsha() -> Awaitable[Any]:
+            return raw_client.evalsha(sha, 1, "bench-rl:floor:{k}", 1, 3_600_000, 10**9)
+
+        cases: list[Case] = [
+            Case(
+                "redis/overhead",
+                {"storage": "redis", "measure": "per-request overhead", "c": "1"},
+                MICROSECONDS,
+                [
+                    Contender(OURS, _overhead(ours, bare), ours=True),
+                    Contender(FLOOR, _overhead(_evalsha_wrapper(bare, raw_client, sha), bare)),
+                    Contender("slowapi", _overhead(_slowapi(REDIS_URL), bare)),
+                ],
+            )
+        ]
+        for c in (1, 50):
+            cases.append(
+                Case(
+                    f"redis/decisions/c{c}",
+                    {"storage": "redis", "measure": "decisions", "c": str(c)},
+                    QUERIES_PER_SECOND,
+                    [
+                        Contender(OURS, _rate(lambda: limiter.hit(rule, "k"), c), ours=True),
+                        Contender(FLOOR, _rate(evalsha, c)),
+                        Contender("limits", _rate(lambda: raw.hit(item, "k"), c)),
+                        Contender("PING", _rate(raw_client.ping, c)),
+                    ],
+                )
+            )
+        yield cases
+    finally:
+        await ours_client.aclose()
+        await raw_client.aclose()
+
+
+async def _environment() -> dict[str, str]:
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    return {
+        "Redis": f"{info.get('redis_version', '?')} (loopback TCP, {REDIS_URL})",
+        "event loop": f"asyncio ({type(asyncio.get_running_loop()).__name__})",
+    }
+
+
+BENCHMARK = Benchmark(
+    name="ratelimit",
+    title="ratelimit: per-request overhead and decisions per second",
+    groups=(Group("memory", _memory), Group("redis", _redis)),
+    peers=("mediz-infra", "slowapi", "limits", "redis", "starlette"),
+    checks=(
+        Check(
+            "overhead, memory: slowapi ÷ ours (goal: ours at most half)",
+            ("memory/overhead", OURS),
+            ("memory/overhead", "slowapi"),
+            2.0,
+        ),
+        Check(
+            "overhead, Redis: ours vs one raw EVALSHA (goal: at most 1.2×)",
+            ("redis/overhead", OURS),
+            ("redis/overhead", FLOOR),
+            1 / 1.2,
+        ),
+        Check(
+            "decisions, Redis, c=1: ours vs raw EVALSHA (goal: at most 1.2×)",
+            ("redis/decisions/c1", OURS),
+            ("redis/decisions/c1", FLOOR),
+            1 / 1.2,
+        ),
+        Check(
+            "decisions, Redis, c=50: ours vs raw EVALSHA (goal: at most 1.2×)",
+            ("redis/decisions/c50", OURS),
+            ("redis/decisions/c50", FLOOR),
+            1 / 1.2,
+        ),
+    ),
+    environment=_environment,
+    notes=(
+        "Overhead = time of a request through the limiter minus the same request to the bare "
+        "Starlette app (alternating batches of 200, in-process ASGI calls, limit never "
+        "reached). Ours: `RateLimitMiddleware` with one fixed-window rule, IETF headers on. "
+        "slowapi 0.1.9: `SlowAPIASGIMiddleware` + `default_limits`, fixed window, headers off "
+        "(its defaults); on Redis it calls the synchronous redis client, blocking the loop. "
+        "*EVALSHA floor*: one raw `redis.asyncio` EVALSHA of an equivalent one-key "
+        "fixed-window script (INCRBY, PEXPIRE, PTTL) — the physical floor of any exact Redis "
+        "limiter. Ours uses the pool from `create_redis`; the floor and PING a plain "
+        "`redis.asyncio.Redis.from_url`. *limits*: `limits.aio` `FixedWindowRateLimiter.hit` "
+        "(no stats; ours also returns remaining and reset)."
+    ),
+)
