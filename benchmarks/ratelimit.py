@@ -278,19 +278,19 @@ BENCHMARK = Benchmark(
             2.0,
         ),
         Check(
-            "overhead, Redis: ours vs one raw EVALSHA (goal: at most 1.2×)",
+            "overhead, Redis: ours vs one raw EVALSHA (goal: at most 1.2x)",
             ("redis/overhead", OURS),
             ("redis/overhead", FLOOR),
             1 / 1.2,
         ),
         Check(
-            "decisions, Redis, c=1: ours vs raw EVALSHA (goal: at most 1.2×)",
+            "decisions, Redis, c=1: ours vs raw EVALSHA (goal: at most 1.2x)",
             ("redis/decisions/c1", OURS),
             ("redis/decisions/c1", FLOOR),
             1 / 1.2,
         ),
         Check(
-            "decisions, Redis, c=50: ours vs raw EVALSHA (goal: at most 1.2×)",
+            "decisions, Redis, c=50: ours vs raw EVALSHA (goal: at most 1.2x)",
             ("redis/decisions/c50", OURS),
             ("redis/decisions/c50", FLOOR),
             1 / 1.2,

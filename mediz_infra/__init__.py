@@ -29,6 +29,28 @@ from .errors import (
     PoolExhausted,
 )
 from .infra import Infra
+from .ratelimit import (
+    ClientIdentifier,
+    Decision,
+    Limit,
+    LimiterStore,
+    LimitState,
+    MemoryStore,
+    RateLimiter,
+    RateLimitExceeded,
+    RateLimitMiddleware,
+    RedisStore,
+    Rule,
+    Strategy,
+    by_api_key,
+    by_header,
+    by_ip,
+    by_user,
+    composite,
+    gcra,
+    parse_limits,
+    rate_limit,
+)
 
 __all__ = [
     "__version__",
@@ -55,4 +77,25 @@ __all__ = [
     "PoolExhausted",
     # infra
     "Infra",
+    # ratelimit
+    "ClientIdentifier",
+    "Decision",
+    "Limit",
+    "LimiterStore",
+    "LimitState",
+    "MemoryStore",
+    "RateLimiter",
+    "RateLimitExceeded",
+    "RateLimitMiddleware",
+    "RedisStore",
+    "Rule",
+    "Strategy",
+    "by_api_key",
+    "by_header",
+    "by_ip",
+    "by_user",
+    "composite",
+    "gcra",
+    "parse_limits",
+    "rate_limit",
 ]
