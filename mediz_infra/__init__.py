@@ -47,7 +47,6 @@ from .ratelimit import (
     by_ip,
     by_user,
     composite,
-    gcra,
     parse_limits,
     rate_limit,
 )
@@ -95,7 +94,6 @@ __all__ = [
     "by_ip",
     "by_user",
     "composite",
-    "gcra",
     "parse_limits",
     "rate_limit",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mediz_infra import ConfigError, Infra, PoolManager, Settings
+
+from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
 
 HERE = Path(__file__).parent
 
@@ -88,8 +90,17 @@ async def index(request: Request) -> JSONResponse:
     })
 
 
-def create_app(settings: Settings | None = None, *, embedded_postgres: bool = True) -> Starlette:
-    """Build the app. With no ``DATABASE_URL`` it starts an embedded Postgres (the demo default)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedded_postgres: bool = True,
+    trusted_proxies: Sequence[str] = (),
+) -> Starlette:
+    """Build the app. With no ``DATABASE_URL`` it starts an embedded Postgres (the demo default).
+
+    ``trusted_proxies`` (addresses or CIDRs of your load balancers) lets the rate limiter read
+    the client address from ``X-Forwarded-For``; by default no header is trusted.
+    """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
 
     @asynccontextmanager
@@ -103,7 +114,11 @@ def create_app(settings: Settings | None = None, *, embedded_postgres: bool = Tr
         Route("/", index),
         Route("/api/symptoms/popular", popular_symptoms),
         Route("/api/admin/infra", infra_status),
+        Route("/api/chat", chat, methods=["POST"]),
+        Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
+        Route("/health", health),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [rate_limit_middleware(infra.redis, trusted_proxies)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.infra = infra
     return app

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from .decision import Decision, LimitState, RateLimitExceeded
 from .decorator import rate_limit
-from .gcra import gcra
 from .identity import ClientIdentifier, by_api_key, by_header, by_ip, by_user, composite
 from .limiter import RateLimiter
 from .memory_store import MemoryStore
@@ -26,8 +25,6 @@ __all__ = [
     "RateLimitExceeded",
     # decorator
     "rate_limit",
-    # gcra
-    "gcra",
     # identity
     "ClientIdentifier",
     "by_api_key",

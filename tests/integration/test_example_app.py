@@ -69,3 +69,54 @@ async def test_popular_symptoms_through_the_pool(app_database: str) -> None:
         everything = {"limit": 100, "days": 365}
         body = (await client.get("/api/symptoms/popular", params=everything)).json()
         assert sum(s["reports"] for s in body["symptoms"]) == 40000
+
+
+async def _drop_rate_limit_keys(redis_url: str) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match="mediz:ratelimit:*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+async def test_rate_limits_of_the_reference_app(app_database: str, redis_url: str) -> None:
+    await _drop_rate_limit_keys(redis_url)
+    settings = Settings(database_url=app_database, redis_url=redis_url)
+    try:
+        async with serve(settings) as client:
+            for _ in range(10):
+                ok = await client.post("/api/chat", json={"message": "headache since monday"})
+                assert ok.status_code == 200
+                assert ok.headers["ratelimit-policy"].startswith('"chat-60s";q=10;w=60')
+            limited = await client.post("/api/chat", json={"message": "again"})
+            assert limited.status_code == 429
+            assert limited.headers["content-type"] == "application/problem+json"
+            assert int(limited.headers["retry-after"]) >= 1
+            assert limited.json()["rule"] == "chat"
+            # no proxy is trusted by default: a forged X-Forwarded-For changes nothing
+            forged = await client.post(
+                "/api/chat", json={"message": "x"}, headers={"x-forwarded-for": "198.51.100.1"}
+            )
+            assert forged.status_code == 429
+
+            codes = []
+            for _ in range(6):
+                reply = await client.post(
+                    "/api/push/subscribe", json={"endpoint": "https://push.example/abc"}
+                )
+                codes.append(reply.status_code)
+            assert codes == [201] * 5 + [429]
+
+            for _ in range(15):
+                health = await client.get("/health")
+                assert health.status_code == 200 and "ratelimit" not in health.headers
+
+            admin = await client.get("/api/admin/infra")
+            assert admin.headers["ratelimit-policy"] == '"admin";q=60;w=60'
+            popular = await client.get("/api/symptoms/popular")
+            assert popular.headers["ratelimit-policy"] == '"default";q=300;w=60'
+    finally:
+        await _drop_rate_limit_keys(redis_url)
