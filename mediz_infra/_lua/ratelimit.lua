@@ -5,7 +5,8 @@
 -- ARGV[2]   cost of this request (units)
 -- ARGV[3i .. 3i+2]  amount, window (microseconds), burst (GCRA) of limit i
 --
--- Returns {allowed, remaining_1, reset_ms_1, retry_ms_1, ...}. All limits are checked first and
+-- Returns "allowed remaining_1 reset_ms_1 retry_ms_1 ..." as one string (one bulk reply parses
+-- far faster on the client than an array of integers). All limits are checked first and
 -- written only when every one allows: a denied request consumes nothing. The clock is the
 -- server's TIME, so every process and host decides on the same clock. The fixed window needs
 -- no clock (the key's TTL is the window): it counts first and takes the count back when the
@@ -23,6 +24,11 @@ local out = {1}
 local writes = {}
 local counted = {}
 local allowed = true
+
+local function reply(values)
+  for i = 1, #values do values[i] = string.format('%d', values[i]) end
+  return table.concat(values, ' ')
+end
 
 local function ms(us)
   if us <= 0 then return 0 end
@@ -147,7 +153,7 @@ if not allowed then
     end
   end
   out[1] = 0
-  return out
+  return reply(out)
 end
 
 for i = 1, #KEYS do
@@ -171,4 +177,4 @@ for i = 1, #KEYS do
     redis.call('SET', key, string.format('%d', w), 'PX', math.max(1, ms(w - now)))
   end
 end
-return out
+return reply(out)

@@ -12,6 +12,7 @@ from .decision import Decision, LimitState, RateLimitExceeded
 from .decorator import rate_limit
 from .identity import ClientIdentifier, by_api_key, by_header, by_ip, by_user, composite
 from .limiter import RateLimiter
+from .limits_store import LimitsStore
 from .memory_store import MemoryStore
 from .middleware import RateLimitMiddleware
 from .redis_store import RedisStore
@@ -36,6 +37,7 @@ __all__ = [
     "RateLimiter",
     # stores
     "LimiterStore",
+    "LimitsStore",
     "MemoryStore",
     "RedisStore",
     # middleware

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+import limits.aio.storage
 from redis.exceptions import RedisError
 
 from ..backends.redis import RedisClient
@@ -80,7 +81,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        storage: str | RedisClient | LimiterStore = "memory://",
+        storage: str | RedisClient | LimiterStore | limits.aio.storage.Storage = "memory://",
         *,
         prefix: str = "mediz",
         timeout: float = 0.25,
@@ -115,6 +116,13 @@ class RateLimiter:
         """The precomputed keys, arguments and headers of ``rule`` (built on first use)."""
         plan = self._plans.get(rule)
         if plan is None:
+            supported = getattr(self.store, "strategies", None)
+            if supported is not None and rule.code not in supported:
+                raise ConfigError(
+                    f"rule {rule.name!r}",
+                    f"strategy {rule.strategy!r} is not available on "
+                    f"{type(self.store).__name__}; use Redis or memory, or another strategy",
+                )
             plan = self._plans[rule] = _Plan(rule, self.prefix, self.legacy_headers)
         return plan
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import limits.aio.storage
+
 from ..backends.redis import RedisClient
 from ..errors import ConfigError
 from ..types import ASGIApp, Message, Receive, Scope, Send
@@ -70,7 +72,7 @@ class RateLimitMiddleware:
         rules: Sequence[Rule] = (),
         default: str | Rule | None = None,
         exempt: Sequence[str] = (),
-        storage: str | RedisClient | LimiterStore = "memory://",
+        storage: str | RedisClient | LimiterStore | limits.aio.storage.Storage = "memory://",
         limiter: RateLimiter | None = None,
         key: ClientIdentifier | None = None,
         headers: bool = True,

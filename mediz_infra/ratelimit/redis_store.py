@@ -42,7 +42,7 @@ class RedisStore:
             reply = await self._evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         except NoScriptError:
             reply = await self.client.eval(SCRIPT, len(keys), *keys, *args)
-        return reply  # type: ignore[no-any-return]
+        return [int(x) for x in reply.split()]
 
     async def aclose(self) -> None:
         """Close the client when this store owns it."""

@@ -5,7 +5,9 @@ with the same arguments the Lua script takes, so the Redis and memory paths cann
 (one contract suite runs on both). ``redis://``, ``rediss://``, ``unix://``,
 ``redis+sentinel://`` and ``redis+cluster://`` URLs go through
 :func:`mediz_infra.backends.create_redis` (one pool shared with the rest of the app when you
-pass the client you already have); ``memory://`` is the in-process store.
+pass the client you already have); ``memory://`` is the in-process store. Any other
+``limits`` storage (``async+memcached://``, a ``limits.aio`` storage object) goes through
+:class:`~mediz_infra.ratelimit.limits_store.LimitsStore`, with ``limits``' own strategies.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import weakref
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import limits.aio.storage
+
 from ..backends.memory import MemoryRedis
 from ..backends.redis import RedisClient, create_redis
+from .limits_store import LimitsStore
 from .memory_store import MemoryStore
 from .redis_store import RedisStore
 
@@ -44,7 +49,9 @@ _memory_stores: weakref.WeakKeyDictionary[object, MemoryStore] = weakref.WeakKey
 
 
 def store_for(
-    storage: str | RedisClient | LimiterStore, *, field_name: str = "storage"
+    storage: str | RedisClient | LimiterStore | limits.aio.storage.Storage,
+    *,
+    field_name: str = "storage",
 ) -> tuple[LimiterStore, bool]:
     """The store for a URL, a client from :func:`~mediz_infra.backends.create_redis`, or a store.
 
@@ -54,6 +61,10 @@ def store_for(
     Raises:
         ConfigError: the URL is malformed or its scheme unknown.
     """
+    if isinstance(storage, limits.aio.storage.Storage):
+        return LimitsStore(storage), False
+    if isinstance(storage, str) and storage.startswith("async+"):
+        return LimitsStore(storage), False
     if isinstance(storage, str):
         client = create_redis(storage, field_name=field_name)
         if isinstance(client, MemoryRedis):

@@ -64,3 +64,16 @@ def test_matching() -> None:
     assert chat.matches("/api/chat", "POST") and not chat.matches("/api/chat", "GET")
     assert not chat.matches("/api/chat/x", "POST")
     assert item.matches("/items/42", "GET") and not item.matches("/items/42/x", "GET")
+
+
+def test_limits_storage_adapter_refuses_gcra_at_start_up() -> None:
+    import limits.aio.storage
+
+    from mediz_infra.ratelimit import LimitsStore
+
+    with pytest.raises(ConfigError, match=r"rule 'g'.*not available"):
+        RateLimitMiddleware(
+            ok_app, rules=[Rule("g", "1/second")], storage=limits.aio.storage.MemoryStorage()
+        )
+    with pytest.raises(ConfigError, match="storage"):
+        LimitsStore("async+nosuch://x")
