@@ -94,3 +94,17 @@ async def test_concurrent_callers_in_one_process_admit_exactly(limiter: RateLimi
         rule = Rule(f"exact-{strategy}", "50/hour", strategy=strategy)  # type: ignore[arg-type]
         decisions = await asyncio.gather(*(limiter.hit(rule, "c") for _ in range(200)))
         assert sum(d.allowed for d in decisions) == 50, strategy
+
+
+async def test_acquire_waits_for_capacity_within_max_wait(limiter: RateLimiter) -> None:
+    from mediz_infra.ratelimit import RateLimitExceeded
+
+    rule = Rule("acq", "10/second", strategy="moving-window")
+    await limiter.acquire(rule, "fanout", cost=10)
+    began = time.monotonic()
+    decision = await limiter.acquire(rule, "fanout", max_wait=3.0)  # waits for the window
+    assert decision.allowed and time.monotonic() - began < 3.0
+    with pytest.raises(RateLimitExceeded):
+        await limiter.acquire(
+            Rule("acq-h", "1/hour", strategy="fixed-window"), "once", cost=2, max_wait=0.2
+        )
