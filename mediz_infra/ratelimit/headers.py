@@ -45,6 +45,8 @@ class HeaderBuilder:
             for name, limit in zip(self._names, rule.parsed, strict=True)
         )
         self._policy = (b"ratelimit-policy", policy.encode())
+        self._heads = [f'"{name}";r=' for name in self._names]
+        self._single = len(self._names) == 1
 
     def headers(self, decision: Decision) -> Headers:
         """``RateLimit-Policy`` and ``RateLimit`` (+ legacy) for this decision; ``Retry-After``
@@ -52,14 +54,19 @@ class HeaderBuilder:
         reply = decision.reply
         if len(reply) < 4:
             return []
-        parts = []
-        tightest = 0
-        for i, name in enumerate(self._names):
-            remaining, reset_ms = reply[1 + 3 * i], reply[2 + 3 * i]
-            parts.append(f'"{name}";r={remaining};t={math.ceil(reset_ms / 1000)}')
-            if remaining < reply[1 + 3 * tightest]:
-                tightest = i
-        out: Headers = [self._policy, (b"ratelimit", ", ".join(parts).encode())]
+        if self._single:  # the common case, without the loop
+            value = f"{self._heads[0]}{reply[1]};t={-(-reply[2] // 1000)}"
+            tightest = 0
+        else:
+            parts = []
+            tightest = 0
+            for i, head in enumerate(self._heads):
+                remaining = reply[1 + 3 * i]
+                parts.append(f"{head}{remaining};t={-(-reply[2 + 3 * i] // 1000)}")
+                if remaining < reply[1 + 3 * tightest]:
+                    tightest = i
+            value = ", ".join(parts)
+        out: Headers = [self._policy, (b"ratelimit", value.encode())]
         if self.legacy:
             limit = self.rule.parsed[tightest]
             out += [

@@ -8,6 +8,7 @@ bounded time) for capacity instead of failing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 
@@ -23,6 +24,7 @@ from ..telemetry import (
     get_meter,
 )
 from ..types import Scope
+from .deadline import Deadlines
 from .decision import Decision, RateLimitExceeded
 from .headers import HeaderBuilder
 from .identity import ClientIdentifier, by_ip
@@ -34,6 +36,7 @@ __all__ = ["RateLimiter"]
 
 log = logging.getLogger("mediz_infra.ratelimit")
 
+_MAX_IDENTITY = 160
 _BRACES = str.maketrans({"{": "%7B", "}": "%7D"})
 _STORE_ERRORS = (RedisError, OSError, TimeoutError, InfraError)
 
@@ -68,7 +71,8 @@ class RateLimiter:
             (preferred: one pool for the whole app), or a :class:`LimiterStore`.
         prefix: first part of every key (``{prefix}:ratelimit:{rule:client}:...``).
         timeout: seconds a decision may take before the rule's ``on_backend_error`` policy
-            applies, so no request waits on a sick store for longer.
+            applies (checked every quarter of it, so at most 1.25 times this), so no request
+            waits on a sick store for longer.
         key: how requests are identified when a rule has no ``key`` (default: client IP,
             trusting no proxy header).
         legacy_headers: also send ``X-RateLimit-*``.
@@ -95,6 +99,7 @@ class RateLimiter:
         self._sync = self.store.decide_now if isinstance(self.store, MemoryStore) else None
         self.prefix = prefix
         self.timeout = timeout
+        self._deadlines = Deadlines(timeout)
         self.key: ClientIdentifier = key or by_ip()
         self.legacy_headers = legacy_headers
         self._log_every = log_every
@@ -141,18 +146,26 @@ class RateLimiter:
         (``allowed`` with ``error`` set). Takes at most ``timeout`` seconds.
         """
         plan = self._plans.get(rule) or self.plan(rule)
-        if "{" in identity or "}" in identity:
+        if len(identity) > _MAX_IDENTITY:  # a client-chosen header must not make huge keys
+            identity = "sha256:" + hashlib.sha256(identity.encode()).hexdigest()
+        elif "{" in identity or "}" in identity:
             identity = identity.translate(_BRACES)
         keys = [plan.head + identity + suffix for suffix in plan.suffixes]
         args: tuple[str | int, ...] = (rule.code, cost, *plan.args)
-        try:
-            if self._sync is not None:
-                reply = self._sync(keys, args)
-            else:
-                async with asyncio.timeout(self.timeout):
-                    reply = await self.store.decide(keys, args)
-        except _STORE_ERRORS as exc:
-            return self._failed(rule, exc)
+        if self._sync is not None:
+            reply = self._sync(keys, args)
+        else:
+            task = self._deadlines.enter()
+            try:
+                reply = await self.store.decide(keys, args)
+            except asyncio.CancelledError:
+                if not self._deadlines.expired(task):
+                    raise
+                return self._failed(rule, TimeoutError())
+            except _STORE_ERRORS as exc:
+                return self._failed(rule, exc)
+            finally:
+                self._deadlines.leave(task)
         if reply[0]:
             self._decisions.add(1, plan.attrs["allowed"])
             return Decision(True, rule, reply)

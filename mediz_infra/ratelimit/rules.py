@@ -133,7 +133,8 @@ class Rule:
             ``"fixed-window"`` (cheapest; allows up to twice the amount across a window edge) or
             ``"sliding-window-counter"`` (approximate, two counters).
         key: who is counted; None uses the middleware's or limiter's default (the client IP).
-        cost: units a request takes: a number, or a function of the ASGI scope.
+        cost: units a request takes: a number, or a function of the ASGI scope (a result
+            below 1 counts as 1).
         burst: GCRA only: units that may be sent back to back (default: the amount).
         on_backend_error: ``"open"`` (default: let the request through) or ``"closed"`` (answer
             503) when the store cannot be reached in time. Either way it is logged and counted.
@@ -196,4 +197,4 @@ class Rule:
     def cost_of(self, scope: Scope) -> int:
         """The units this request takes."""
         cost = self.cost
-        return cost if isinstance(cost, int) else int(cost(scope))
+        return cost if isinstance(cost, int) else max(1, int(cost(scope)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -174,3 +175,33 @@ async def test_acquire_waits_boundedly() -> None:
     await real.acquire("20/second", "fast", cost=20)
     decision = await real.acquire("20/second", "fast", max_wait=2.0)  # waits ~50 ms
     assert decision.allowed
+
+
+class _SlowStore:
+    """Answers after ``delay`` seconds (a stalled store when long)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def decide(self, keys: object, args: object) -> list[int]:
+        await asyncio.sleep(self.delay)
+        return [1, 0, 0, 0]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_timeout_applies_the_policy_and_outside_cancellation_propagates() -> None:
+    limiter = RateLimiter(_SlowStore(30), timeout=0.05)
+    rule = Rule("slow", "1/second", on_backend_error="closed")
+    decision = await asyncio.wait_for(limiter.hit(rule, "x"), 5)
+    assert not decision.allowed and isinstance(decision.error, TimeoutError)
+    assert (await limiter.hit(Rule("slow-open", "1/second"), "x")).allowed
+
+    task = asyncio.create_task(limiter.hit(rule, "y"))
+    await asyncio.sleep(0.01)
+    task.cancel()  # the caller's own cancellation is not mistaken for a timeout
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    fast = RateLimiter(_SlowStore(0), timeout=0.05)
+    assert (await fast.hit(rule, "z")).error is None
