@@ -45,6 +45,7 @@ _SESSION_CALL = re.compile(
     r"\b(?:set_config|pg_(?:try_)?advisory_lock(?:_shared)?)\s*\(", re.IGNORECASE
 )
 _CACHE_MAX = 4096
+_DESCRIBED_MAX = 512
 _cache: dict[str, bool] = {}
 
 
@@ -71,7 +72,7 @@ class TrackedConnection(asyncpg.Connection):
     pool's bookkeeping.
     """
 
-    __slots__ = ("_mz_dirty", "_mz_expires", "_mz_pgbouncer", "_mz_released")
+    __slots__ = ("_mz_described", "_mz_dirty", "_mz_expires", "_mz_pgbouncer", "_mz_released")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +81,8 @@ class TrackedConnection(asyncpg.Connection):
         self._mz_expires = float("inf")
         self._mz_released = now
         self._mz_pgbouncer = False
+        # PgBouncer mode only: query -> its described unnamed statement (see _get_statement)
+        self._mz_described: dict[tuple[Any, ...], Any] | None = None
 
     def _mz_note(self, query: str) -> None:
         if changes_session(query):
@@ -103,4 +106,27 @@ class TrackedConnection(asyncpg.Connection):
 
     async def _get_statement(self, query: str, timeout: float | None, **kwargs: Any) -> Any:
         self._mz_note(query)
-        return await super()._get_statement(query, timeout, **kwargs)  # type: ignore[misc]
+        described = self._mz_described
+        if described is None or kwargs.get("named") or kwargs.get("use_cache") is False:
+            return await super()._get_statement(query, timeout, **kwargs)  # type: ignore[misc]
+        # Without a statement cache (PgBouncer mode) asyncpg describes every query in a round
+        # trip of its own, then sends Parse+Bind+Execute. The description of an unnamed
+        # statement is ours to keep: asyncpg marks it unprepared, so every use re-sends the
+        # Parse in the same message as Bind/Execute, which any server connection accepts.
+        # One round trip per query instead of two.
+        key = (query, kwargs.get("record_class"), kwargs.get("ignore_custom_codec", False))
+        statement = described.get(key)
+        if statement is None:
+            statement = await super()._get_statement(query, timeout, **kwargs)  # type: ignore[misc]
+            if not statement.name and not statement.prepared:
+                if len(described) >= _DESCRIBED_MAX:
+                    described.clear()
+                described[key] = statement
+        return statement
+
+    def _drop_local_statement_cache(self) -> None:
+        # reload_schema_state(), type codec changes and asyncpg's own stale-cache recovery
+        # all come through here: the kept descriptions go with asyncpg's statements.
+        super()._drop_local_statement_cache()  # type: ignore[misc]
+        if self._mz_described:
+            self._mz_described.clear()

@@ -108,6 +108,12 @@ class PoolManager:
         replicas: read-replica URLs for :meth:`read`.
         reset: ``"auto"`` runs the release reset only for connections whose session changed;
             ``"always"`` runs it on every release, as asyncpg does.
+        describe_cache: PgBouncer mode only: keep each query's description per connection so a
+            query costs one round trip instead of two (asyncpg describes every statement anew
+            when its statement cache is off). The descriptions are dropped by
+            ``reload_schema_state()`` on a connection and with the connection itself
+            (``max_lifetime``); after a migration that changes a column's type under a running
+            app, call :meth:`expire_connections` or pass ``False``.
         name: the pool's name in telemetry and health output.
         connect_timeout: seconds to open one connection.
 
@@ -133,6 +139,7 @@ class PoolManager:
         pgbouncer: Literal["auto"] | bool = "auto",
         replicas: Sequence[str] = (),
         reset: Literal["auto", "always"] = "auto",
+        describe_cache: bool = True,
         name: str = "primary",
         connect_timeout: float = 5.0,
     ) -> None:
@@ -185,6 +192,7 @@ class PoolManager:
         self.ping_after = ping_after
         self.max_waiting = max_waiting
         self.reset_mode = reset
+        self.describe_cache = describe_cache
         self.connect_timeout = connect_timeout
         try:
             self._replicas = [self._replica(r, i, pgbouncer) for i, r in enumerate(replicas)]
@@ -216,6 +224,7 @@ class PoolManager:
             application_name=self.application_name, max_lifetime=self.max_lifetime,
             max_idle=self.max_idle, ping_after=self.ping_after, max_waiting=self.max_waiting,
             pgbouncer=pgbouncer, reset=self.reset_mode, name=f"{self.name}-replica-{index}",
+            describe_cache=self.describe_cache,
             connect_timeout=self.connect_timeout,
         )
 
@@ -314,6 +323,16 @@ class PoolManager:
         finally:
             self._closing = None
 
+    async def expire_connections(self) -> None:
+        """Replace every connection (replicas' too): idle ones now, checked-out ones on release.
+
+        Use it after a schema migration, or after rotating the database password.
+        """
+        if self._pool is not None:
+            await self._pool.expire_connections()
+        for replica in self._replicas:
+            await replica.expire_connections()
+
     async def __aenter__(self) -> PoolManager:
         return await self.start()
 
@@ -327,6 +346,8 @@ class PoolManager:
         # Up to 10% shorter, at random: connections opened together do not all expire together.
         tracked._mz_expires = time.monotonic() + self.max_lifetime * (1 - 0.1 * random.random())
         tracked._mz_pgbouncer = self.pgbouncer
+        if self.pgbouncer and self.describe_cache:
+            tracked._mz_described = {}
 
     async def _reset_connection(self, con: asyncpg.Connection) -> None:
         # Runs on release, after asyncpg rolled back any open transaction. Must not raise:

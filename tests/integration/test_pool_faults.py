@@ -141,3 +141,38 @@ async def test_reads_go_to_a_replica_and_fall_back_to_the_primary(
                 assert await con.fetchval("SELECT inet_server_port()") != pg.port
         detail = await pool.check()
         assert detail["replicas"][0]["status"] == "down"
+
+
+async def test_pgbouncer_mode_keeps_descriptions_and_stays_correct(
+    single_server_bouncer: PgBouncerServer, database_url: str
+) -> None:
+    """One round trip per query: described once, re-parsed with each Bind on any server conn."""
+    url = single_server_bouncer.url("test")
+    direct = await asyncpg.connect(database_url)
+    await direct.execute("DROP TABLE IF EXISTS mz_describe; CREATE TABLE mz_describe (v int)")
+    await direct.execute("INSERT INTO mz_describe VALUES (7)")
+    try:
+        async with PoolManager(url, min_size=2, max_size=2, pgbouncer=True) as pool:
+            async with pool.acquire() as a, pool.acquire() as b:
+                for _ in range(3):
+                    assert await a.fetchval("SELECT v FROM mz_describe WHERE v = $1", 7) == 7
+                    await b.execute("BEGIN")  # pins a server connection: a moves to the other
+                    assert await a.fetchval("SELECT v FROM mz_describe WHERE v = $1", 7) == 7
+                    await b.execute("ROLLBACK")
+                kept = a._mz_described
+                assert kept is not None and len(kept) == 1
+            # a migration changes the column's type; expiring the pool drops the descriptions
+            await direct.execute("ALTER TABLE mz_describe ALTER COLUMN v TYPE text")
+            await pool.expire_connections()
+            assert await pool.fetchval("SELECT v FROM mz_describe WHERE v = $1", "7") == "7"
+            async with pool.acquire() as con:
+                await con.fetchval("SELECT 1")
+                await con.reload_schema_state()
+                assert not con._mz_described
+        async with PoolManager(url, max_size=1, pgbouncer=True, describe_cache=False) as pool:
+            async with pool.acquire() as con:
+                await con.fetchval("SELECT 1")
+                assert con._mz_described is None
+    finally:
+        await direct.execute("DROP TABLE IF EXISTS mz_describe")
+        await direct.close()
