@@ -35,6 +35,7 @@ from ..errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed
 from ._pgacquire import Acquire, Read, Transaction
 from ._pgconn import TrackedConnection
 from ._pggauges import register_gauges
+from ._pgwait import Deadlines
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -202,6 +203,7 @@ class PoolManager:
         self._pool: asyncpg.Pool | None = None
         self._free_holders: asyncio.Queue[Any] | None = None
         self._closing: asyncpg.Pool | None = None
+        self._deadlines: Deadlines | None = None
         self._start_lock: asyncio.Lock | None = None
         self._waiting = 0
         self._failures = 0
@@ -294,6 +296,7 @@ class PoolManager:
                     f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
                 ) from exc
             self._pool = pool
+            self._deadlines = Deadlines(asyncio.get_running_loop())
             # asyncpg's queue of free holders (private): peeked to skip the acquire timer when
             # a holder is free. Without it every acquire simply takes the timed path.
             queue = getattr(pool, "_queue", None)
@@ -434,12 +437,7 @@ class PoolManager:
             if fast:
                 proxy = await pool.acquire()
             else:
-                self._waiting += 1
-                try:
-                    async with asyncio.timeout(budget):
-                        proxy = await pool.acquire()
-                finally:
-                    self._waiting -= 1
+                proxy = await self._wait_for_holder(pool, budget)
         except TimeoutError:
             if pool.get_size() - pool.get_idle_size() < self.max_size:
                 # A slot was free: the time went into opening a connection.
@@ -460,6 +458,25 @@ class PoolManager:
             self._retry_at = 0.0
             log.info("pool %s: Postgres reachable again", self.name)
         return proxy
+
+    async def _wait_for_holder(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
+        task = asyncio.current_task()
+        deadlines = self._deadlines
+        if task is None or deadlines is None:  # not in a task: the plain timer
+            async with asyncio.timeout(budget):
+                return await pool.acquire()
+        deadlines.add(task, budget)
+        self._waiting += 1
+        try:
+            return await pool.acquire()
+        except asyncio.CancelledError:
+            # Ours (the deadline passed) becomes a timeout; anyone else's stays a cancel.
+            if deadlines.expired(task) and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            self._waiting -= 1
+            deadlines.discard(task)
 
     async def _ping(self, proxy: PoolConnectionProxy) -> bool:
         try:
