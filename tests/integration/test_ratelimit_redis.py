@@ -190,3 +190,33 @@ async def test_killed_redis_applies_policy_then_recovers(throwaway_redis: RedisS
             await asyncio.sleep(0.05)
     finally:
         await mw.limiter.aclose()
+
+
+async def test_one_node_cluster_runs_the_script_on_one_slot() -> None:
+    """Redis Cluster refuses a script whose keys span slots (CROSSSLOT), even on one node."""
+    import tempfile
+
+    import redis.asyncio
+
+    config = os.path.join(tempfile.mkdtemp(prefix="mediz-cluster-"), "nodes.conf")
+    server = RedisServer(extra=("--cluster-enabled", "yes", "--cluster-config-file", config))
+    await asyncio.to_thread(server.start)
+    try:
+        admin = redis.asyncio.Redis(port=server.port)
+        await admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        deadline = time.monotonic() + 10
+        while b"cluster_state:ok" not in await admin.execute_command("CLUSTER", "INFO"):
+            assert time.monotonic() < deadline, "the one-node cluster never became ok"
+            await asyncio.sleep(0.05)
+        await admin.aclose()
+        limiter = RateLimiter(f"redis+cluster://127.0.0.1:{server.port}", timeout=5.0)
+        rule = Rule("cluster", "3/minute;10/hour;100/day", strategy="moving-window")
+        decisions = [await limiter.hit(rule, "ip:192.0.2.1") for _ in range(4)]
+        assert all(d.error is None for d in decisions), [d.error for d in decisions]
+        assert [d.allowed for d in decisions] == [True, True, True, False]
+        await limiter.store.client.script_flush()  # type: ignore[attr-defined]
+        after = await limiter.hit(Rule("cluster-g", "1/minute"), "x")
+        assert after.error is None and after.allowed
+        await limiter.aclose()
+    finally:
+        await asyncio.to_thread(server.stop)
