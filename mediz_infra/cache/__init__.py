@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .cache import Cache
 from .decorator import CachedFunction
+from .http import HttpCache
 from .lock import LockPolicy
 from .serializers import CacheValueRejected, JsonSerializer, Serializer, SignedPickleSerializer
 from .stats import CacheStats
@@ -17,6 +18,8 @@ __all__ = [
     "Cache",
     # decorator
     "CachedFunction",
+    # http
+    "HttpCache",
     # lock
     "LockPolicy",
     # serializers

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from .._urls import parse_url, redact
-from ..backends import KeyValueClient, MemoryRedis, create_redis
+from ..backends import KeyValueClient, MemoryRedis, close_redis, create_redis
 from ..errors import ConfigError
 from . import stats as _stats
 from .failopen import BACKEND_ERRORS, Outage
@@ -297,6 +297,8 @@ class Cache:
                 self.local.delete(key)
             return True
         assert self.store is not None  # one of local/store is always set
+        if self._closed:
+            return False
         if self.l1 is not None:
             self._forget(message)
         try:
@@ -346,13 +348,17 @@ class Cache:
             finally:
                 self._l1_live = False
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(pubsub.aclose())
+                    await pubsub.aclose()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def close(self) -> None:
-        """Cancel background refreshes and the listener, and close a client this cache built."""
+        """Cancel background refreshes and the listener, and close a client this cache built.
+
+        Decorated functions keep working after close, uncached on Redis (they run directly).
+        """
         self._closed = True
+        self.outage.until = float("inf")
         tasks = list(self._tasks)
         if self._listener is not None:
             tasks.append(self._listener)
@@ -364,8 +370,7 @@ class Cache:
         if self._owned is not None:
             client: Any = self._owned
             self._owned = None
-            with contextlib.suppress(Exception):
-                await client.aclose()
+            await close_redis(client)
 
     async def __aenter__(self) -> Cache:
         return self

@@ -127,13 +127,38 @@ async def _locked(
     token: str,
     args: _Args,
     kwargs: dict[str, Any],
-    tags_now: bytes,
+    tags_now: bytes | None,
 ) -> _Result:
+    """Compute under a held lock; with ``tags_now=None``, first re-read the value.
+
+    The re-read closes a race: between our miss and our lock, another holder may have stored
+    the value and released; computing again would make two calls.
+    """
     try:
+        if tags_now is None:
+            store = fn.cache.store
+            assert store is not None
+            try:
+                raw, versions = await store.get(key, fn.tag_keys)
+            except BACKEND_ERRORS as exc:
+                fn.cache.failed(exc, "read")
+                return await _uncached(fn, args, kwargs)
+            tags_now = join_versions(versions) if versions else b""
+            hit = fn.decode(raw, tags_now) if raw is not None else None
+            if hit is not None:
+                fn.statistics.hits += 1
+                return hit[1], functools.partial(fn.serializer.loads, hit[0].payload)
+        fn.statistics.misses += 1
         return await compute(fn, key, args, kwargs, tags_now)
     finally:
-        # shielded: a cancelled caller must still release, or everyone waits for the PX
-        await asyncio.shield(_unlock(fn, key + ":lock", token))
+        # shielded: a cancelled caller must still release, or everyone waits for the PX; and
+        # awaited to the end, so close() never shuts the client under a running release
+        release = asyncio.ensure_future(_unlock(fn, key + ":lock", token))
+        try:
+            await asyncio.shield(release)
+        except asyncio.CancelledError:
+            await release
+            raise
 
 
 async def _unlock(fn: CachedFunction[Any], lock_key: str, token: str) -> None:
@@ -165,8 +190,7 @@ async def miss(
         cache.failed(exc, "lock")
         return await _uncached(fn, args, kwargs)
     if got:
-        stats.misses += 1
-        return await _locked(fn, key, token, args, kwargs, tags_now)
+        return await _locked(fn, key, token, args, kwargs, None)
     stats.lock_waits += 1
     deadline = time.monotonic() + policy.wait
     next_delay = policy.delays()
@@ -184,9 +208,8 @@ async def miss(
         except BACKEND_ERRORS as exc:
             cache.failed(exc, "lock wait")
             return await _uncached(fn, args, kwargs)
-        if got:  # the holder finished without storing, or died and its lock expired
-            stats.misses += 1
-            return await _locked(fn, key, token, args, kwargs, tags_now)
+        if got:  # the holder finished (or died); re-read, then compute if still nothing
+            return await _locked(fn, key, token, args, kwargs, None)
     stats.misses += 1  # waited long enough: compute without the lock
     return await compute(fn, key, args, kwargs, tags_now)
 
@@ -210,6 +233,7 @@ async def refresh(fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[s
             cache.failed(exc, "refresh")
             return
         fn.statistics.refreshes += 1
+        fn.statistics.misses -= 1  # _locked counts a computation; a refresh is not a miss
         await _locked(fn, key, token, args, kwargs, join_versions(versions) if versions else b"")
     except asyncio.CancelledError:
         raise

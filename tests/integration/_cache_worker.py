@@ -1,0 +1,62 @@
+"""A separate process for the cache's cross-process tests: ``python -m ... <mode> <url> <prefix>``.
+
+Modes:
+- ``stampede N``: wait for the start key, fire N concurrent calls of a slow function whose body
+  counts its executions in Redis (``{prefix}:calls``); print the results.
+- ``swr``: one call of a stale-while-revalidate function, print it, then wait for the refresh.
+- ``tags``: print a tagged value, wait until told, print it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import redis.asyncio as aioredis
+
+from mediz_infra.cache import Cache
+
+
+async def _wait_for(client: aioredis.Redis, key: str, deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while not await client.exists(key):
+        if time.monotonic() > end:
+            raise SystemExit(f"timed out waiting for {key}")
+        await asyncio.sleep(0.005)
+
+
+async def main(mode: str, url: str, prefix: str, arg: str) -> None:
+    raw = aioredis.Redis.from_url(url)
+    cache = Cache(url, prefix=prefix, timeout=2.0)
+
+    async def body(x: int) -> dict[str, int]:
+        await raw.incr(f"{prefix}:calls")
+        await asyncio.sleep(float(arg) if mode == "swr" else 0.3)
+        return {"x": x, "n": int(await raw.get(f"{prefix}:calls") or 0)}
+
+    try:
+        if mode == "stampede":
+            fn = cache(ttl=60, key="stampede:{x}")(body)
+            await _wait_for(raw, f"{prefix}:go")
+            results = await asyncio.gather(*(fn(1) for _ in range(int(arg))))
+            print(json.dumps({"results": results, "stats": fn.statistics.as_dict()}))
+        elif mode == "swr":
+            fn = cache(ttl=0.3, stale_ttl=60, key="swr:{x}")(body)
+            print(json.dumps(await fn(1)), flush=True)
+            end = time.monotonic() + 10
+            while fn.refreshing and time.monotonic() < end:  # noqa: ASYNC110 - polls a set
+                await asyncio.sleep(0.01)
+        elif mode == "tags":
+            fn = cache(ttl=60, key="tagged:{x}", tags=["symptoms"])(body)
+            print(json.dumps(await fn(1)), flush=True)
+            await _wait_for(raw, f"{prefix}:again")
+            print(json.dumps(await fn(1)), flush=True)
+    finally:
+        await cache.close()
+        await raw.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))

@@ -1,0 +1,65 @@
+"""Fail-open on the real thing: a dead port, and a throwaway Redis killed mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from mediz_infra.cache import Cache
+from tests._servers import RedisServer, free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def test_dead_port_calls_the_function_and_backs_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = Cache(f"redis://127.0.0.1:{free_port()}/0", backoff=30.0)
+    calls = 0
+
+    @cache(ttl=60)
+    async def value(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        return x * 2
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="mediz_infra.cache"):
+            assert [await value(i) for i in range(50)] == [i * 2 for i in range(50)]
+        assert calls == 50
+        stats = cache.stats
+        assert stats.errors == 1  # one failure, then the back-off skips Redis
+        assert stats.bypassed == 49
+        assert caplog.text.count("Redis failed") == 1  # rate-limited logging
+        assert "serving uncached" in caplog.text
+    finally:
+        await cache.close()
+
+
+async def test_redis_killed_mid_run_every_call_still_returns(
+    throwaway_redis: RedisServer,
+) -> None:
+    cache = Cache(throwaway_redis.url, backoff=0.05, timeout=0.5)
+    calls = 0
+
+    @cache(ttl=60, tags=["t"])
+    async def value(x: int) -> dict[str, int]:
+        nonlocal calls
+        calls += 1
+        return {"x": x}
+
+    try:
+        for i in range(20):
+            assert await value(i % 5) == {"x": i % 5}
+        assert calls == 5  # cached while Redis lived
+        await asyncio.to_thread(throwaway_redis.stop)
+        for i in range(40):
+            assert await value(i % 5) == {"x": i % 5}
+            if i % 10 == 0:
+                await asyncio.sleep(0.06)  # let the back-off lapse so Redis is retried
+        assert cache.stats.errors >= 2
+        assert await cache.invalidate_tags("t") is False  # reported, not raised
+    finally:
+        await cache.close()

@@ -1,0 +1,137 @@
+"""The cache across processes on the real Redis: stampede, stale-while-revalidate, tags, L1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from mediz_infra.cache import Cache
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = "tests.integration._cache_worker"
+
+
+@pytest.fixture
+async def prefix(redis_url: str) -> AsyncIterator[str]:
+    name = f"p{uuid.uuid4().hex[:10]}"
+    yield name
+    client = aioredis.Redis.from_url(redis_url)
+    keys = [k async for k in client.scan_iter(match=f"{name}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def spawn(mode: str, url: str, prefix: str, arg: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", WORKER, mode, url, prefix, arg],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> list[str]:
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out.splitlines()
+
+
+async def test_stampede_across_four_processes_is_one_call(redis_url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        procs = [spawn("stampede", redis_url, prefix, "50") for _ in range(4)]
+        await asyncio.sleep(0.5)  # let the interpreters import; the go key releases them
+        await client.set(f"{prefix}:go", 1, ex=60)
+        outputs = [json.loads(finish(p)[-1]) for p in procs]
+        assert int(await client.get(f"{prefix}:calls") or 0) == 1
+        for out in outputs:
+            assert out["results"] == [{"x": 1, "n": 1}] * 50
+    finally:
+        await client.aclose()
+
+
+async def test_stale_while_revalidate_across_two_processes(redis_url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert json.loads(finish(spawn("swr", redis_url, prefix, "0.05"))[0])["n"] == 1
+        await asyncio.sleep(0.35)  # past the 0.3 s TTL: the value is now stale
+        # two processes read the stale value together; one of them refreshes, once
+        first = spawn("swr", redis_url, prefix, "0.5")
+        second = spawn("swr", redis_url, prefix, "0.5")
+        served = [json.loads(finish(p)[0])["n"] for p in (first, second)]
+        assert served == [1, 1]
+        assert int(await client.get(f"{prefix}:calls") or 0) == 2
+        assert json.loads(finish(spawn("swr", redis_url, prefix, "0.05"))[0])["n"] == 2
+    finally:
+        await client.aclose()
+
+
+async def test_tag_invalidation_reaches_another_process(redis_url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    cache = Cache(redis_url, prefix=prefix)
+    try:
+        proc = spawn("tags", redis_url, prefix, "0")
+        first = json.loads(await asyncio.to_thread(proc.stdout.readline))  # type: ignore[union-attr]
+        assert first["n"] == 1
+        assert await cache.invalidate_tags("symptoms")
+        await client.set(f"{prefix}:again", 1, ex=60)
+        second = json.loads(finish(proc)[-1])
+        assert second["n"] == 2
+    finally:
+        await cache.close()
+        await client.aclose()
+
+
+async def test_l1_is_cleared_in_every_process_by_invalidations(
+    redis_url: str, prefix: str
+) -> None:
+    # two Cache objects with their own connections stand for two processes (pub/sub is per
+    # connection), each with an L1 in front of Redis
+    one = Cache(redis_url, prefix=prefix, l1_size=100, l1_ttl=60)
+    two = Cache(redis_url, prefix=prefix, l1_size=100, l1_ttl=60)
+    calls = 0
+
+    async def body() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    a = one(ttl=60, key="l1", tags=["t"])(body)
+    b = two(ttl=60, key="l1", tags=["t"])(body)
+    try:
+        await a(), await b()  # start both listeners
+        end = time.monotonic() + 5
+        while not (one.l1_ready() and two.l1_ready()):
+            assert time.monotonic() < end, "L1 listeners did not subscribe"
+            await asyncio.sleep(0.01)
+        assert (await a(), await b()) == (1, 1)
+        assert (await a(), await b()) == (1, 1)
+        assert a.statistics.l1_hits >= 1 and b.statistics.l1_hits >= 1
+        await one.invalidate(a)
+        end = time.monotonic() + 5
+        while two.l1 is not None and len(two.l1):
+            assert time.monotonic() < end, "the other process's L1 kept the value"
+            await asyncio.sleep(0.01)
+        assert await b() == 2
+        await two.invalidate_tags("t")
+        end = time.monotonic() + 5
+        while one.l1 is not None and len(one.l1):
+            assert time.monotonic() < end, "tag invalidation did not reach the other L1"
+            await asyncio.sleep(0.01)
+        assert await a() == 3
+    finally:
+        await one.close()
+        await two.close()

@@ -1,0 +1,421 @@
+"""The cache's contract, run on every store: in-process memory, MemoryRedis and (integration) Redis.
+
+``tests/integration/test_cache_contract.py`` imports these tests and overrides ``backend`` with
+the real Redis, so one suite proves every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pydantic
+import pytest
+
+from mediz_infra.backends import MemoryRedis
+from mediz_infra.cache import Cache, LockPolicy, SignedPickleSerializer
+
+Factory = Callable[..., Cache]
+
+
+@pytest.fixture(params=["memory", "memory-redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_cache(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+    """Caches on one backend sharing one store (two of them stand for two processes)."""
+    made: list[Cache] = []
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    shared = MemoryRedis() if backend == "memory-redis" else None
+
+    def make(**options: Any) -> Cache:
+        options.setdefault("prefix", prefix)
+        if backend == "memory":
+            cache = Cache(f"memory://{prefix}", **options)
+        elif backend == "memory-redis":
+            cache = Cache(shared, **options)  # type: ignore[arg-type]
+        else:
+            cache = Cache(request.getfixturevalue("redis_url"), **options)
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        await cache.close()
+    if made:
+        cleaner = make()
+        await cleaner.clear()
+        await cleaner.close()
+
+
+async def eventually(check: Callable[[], bool], deadline: float = 5.0) -> None:
+    """Poll ``check`` until true or fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not check():
+        if time.monotonic() > end:
+            pytest.fail("condition not reached before the deadline")
+        await asyncio.sleep(0.01)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+async def test_hit_after_miss(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    @cache(ttl=60)
+    async def square(x: int) -> int:
+        n.calls += 1
+        return x * x
+
+    assert [await square(3), await square(3), await square(x=3), await square(4)] == [9, 9, 9, 16]
+    assert n.calls == 2
+    assert square.statistics.hits == 2
+    assert square.statistics.misses == 2
+    assert cache.stats.hit_ratio == 0.5
+
+
+async def test_template_key_and_default_key(make_cache: Factory) -> None:
+    cache = make_cache(version="v7")
+
+    @cache(ttl=60, key="symptoms:popular:{limit}")
+    async def popular(limit: int, days: int = 30) -> list[int]:
+        return list(range(limit))
+
+    @cache(ttl=60)
+    async def plain(a: int, b: str = "x") -> str:
+        return f"{a}{b}"
+
+    ns = f"{cache.prefix}:cache:v7"
+    assert popular.key_for((10,), {}) == f"{ns}:{{symptoms:popular:10}}"
+    default = plain.key_for((1,), {})
+    assert default == plain.key_for((), {"a": 1, "b": "x"}) == plain.key_for((1, "x"), {})
+    assert default.startswith(f"{ns}:{{{__name__}.")
+    assert plain.key_for((1, "y"), {}) != default
+    assert await popular(3) == [0, 1, 2]
+
+
+async def test_two_hundred_concurrent_misses_make_one_call(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    @cache(ttl=60)
+    async def slow(x: int) -> dict[str, int]:
+        n.calls += 1
+        await asyncio.sleep(0.1)
+        return {"x": x}
+
+    results = await asyncio.gather(*(slow(1) for _ in range(200)))
+    assert n.calls == 1
+    assert all(r == {"x": 1} for r in results)
+    results[0]["x"] = 2  # followers got their own copies
+    assert results[1] == {"x": 1}
+
+
+async def test_values_handed_out_cannot_change_the_cache(make_cache: Factory) -> None:
+    cache = make_cache()
+
+    @cache(ttl=60)
+    async def data() -> dict[str, Any]:
+        return {"items": [1, 2], "nested": {"a": 1}}
+
+    first = await data()
+    first["items"].append(3)
+    second = await data()
+    second["nested"]["a"] = 99
+    assert await data() == {"items": [1, 2], "nested": {"a": 1}}
+
+
+async def test_none_cached_only_when_asked(make_cache: Factory) -> None:
+    cache, n, m = make_cache(), Counter(), Counter()
+
+    @cache(ttl=60)
+    async def nothing() -> None:
+        n.calls += 1
+
+    @cache(ttl=60, cache_none=True)
+    async def nothing_kept() -> None:
+        m.calls += 1
+
+    for _ in range(3):
+        assert await nothing() is None
+        assert await nothing_kept() is None
+    assert (n.calls, m.calls) == (3, 1)
+
+
+async def test_invalidate_one_call_and_a_method(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    class Repo:
+        @cache(ttl=60)
+        async def get(self, item: int) -> int:
+            n.calls += 1
+            return item + n.calls
+
+    repo, other = Repo(), Repo()
+    assert await repo.get(1) == 2
+    assert await other.get(1) == 2  # self is not part of the key
+    assert await cache.invalidate(repo.get, 1)
+    assert await repo.get(1) == 3
+    assert await Repo.get.invalidate(repo, 1)  # type: ignore[attr-defined]
+    assert await repo.get(1) == 4
+
+
+async def test_invalidate_tags_and_clear(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    @cache(ttl=60, tags=["symptoms"])
+    async def tagged(x: int) -> int:
+        n.calls += 1
+        return x
+
+    @cache(ttl=60, tags=["users"])
+    async def other(x: int) -> int:
+        n.calls += 1
+        return x
+
+    await tagged(1), await tagged(2), await other(1)
+    assert n.calls == 3
+    assert await cache.invalidate_tags("symptoms")
+    await tagged(1), await tagged(2), await other(1)
+    assert n.calls == 5
+    await cache.clear()
+    await tagged(1), await other(1)
+    assert n.calls == 7
+
+
+async def test_tags_invalidated_by_another_cache_object(make_cache: Factory) -> None:
+    first, second, n = make_cache(), make_cache(), Counter()
+
+    @first(ttl=60, tags=["t"])
+    async def value() -> int:
+        n.calls += 1
+        return n.calls
+
+    assert await value() == 1
+    assert await value() == 1
+    if first.local is not None:
+        await first.invalidate_tags("t")  # memory: one process, one tag table per Cache
+    else:
+        await second.invalidate_tags("t")
+    assert await value() == 2
+
+
+async def test_stale_while_revalidate(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    @cache(ttl=0.2, stale_ttl=30)
+    async def version() -> int:
+        n.calls += 1
+        await asyncio.sleep(0.05)
+        return n.calls
+
+    assert await version() == 1
+    await asyncio.sleep(0.25)  # let the value turn stale (this is the TTL, not a wait for work)
+    started = time.monotonic()
+    assert await version() == 1  # stale, served at once
+    assert time.monotonic() - started < 0.05 or n.calls == 1
+    assert version.statistics.stale >= 1
+    await eventually(lambda: n.calls == 2)
+    await eventually(lambda: not version.refreshing)
+    assert await version() == 2
+    assert n.calls == 2
+
+
+async def test_early_refresh_recomputes_before_expiry(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    @cache(ttl=0.5, early_refresh=1e6)  # a huge beta: always refresh early
+    async def value() -> int:
+        n.calls += 1
+        await asyncio.sleep(0.01)
+        return n.calls
+
+    assert await value() == 1
+    assert await value() == 1  # served fresh, refresh started
+    await eventually(lambda: n.calls >= 2)
+    assert value.statistics.refreshes >= 1
+
+
+async def test_unserialisable_value_is_returned_and_logged(
+    make_cache: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache, n = make_cache(), Counter()
+    sentinel = object()
+
+    @cache(ttl=60)
+    async def weird() -> Any:
+        n.calls += 1
+        return sentinel
+
+    with caplog.at_level(logging.ERROR, logger="mediz_infra.cache"):
+        assert await weird() is sentinel
+        assert await weird() is sentinel
+    assert n.calls == 2
+    assert "return value not cached" in caplog.text
+    assert weird.statistics.unstorable == 2
+
+
+async def test_oversized_value_is_not_stored(make_cache: Factory) -> None:
+    cache, n = make_cache(max_size=100), Counter()
+
+    @cache(ttl=60)
+    async def big() -> str:
+        n.calls += 1
+        return "x" * 500
+
+    assert await big() == "x" * 500
+    assert await big() == "x" * 500
+    assert n.calls == 2
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    at: dt.datetime
+
+
+class Symptom(pydantic.BaseModel):
+    id: uuid.UUID
+    name: str
+    seen: dt.date
+
+
+async def test_rich_types_round_trip_through_json(make_cache: Factory) -> None:
+    cache = make_cache()
+    ident = uuid.uuid4()
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+    @cache(ttl=60)
+    async def symptoms() -> list[Symptom]:
+        return [Symptom(id=ident, name="cough", seen=when.date())]
+
+    @cache(ttl=60)
+    async def point() -> Point:
+        return Point(1, when)
+
+    @cache(ttl=60)
+    async def plain() -> Any:
+        return {"id": ident, "at": when}
+
+    for _ in range(2):
+        assert await symptoms() == [Symptom(id=ident, name="cough", seen=when.date())]
+        assert await point() == Point(1, when)
+        assert await plain() == {"id": str(ident), "at": "2024-01-02T03:04:05Z"}
+
+
+async def test_signed_pickle_round_trip(make_cache: Factory) -> None:
+    cache = make_cache(serializer=SignedPickleSerializer("s" * 32))
+
+    @cache(ttl=60)
+    async def things() -> set[frozenset[int]]:
+        return {frozenset({1, 2})}
+
+    assert await things() == {frozenset({1, 2})}
+    assert await things() == {frozenset({1, 2})}
+
+
+async def test_tampered_signed_value_is_rejected_and_recomputed(
+    make_cache: Factory, backend: str
+) -> None:
+    if backend == "memory":
+        pytest.skip("the in-process store keeps no bytes to tamper with")
+    cache, n = make_cache(serializer=SignedPickleSerializer("s" * 32)), Counter()
+
+    @cache(ttl=60)
+    async def value() -> list[int]:
+        n.calls += 1
+        return [n.calls]
+
+    assert await value() == [1]
+    key = value.key_for((), {})
+    assert cache.store is not None
+    raw = await cache.store.client.get(key)
+    assert isinstance(raw, bytes)
+    await cache.store.client.set(key, raw[:-3] + b"bad")
+    assert await value() == [2]
+    assert value.statistics.rejected >= 1
+    assert await value() == [2]
+
+
+async def test_second_cache_waits_for_the_lock_holder(make_cache: Factory, backend: str) -> None:
+    if backend == "memory":
+        pytest.skip("the in-process store has no cross-process lock")
+    first, second = make_cache(), make_cache(lock=LockPolicy(ttl=5, wait=5))
+    n = Counter()
+
+    async def body() -> int:
+        n.calls += 1
+        await asyncio.sleep(0.2)
+        return 42
+
+    a = first(ttl=60, key="shared")(body)
+    b = second(ttl=60, key="shared")(body)
+    assert await asyncio.gather(a(), b()) == [42, 42]
+    assert n.calls == 1
+    assert a.statistics.lock_waits + b.statistics.lock_waits == 1
+
+
+async def test_cancelled_leader_lets_followers_finish(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+    gate = asyncio.Event()
+
+    @cache(ttl=60)
+    async def value() -> int:
+        n.calls += 1
+        if n.calls == 1:
+            await gate.wait()  # the first leader hangs until cancelled
+        return 7
+
+    leader = asyncio.create_task(value())
+    await eventually(lambda: n.calls == 1)
+    followers = [asyncio.create_task(value()) for _ in range(5)]
+    await asyncio.sleep(0)
+    leader.cancel()
+    assert await asyncio.gather(*followers) == [7] * 5
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert n.calls == 2
+
+
+async def test_errors_propagate_to_every_merged_caller(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+
+    @cache(ttl=60)
+    async def broken() -> int:
+        n.calls += 1
+        await asyncio.sleep(0.05)
+        raise LookupError("nope")
+
+    results = await asyncio.gather(*(broken() for _ in range(10)), return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results)
+    assert n.calls == 1
+
+
+async def test_close_cancels_background_refreshes(make_cache: Factory) -> None:
+    cache, n = make_cache(), Counter()
+    started = asyncio.Event()
+
+    @cache(ttl=0.05, stale_ttl=30)
+    async def value() -> int:
+        n.calls += 1
+        if n.calls > 1:  # the background refresh hangs until cancelled
+            started.set()
+            await asyncio.sleep(30)
+        return 1
+
+    await value()
+    await asyncio.sleep(0.06)
+    await value()  # stale: refresh starts and hangs
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(cache.close(), 5)
+    assert not value.refreshing
