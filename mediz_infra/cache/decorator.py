@@ -88,6 +88,8 @@ class CachedFunction(Generic[R]):
         with_type = getattr(chosen, "with_return_type", None)
         self.serializer: Serializer = with_type(_return_type(fn)) if with_type else chosen
         self.keys = KeyBuilder(fn, cache.namespace, key)
+        self._format, self._nargs = self.keys.fast_format or (None, -1)
+        self._local_data = cache.local.data if cache.local is not None else None
         self.tags = tags
         self.tag_keys = cache.tag_keys(tags)
         self.statistics = CacheStats()
@@ -121,17 +123,27 @@ class CachedFunction(Generic[R]):
         return self._tag_versions
 
     async def __call__(self, *args: Any, **kwargs: Any) -> R:
-        try:
-            key = self.keys(args, kwargs)
-        except TypeError as exc:
-            filling.complain(self, f"cannot build a key, calling uncached: {exc}")
-            return await self.fn(*args, **kwargs)
-        local = self.cache.local
-        if local is None:
+        # the hot path, inlined: one key build, one dict lookup, one clock read, one copy
+        if self._format is not None and not kwargs and len(args) == self._nargs:
+            key = self._format.format(*args)
+        else:
+            try:
+                key = self.keys(args, kwargs)
+            except TypeError as exc:
+                filling.complain(self, f"cannot build a key, calling uncached: {exc}")
+                return await self.fn(*args, **kwargs)
+        data = self._local_data
+        if data is None:
             return await self._remote(key, args, kwargs)
-        entry = local.peek(key)
-        if entry is not None and (not self.tag_keys or entry.tags == self.local_versions()):
-            if entry.fresh_until > time.time():
+        entry = data.get(key)
+        now = time.time()
+        if (
+            entry is not None
+            and entry.expires > now
+            and (not self.tag_keys or entry.tags == self.local_versions())
+        ):
+            data.move_to_end(key)
+            if entry.fresh_until > now:
                 self.statistics.hits += 1
                 if self.early_refresh is not None:
                     self._maybe_refresh_early(entry, key, args, kwargs)

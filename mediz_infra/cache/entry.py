@@ -29,7 +29,8 @@ class Entry:
         tags: the tag versions it was computed under, joined (``b"3,0"``).
         payload: the serialised value.
         copier: in-process stores only: returns a fresh copy of the decoded value.
-        expires: in-process stores only: ``time.monotonic()`` deadline of the entry.
+        expires: in-process stores only: ``time.time()`` deadline of the entry (wall clock,
+            like ``fresh_until``, so a hit reads one clock).
     """
 
     fresh_until: float

@@ -66,7 +66,17 @@ class KeyBuilder:
         ConfigError: the template names something that is not a parameter of ``fn``.
     """
 
-    __slots__ = ("_fast", "_head", "_names", "_signature", "_skip", "_template", "namespace")
+    __slots__ = (
+        "_fast",
+        "_head",
+        "_names",
+        "_parts",
+        "_signature",
+        "_skip",
+        "_template",
+        "fast_format",
+        "namespace",
+    )
 
     def __init__(self, fn: Callable[..., Any], namespace: str, template: str | None) -> None:
         self.namespace = namespace
@@ -81,9 +91,14 @@ class KeyBuilder:
         self._names = tuple(p.name for p in params)
         self._fast = len(params) if simple else -1  # positional call with every argument
         self._template = template
+        # a template of plain {name} fields compiles to (literal, argument index) pairs
+        self._parts: str | None = None
         if template is not None:
-            for _, field, _, _ in string.Formatter().parse(template):
+            parts: list[tuple[str, int]] | None = []
+            for literal, field, spec, conversion in string.Formatter().parse(template):
                 if field is None:
+                    if parts is not None:
+                        parts.append((literal, -1))
                     continue
                 root = field.split(".", 1)[0].split("[", 1)[0]
                 if root not in self._names[self._skip :]:
@@ -92,7 +107,21 @@ class KeyBuilder:
                         f"key template {template!r} names {root!r}, which is not a parameter "
                         f"of {fn.__qualname__}{self._signature}",
                     )
+                if parts is not None and root == field and not spec and not conversion:
+                    parts.append((literal, self._names.index(root)))
+                else:
+                    parts = None  # attribute access or a format spec: use str.format
+            if parts is not None:  # "{limit}" -> "{0}": str.format by position is cheapest
+                escaped = [
+                    lit.replace("{", "{{").replace("}", "}}") + ("" if i < 0 else f"{{{i}}}")
+                    for lit, i in parts
+                ]
+                ns = namespace.replace("{", "{{").replace("}", "}}")
+                self._parts = f"{ns}:{{{{{''.join(escaped)}}}}}"
         self._head = f"{namespace}:{{{fn.__module__}.{fn.__qualname__}:"
+        #: for a compiled template: (format string, argument count) a caller may use directly
+        #: when a call passes exactly that many positional arguments and no keywords
+        self.fast_format = (self._parts, self._fast) if self._parts is not None else None
 
     def _bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         bound = self._signature.bind(*args, **kwargs)
@@ -103,6 +132,8 @@ class KeyBuilder:
         """The key for one call. Raises ``TypeError`` for arguments ``fn`` would reject."""
         if self._template is not None:
             if not kwargs and len(args) == self._fast:
+                if self._parts is not None:
+                    return self._parts.format(*args)
                 mapping = dict(zip(self._names, args, strict=True))
             else:
                 mapping = self._bind(args, kwargs)

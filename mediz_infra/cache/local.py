@@ -20,7 +20,7 @@ __all__ = ["LocalStore"]
 
 
 class LocalStore:
-    """A bounded LRU of entries with per-entry deadlines (``time.monotonic``).
+    """A bounded LRU of entries with per-entry deadlines (``time.time``).
 
     Args:
         maxsize: entries kept; the least recently used goes first.
@@ -29,12 +29,12 @@ class LocalStore:
 
     _shared: ClassVar[dict[str, LocalStore]] = {}
 
-    __slots__ = ("_data", "max_ttl", "maxsize")
+    __slots__ = ("data", "max_ttl", "maxsize")
 
     def __init__(self, maxsize: int = 10_000, max_ttl: float | None = None) -> None:
         self.maxsize = maxsize
         self.max_ttl = max_ttl
-        self._data: OrderedDict[str, Entry] = OrderedDict()
+        self.data: OrderedDict[str, Entry] = OrderedDict()  # read directly on the hot path
 
     @classmethod
     def shared(cls, name: str) -> LocalStore:
@@ -45,17 +45,17 @@ class LocalStore:
         return store
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self.data)
 
     def peek(self, key: str) -> Entry | None:
         """The live entry for ``key`` (stale or not), or ``None``; refreshes its LRU position."""
-        entry = self._data.get(key)
+        entry = self.data.get(key)
         if entry is None:
             return None
-        if entry.expires <= time.monotonic():
-            del self._data[key]
+        if entry.expires <= time.time():
+            del self.data[key]
             return None
-        self._data.move_to_end(key)
+        self.data.move_to_end(key)
         return entry
 
     def put(self, key: str, entry: Entry, ttl: float) -> None:
@@ -64,8 +64,8 @@ class LocalStore:
             ttl = min(ttl, self.max_ttl)
         if ttl <= 0:
             return
-        entry.expires = time.monotonic() + ttl
-        data = self._data
+        entry.expires = time.time() + ttl
+        data = self.data
         data[key] = entry
         data.move_to_end(key)
         while len(data) > self.maxsize:
@@ -73,15 +73,15 @@ class LocalStore:
 
     def delete(self, key: str) -> bool:
         """Drop one key; whether it was there."""
-        return self._data.pop(key, None) is not None
+        return self.data.pop(key, None) is not None
 
     def delete_prefix(self, prefix: str) -> int:
         """Drop every key starting with ``prefix``; how many."""
-        doomed = [k for k in self._data if k.startswith(prefix)]
+        doomed = [k for k in self.data if k.startswith(prefix)]
         for k in doomed:
-            del self._data[k]
+            del self.data[k]
         return len(doomed)
 
     def clear(self) -> None:
         """Drop everything."""
-        self._data.clear()
+        self.data.clear()

