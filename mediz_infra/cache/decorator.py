@@ -88,7 +88,9 @@ class CachedFunction(Generic[R]):
         with_type = getattr(chosen, "with_return_type", None)
         self.serializer: Serializer = with_type(_return_type(fn)) if with_type else chosen
         self.keys = KeyBuilder(fn, cache.namespace, key)
-        self._format, self._nargs = self.keys.fast_format or (None, -1)
+        fast = self.keys.fast_format
+        self._format: str | None = fast[0] if fast else None
+        self._nargs = fast[1] if fast else -1
         self._local_data = cache.local.data if cache.local is not None else None
         self.tags = tags
         self.tag_keys = cache.tag_keys(tags)
@@ -225,7 +227,7 @@ class CachedFunction(Generic[R]):
                     self.statistics.stale += 1
                     self.refresh_later(key, args, kwargs)
                 return value, functools.partial(self.serializer.loads, entry.payload)
-        return await filling.miss(self, key, args, kwargs, tags_now)
+        return await filling.miss(self, key, args, kwargs, tags_now, stored=raw is not None)
 
     def decode(self, raw: bytes, tags_now: bytes) -> tuple[Entry, Any] | None:
         """The entry and its value if ``raw`` is usable under the current tag versions."""

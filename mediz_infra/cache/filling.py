@@ -18,6 +18,7 @@ from .entry import Entry, pack
 from .failopen import BACKEND_ERRORS
 from .lock import new_token
 from .serializers import frozen_copier
+from .store import LOCK_HELD, LOCK_STORED, LOCKED
 from .tags import join_versions
 
 if TYPE_CHECKING:
@@ -83,37 +84,60 @@ async def compute(
     ``tags_now`` are the tag versions read *before* computing, so an invalidation that lands
     while the function runs leaves this value already outdated.
     """
+    value, make, _ = await _compute(fn, key, args, kwargs, tags_now, None)
+    return value, make
+
+
+async def _compute(
+    fn: CachedFunction[Any],
+    key: str,
+    args: _Args,
+    kwargs: dict[str, Any],
+    tags_now: bytes,
+    token: str | None,
+) -> tuple[Any, Callable[[], Any], bool]:
+    """:func:`compute`; with the lock's ``token``, stores and releases in one round trip.
+
+    The third item says whether the lock was released here.
+    """
     started = time.perf_counter()
     value = await fn.fn(*args, **kwargs)
     took = time.perf_counter() - started
     if value is None and not fn.cache_none:
-        return None, lambda: None
+        return None, lambda: None, False
     payload = _encode(fn, value)
     if payload is None:
-        return value, lambda: value
+        return value, lambda: value, False
     try:
         decoded = fn.serializer.loads(payload)
         copier = frozen_copier(decoded) if fn.cache.local is not None else None
     except Exception as exc:
         fn.statistics.unstorable += 1
         complain(fn, f"return value not cached: it does not survive a round trip: {exc}")
-        return value, lambda: value
+        return value, lambda: value, False
     cache = fn.cache
     fresh_until = time.time() + fn.ttl
     if cache.local is not None:
         assert copier is not None
-        cache.local.put(key, Entry(fresh_until, took, tags_now, b"", copier), fn.ttl + fn.stale_ttl)
-        return copier(), copier
-    assert cache.store is not None
+        entry = Entry(fresh_until, took, tags_now, b"", copier)
+        cache.local.put(key, entry, fn.ttl + fn.stale_ttl)
+        return copier(), copier, False
+    store = cache.store
+    assert store is not None
+    raw = pack(payload, fresh_until, took, tags_now)
+    released = False
     try:
-        raw = pack(payload, fresh_until, took, tags_now)
-        await cache.store.set(key, raw, fn.ttl + fn.stale_ttl)
+        if token is None:
+            await store.set(key, raw, fn.ttl + fn.stale_ttl)
+        else:
+            released = True  # released or not, the lock is settled: no second round trip
+            await store.store_and_unlock(key, raw, fn.ttl + fn.stale_ttl, key + ":lock", token)
     except BACKEND_ERRORS as exc:
         cache.failed(exc, "write")
     else:
         if cache.l1 is not None and cache.l1_ready():
             remember(fn, key, Entry(fresh_until, took, tags_now, b""), decoded, fn.ttl)
-    return decoded, functools.partial(fn.serializer.loads, payload)
+    return decoded, functools.partial(fn.serializer.loads, payload), released
 
 
 async def _uncached(fn: CachedFunction[Any], args: _Args, kwargs: dict[str, Any]) -> _Result:
@@ -127,38 +151,23 @@ async def _locked(
     token: str,
     args: _Args,
     kwargs: dict[str, Any],
-    tags_now: bytes | None,
+    tags_now: bytes,
 ) -> _Result:
-    """Compute under a held lock; with ``tags_now=None``, first re-read the value.
-
-    The re-read closes a race: between our miss and our lock, another holder may have stored
-    the value and released; computing again would make two calls.
-    """
+    """Compute under a held lock, then store and release (or just release)."""
+    released = False
     try:
-        if tags_now is None:
-            store = fn.cache.store
-            assert store is not None
-            try:
-                raw, versions = await store.get(key, fn.tag_keys)
-            except BACKEND_ERRORS as exc:
-                fn.cache.failed(exc, "read")
-                return await _uncached(fn, args, kwargs)
-            tags_now = join_versions(versions) if versions else b""
-            hit = fn.decode(raw, tags_now) if raw is not None else None
-            if hit is not None:
-                fn.statistics.hits += 1
-                return hit[1], functools.partial(fn.serializer.loads, hit[0].payload)
-        fn.statistics.misses += 1
-        return await compute(fn, key, args, kwargs, tags_now)
+        value, make, released = await _compute(fn, key, args, kwargs, tags_now, token)
+        return value, make
     finally:
-        # shielded: a cancelled caller must still release, or everyone waits for the PX; and
-        # awaited to the end, so close() never shuts the client under a running release
-        release = asyncio.ensure_future(_unlock(fn, key + ":lock", token))
-        try:
-            await asyncio.shield(release)
-        except asyncio.CancelledError:
-            await release
-            raise
+        if not released:
+            # shielded: a cancelled caller must still release, or everyone waits for the PX;
+            # and awaited to the end, so close() never shuts the client under a release
+            release = asyncio.ensure_future(_unlock(fn, key + ":lock", token))
+            try:
+                await asyncio.shield(release)
+            except asyncio.CancelledError:
+                await release
+                raise
 
 
 async def _unlock(fn: CachedFunction[Any], lock_key: str, token: str) -> None:
@@ -171,9 +180,19 @@ async def _unlock(fn: CachedFunction[Any], lock_key: str, token: str) -> None:
 
 
 async def miss(
-    fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any], tags_now: bytes
+    fn: CachedFunction[Any],
+    key: str,
+    args: _Args,
+    kwargs: dict[str, Any],
+    tags_now: bytes,
+    *,
+    stored: bool,
 ) -> _Result:
-    """Nothing usable stored: compute under the cluster-wide lock, or wait for its holder."""
+    """Nothing usable stored: compute under the cluster-wide lock, or wait for its holder.
+
+    ``stored`` says a value is there but unusable (other tag versions, failed to decode), so
+    taking the lock must not be refused because of it.
+    """
     cache = fn.cache
     store = cache.store
     assert store is not None
@@ -185,17 +204,22 @@ async def miss(
     token = new_token()
     lock_key = key + ":lock"
     try:
-        got = await store.lock(lock_key, token, policy.ttl)
+        state = await store.lock_unless_stored(key, lock_key, token, policy.ttl, force=stored)
     except BACKEND_ERRORS as exc:
         cache.failed(exc, "lock")
         return await _uncached(fn, args, kwargs)
-    if got:
-        return await _locked(fn, key, token, args, kwargs, None)
-    stats.lock_waits += 1
+    if state == LOCKED:
+        stats.misses += 1
+        return await _locked(fn, key, token, args, kwargs, tags_now)
+    if state == LOCK_HELD:
+        stats.lock_waits += 1
     deadline = time.monotonic() + policy.wait
     next_delay = policy.delays()
+    read_now = state == LOCK_STORED  # a holder just stored it: read before sleeping
     while (left := deadline - time.monotonic()) > 0:
-        await asyncio.sleep(min(next_delay(), left))
+        if not read_now:
+            await asyncio.sleep(min(next_delay(), left))
+        read_now = False
         try:
             raw, versions = await store.get(key, fn.tag_keys)
             tags_now = join_versions(versions) if versions else b""
@@ -204,12 +228,15 @@ async def miss(
                 stats.hits += 1
                 entry, value = hit
                 return value, functools.partial(fn.serializer.loads, entry.payload)
-            got = await store.lock(lock_key, token, policy.ttl)
+            force = raw is not None
+            state = await store.lock_unless_stored(key, lock_key, token, policy.ttl, force=force)
         except BACKEND_ERRORS as exc:
             cache.failed(exc, "lock wait")
             return await _uncached(fn, args, kwargs)
-        if got:  # the holder finished (or died); re-read, then compute if still nothing
-            return await _locked(fn, key, token, args, kwargs, None)
+        if state == LOCKED:  # the holder finished without storing, or died
+            stats.misses += 1
+            return await _locked(fn, key, token, args, kwargs, tags_now)
+        read_now = state == LOCK_STORED
     stats.misses += 1  # waited long enough: compute without the lock
     return await compute(fn, key, args, kwargs, tags_now)
 
@@ -233,7 +260,6 @@ async def refresh(fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[s
             cache.failed(exc, "refresh")
             return
         fn.statistics.refreshes += 1
-        fn.statistics.misses -= 1  # _locked counts a computation; a refresh is not a miss
         await _locked(fn, key, token, args, kwargs, join_versions(versions) if versions else b"")
     except asyncio.CancelledError:
         raise

@@ -1,10 +1,11 @@
 """The shared store: a Redis (or MemoryRedis) client seen through the cache's few operations.
 
 Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
-function has tags), a lock is ``SET NX PX`` with a random token, and release runs
-``mediz_infra/_lua/cache_unlock.lua`` so only the owner deletes it. ``MemoryRedis`` cannot run
-Lua; there the compare-and-delete is done in Python, which is atomic because the memory client
-never yields between the two steps.
+function has tags); taking the lock is ``mediz_infra/_lua/cache_lock.lua`` (``SET NX PX`` with a
+random token, unless the value was stored meanwhile); storing a computed value and releasing the
+lock is ``cache_store.lua``; a bare release is ``cache_unlock.lua``, deleting the lock only if
+the token still owns it. ``MemoryRedis`` cannot run Lua; there the same steps run in Python,
+atomic because the memory client never yields between them.
 
 Each call is bounded by ``timeout``: a client the cache built itself gets it as its socket,
 connect and pool timeouts (no extra timer on the hot path); a client handed in by the user is
@@ -24,9 +25,14 @@ from redis.asyncio.cluster import RedisCluster
 from ..backends import KeyValueClient
 from .tags import TAG_TTL
 
-__all__ = ["RemoteStore", "UNLOCK_LUA"]
+__all__ = ["LOCKED", "LOCK_HELD", "LOCK_STORED", "RemoteStore"]
 
-UNLOCK_LUA = resources.files("mediz_infra").joinpath("_lua/cache_unlock.lua").read_text()
+LOCK_HELD, LOCKED, LOCK_STORED = 0, 1, 2
+
+_LUA = resources.files("mediz_infra").joinpath("_lua")
+UNLOCK_LUA = _LUA.joinpath("cache_unlock.lua").read_text()
+LOCK_LUA = _LUA.joinpath("cache_lock.lua").read_text()
+STORE_LUA = _LUA.joinpath("cache_store.lua").read_text()
 _T = TypeVar("_T")
 
 
@@ -39,7 +45,7 @@ class RemoteStore:
         bounded: the client already enforces ``timeout`` itself (built by the cache).
     """
 
-    __slots__ = ("_bounded", "_cluster", "_unlock", "client", "timeout")
+    __slots__ = ("_bounded", "_cluster", "_lock", "_store", "_unlock", "client", "timeout")
 
     def __init__(self, client: KeyValueClient, timeout: float, *, bounded: bool) -> None:
         self.client = client
@@ -47,8 +53,12 @@ class RemoteStore:
         self._bounded = bounded
         self._cluster = isinstance(client, RedisCluster)
         self._unlock: Any = None
+        self._lock: Any = None
+        self._store: Any = None
         if isinstance(client, Redis | RedisCluster):
             self._unlock = client.register_script(UNLOCK_LUA)
+            self._lock = client.register_script(LOCK_LUA)
+            self._store = client.register_script(STORE_LUA)
 
     async def _run(self, call: Awaitable[_T]) -> _T:
         if self._bounded:
@@ -87,6 +97,33 @@ class RemoteStore:
     async def lock(self, key: str, token: str, ttl: float) -> bool:
         """``SET key token NX PX ttl``: whether this caller now holds the lock."""
         return bool(await self._run(self.client.set(key, token, nx=True, px=int(ttl * 1000))))
+
+    async def lock_unless_stored(
+        self, key: str, lock_key: str, token: str, ttl: float, *, force: bool
+    ) -> int:
+        """Take the lock for ``key`` unless a value is stored (ignored with ``force``).
+
+        Returns :data:`LOCKED`, :data:`LOCK_HELD` (another caller has it) or
+        :data:`LOCK_STORED` (a value appeared since the caller's miss: read it).
+        """
+        px = int(ttl * 1000)
+        if self._lock is not None:
+            args = [token, px, "1" if force else "0"]
+            return int(await self._run(self._lock(keys=[key, lock_key], args=args)))
+        if not force and await self.client.exists(key):  # MemoryRedis: no yield in between
+            return LOCK_STORED
+        return LOCKED if await self.client.set(lock_key, token, nx=True, px=px) else LOCK_HELD
+
+    async def store_and_unlock(
+        self, key: str, raw: bytes, ttl: float, lock_key: str, token: str
+    ) -> None:
+        """Store ``raw`` for ``ttl`` seconds and release the lock if ``token`` still owns it."""
+        px = max(1, int(ttl * 1000))
+        if self._store is not None:
+            await self._run(self._store(keys=[key, lock_key], args=[raw, px, token]))
+            return
+        await self.client.set(key, raw, px=px)
+        await self.unlock(lock_key, token)
 
     async def unlock(self, key: str, token: str) -> bool:
         """Delete the lock only if ``token`` still owns it."""
