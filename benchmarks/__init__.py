@@ -22,6 +22,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "Postgres pools: PoolManager vs asyncpg, psycopg_pool, SQLAlchemy; direct and "
         "through PgBouncer",
     ),
+    "cache": (
+        "benchmarks.cache",
+        "@cache: mediz-infra vs cashews and aiocache; memory, Redis, stampede, Redis refused",
+    ),
     "ratelimit": (
         "benchmarks.ratelimit",
         "rate limiting: RateLimitMiddleware vs slowapi, raw limits and one raw EVALSHA; "
