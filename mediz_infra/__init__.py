@@ -19,6 +19,17 @@ from .backends import (
     create_redis,
     from_url,
 )
+from .cache import (
+    Cache,
+    CachedFunction,
+    CacheStats,
+    CacheValueRejected,
+    HttpCache,
+    JsonSerializer,
+    LockPolicy,
+    Serializer,
+    SignedPickleSerializer,
+)
 from .config import Settings, load_settings
 from .errors import (
     BackendTimeout,
@@ -65,6 +76,16 @@ __all__ = [
     "check_redis",
     "close_redis",
     "create_redis",
+    # cache
+    "Cache",
+    "CachedFunction",
+    "CacheStats",
+    "CacheValueRejected",
+    "HttpCache",
+    "JsonSerializer",
+    "LockPolicy",
+    "Serializer",
+    "SignedPickleSerializer",
     # config
     "Settings",
     "load_settings",
