@@ -28,13 +28,18 @@ __all__ = [
 ]
 
 _LIVE: list[object] = []
+_CLUSTER_MAX_PORT = 55535
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(highest: int = 65535) -> int:
+    """A TCP port on 127.0.0.1, at most ``highest``, that nothing listens on right now."""
+    for _ in range(200):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port <= highest:
+            return port
+    raise RuntimeError(f"no free port at or below {highest}")
 
 
 def wait_for_port(
@@ -118,6 +123,8 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         first = self not in _LIVE
+        if first and "--cluster-enabled" in self.extra and self.port > _CLUSTER_MAX_PORT:
+            self.port = free_port(_CLUSTER_MAX_PORT)  # the cluster bus listens on port + 10000
         for attempt in range(3):
             log = Path(tempfile.gettempdir()) / f"mediz-redis-{self.port}.log"
             self.proc = subprocess.Popen(
@@ -134,7 +141,8 @@ class RedisServer:
                 # Another process took the free port between free_port() and the bind: on a
                 # first start, try another; a restart must keep its port.
                 if first and attempt < 2 and "Address already in use" in err:
-                    self.port = free_port()
+                    cluster = "--cluster-enabled" in self.extra
+                    self.port = free_port(_CLUSTER_MAX_PORT if cluster else 65535)
                     continue
                 raise RuntimeError(f"redis-server on :{self.port} failed: {err[-500:]}") from None
         if first:
