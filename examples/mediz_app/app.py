@@ -14,19 +14,10 @@ from starlette.routing import Route
 
 from mediz_infra import ConfigError, Infra, PoolManager, Settings
 
+from .caching import build_queries, dashboard_stats, record_symptom
 from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
 
 HERE = Path(__file__).parent
-
-POPULAR_SQL = """
-SELECT s.id, s.name, count(*) AS reports, round(avg(r.intensity), 1)::float AS avg_intensity
-FROM symptom_reports r
-JOIN symptoms s ON s.id = r.symptom_id
-WHERE r.reported_at > now() - make_interval(days => $2)
-GROUP BY s.id, s.name
-ORDER BY reports DESC, s.id
-LIMIT $1
-"""
 
 
 async def prepare_database(db: PoolManager) -> None:
@@ -62,17 +53,15 @@ def _problem(exc: ConfigError) -> JSONResponse:
 
 
 async def popular_symptoms(request: Request) -> JSONResponse:
-    """``GET /api/symptoms/popular?limit=10&days=30``: most reported symptoms, from a replica."""
+    """``GET /api/symptoms/popular?limit=10&days=30``: most reported symptoms, from a replica,
+    cached (``caching.py``: 60 s fresh, then served stale while one process refreshes)."""
     try:
         limit = _int_param(request, "limit", 10, 1, 100)
         days = _int_param(request, "days", 30, 1, 365)
     except ConfigError as exc:
         return _problem(exc)
-    infra: Infra = request.app.state.infra
-    assert infra.db is not None  # create_app always has a database
-    async with infra.db.read() as con:
-        rows = await con.fetch(POPULAR_SQL, limit, days)
-    return JSONResponse({"days": days, "symptoms": [dict(r) for r in rows]})
+    symptoms = await request.app.state.queries.popular(limit, days)
+    return JSONResponse({"days": days, "symptoms": symptoms})
 
 
 async def infra_status(request: Request) -> JSONResponse:
@@ -86,7 +75,10 @@ async def infra_status(request: Request) -> JSONResponse:
 async def index(request: Request) -> JSONResponse:
     return JSONResponse({
         "app": "meDIZ reference app (mediz-infra)",
-        "endpoints": ["/api/symptoms/popular?limit=10&days=30", "/api/admin/infra"],
+        "endpoints": [
+            "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra", "/api/admin/stats",
+            "POST /api/symptoms/report",
+        ],
     })
 
 
@@ -102,18 +94,24 @@ def create_app(
     the client address from ``X-Forwarded-For``; by default no header is trusted.
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
+    queries = build_queries(infra)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with infra.lifespan(app) as state:
             assert infra.db is not None, "set DATABASE_URL or allow the embedded Postgres"
             await prepare_database(infra.db)
-            yield state
+            try:
+                yield state
+            finally:
+                await queries.cache.close()  # background refreshes end before the pool closes
 
     routes = [
         Route("/", index),
         Route("/api/symptoms/popular", popular_symptoms),
         Route("/api/admin/infra", infra_status),
+        Route("/api/admin/stats", dashboard_stats),
+        Route("/api/symptoms/report", record_symptom, methods=["POST"]),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         Route("/health", health),
@@ -121,4 +119,5 @@ def create_app(
     middleware = [rate_limit_middleware(infra.redis, trusted_proxies)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.infra = infra
+    app.state.queries = queries
     return app

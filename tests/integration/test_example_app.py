@@ -120,3 +120,56 @@ async def test_rate_limits_of_the_reference_app(app_database: str, redis_url: st
             assert popular.headers["ratelimit-policy"] == '"default";q=300;w=60'
     finally:
         await _drop_rate_limit_keys(redis_url)
+
+
+async def _drop_cache_keys(redis_url: str, prefix: str) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:cache:*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
+    app_database: str, redis_url: str
+) -> None:
+    await _drop_cache_keys(redis_url, "mediz")
+    settings = Settings(database_url=app_database, redis_url=redis_url)
+    try:
+        async with serve(settings) as client:
+            queries = client._transport.app.state.queries  # type: ignore[attr-defined]
+            params = {"limit": 3, "days": 365}
+            first = (await client.get("/api/symptoms/popular", params=params)).json()
+            again = (await client.get("/api/symptoms/popular", params=params)).json()
+            assert first == again
+            assert queries.popular.statistics.misses == 1
+            assert queries.popular.statistics.hits == 1
+
+            stats = (await client.get("/api/admin/stats")).json()
+            before = stats["counts"]["reports"]
+            assert (await client.get("/api/admin/stats")).json()["counts"]["reports"] == before
+            assert stats["cache"]["misses"] >= 2
+
+            top = first["symptoms"][0]
+            report = {"user_id": 1, "symptom_id": top["id"], "intensity": 5}
+            created = await client.post("/api/symptoms/report", json=report)
+            assert created.status_code == 201
+            assert created.json()["invalidated"] is True
+
+            after = (await client.get("/api/admin/stats")).json()
+            assert after["counts"]["reports"] == before + 1
+            fresh = (await client.get("/api/symptoms/popular", params=params)).json()
+            assert fresh["symptoms"][0]["reports"] == top["reports"] + 1
+            assert after["cache"]["hit_ratio"] > 0
+
+            bad = await client.post("/api/symptoms/report", json={"user_id": 1, "intensity": 99})
+            assert bad.status_code == 400
+            assert bad.headers["content-type"] == "application/problem+json"
+            unknown = {"user_id": 1, "symptom_id": 999999, "intensity": 3}
+            assert (await client.post("/api/symptoms/report", json=unknown)).status_code == 404
+    finally:
+        await _drop_cache_keys(redis_url, "mediz")
+        await _drop_rate_limit_keys(redis_url)

@@ -1,0 +1,122 @@
+"""The reference app's cached queries: popular symptoms and the admin dashboard statistics.
+
+Both are tagged ``symptoms``; recording a symptom (``POST /api/symptoms/report``) invalidates the
+tag, so every process recomputes them on the next read. Stale values are served for a while
+after their TTL while one process refreshes them in the background, so a popular page never
+waits on the aggregate query after the first time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from mediz_infra import Cache, CachedFunction, ConfigError, Infra
+
+__all__ = ["SYMPTOMS_TAG", "Queries", "build_queries", "record_symptom", "dashboard_stats"]
+
+SYMPTOMS_TAG = "symptoms"
+
+POPULAR_SQL = """
+SELECT s.id, s.name, count(*) AS reports, round(avg(r.intensity), 1)::float AS avg_intensity
+FROM symptom_reports r
+JOIN symptoms s ON s.id = r.symptom_id
+WHERE r.reported_at > now() - make_interval(days => $2)
+GROUP BY s.id, s.name
+ORDER BY reports DESC, s.id
+LIMIT $1
+"""
+
+STATS_SQL = """
+SELECT (SELECT count(*) FROM users) AS users,
+       (SELECT count(*) FROM symptoms) AS symptoms,
+       (SELECT count(*) FROM symptom_reports) AS reports,
+       (SELECT count(*) FROM symptom_reports
+         WHERE reported_at > now() - interval '1 day') AS reports_last_day
+"""
+
+
+@dataclass(frozen=True)
+class Queries:
+    """The app's cached queries and the cache they live in."""
+
+    cache: Cache
+    popular: CachedFunction[list[dict[str, Any]]]
+    stats: CachedFunction[dict[str, Any]]
+
+
+def build_queries(infra: Infra) -> Queries:
+    """Cache the heavy queries on the app's Redis (``memory://`` when ``REDIS_URL`` is unset)."""
+    cache = Cache(infra.redis, prefix="mediz")
+
+    @cache(ttl=60, stale_ttl=300, key="symptoms:popular:{limit}:{days}", tags=[SYMPTOMS_TAG])
+    async def popular(limit: int, days: int) -> list[dict[str, Any]]:
+        assert infra.db is not None
+        async with infra.db.read() as con:
+            rows = await con.fetch(POPULAR_SQL, limit, days)
+        return [dict(r) for r in rows]
+
+    @cache(ttl=30, stale_ttl=120, key="admin:stats", tags=[SYMPTOMS_TAG])
+    async def stats() -> dict[str, Any]:
+        assert infra.db is not None
+        async with infra.db.read() as con:
+            row = await con.fetchrow(STATS_SQL)
+        return dict(row) if row is not None else {}
+
+    return Queries(cache, popular, stats)
+
+
+def _queries(request: Request) -> Queries:
+    queries: Queries = request.app.state.queries
+    return queries
+
+
+async def dashboard_stats(request: Request) -> JSONResponse:
+    """``GET /api/admin/stats``: dashboard counts (cached) and the cache's hit ratio."""
+    queries = _queries(request)
+    return JSONResponse({"counts": await queries.stats(), "cache": queries.cache.stats.as_dict()})
+
+
+def _field(body: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(name, f"expected an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+async def record_symptom(request: Request) -> JSONResponse:
+    """``POST /api/symptoms/report`` ``{"user_id", "symptom_id", "intensity"}``: 201, then the
+    cached popular symptoms and statistics are invalidated by tag in every process."""
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ConfigError("body", "expected a JSON object")
+        user_id = _field(body, "user_id", 1, 2**62)
+        symptom_id = _field(body, "symptom_id", 1, 2**31 - 1)
+        intensity = _field(body, "intensity", 1, 10)
+    except ValueError as exc:  # ConfigError, or a body that is not JSON
+        field = getattr(exc, "field", "body")
+        return JSONResponse(
+            {"type": "about:blank", "title": "Invalid report", "status": 400,
+             "detail": str(exc), "invalid_params": [{"name": field, "reason": str(exc)}]},
+            status_code=400, media_type="application/problem+json",
+        )
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None
+    async with infra.db.transaction() as con:
+        row = await con.fetchrow(
+            "INSERT INTO symptom_reports (user_id, symptom_id, intensity)"
+            " SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)"
+            " AND EXISTS (SELECT 1 FROM symptoms WHERE id = $2) RETURNING id",
+            user_id, symptom_id, intensity,
+        )
+    if row is None:
+        return JSONResponse(
+            {"type": "about:blank", "title": "Unknown user or symptom", "status": 404},
+            status_code=404, media_type="application/problem+json",
+        )
+    invalidated = await _queries(request).cache.invalidate_tags(SYMPTOMS_TAG)
+    return JSONResponse({"id": row["id"], "invalidated": invalidated}, status_code=201)
