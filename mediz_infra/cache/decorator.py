@@ -22,7 +22,7 @@ import random
 import time
 import types
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import ConfigError
@@ -30,7 +30,7 @@ from . import filling
 from .entry import Entry, unpack
 from .keys import KeyBuilder
 from .lock import Flight, LeaderGone
-from .serializers import CacheValueRejected, Serializer
+from .serializers import CacheValueRejected, Serializer, frozen_copier
 from .stats import CacheStats
 from .tags import join_versions
 
@@ -92,6 +92,10 @@ class CachedFunction(Generic[R]):
         self._format: str | None = fast[0] if fast else None
         self._nargs = fast[1] if fast else -1
         self._local_data = cache.local.data if cache.local is not None else None
+        store = cache.store
+        self._plain_get: Callable[[str], Awaitable[Any]] | None = None
+        if store is not None and store.bounded and not tags:
+            self._plain_get = store.client.get
         self.tags = tags
         self.tag_keys = cache.tag_keys(tags)
         self.statistics = CacheStats()
@@ -155,7 +159,7 @@ class CachedFunction(Generic[R]):
             self.refresh_later(key, args, kwargs)
             stale: R = entry.copier()
             return stale
-        return await self._lead_or_join(key, args, kwargs, local_mode=True)
+        return await self._lead_or_join(key, args, kwargs)
 
     async def _remote(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         cache = self.cache
@@ -164,31 +168,68 @@ class CachedFunction(Generic[R]):
             if entry is not None:
                 self.statistics.hits += 1
                 self.statistics.l1_hits += 1
-                value: R = entry.copier()
-                return value
+                cached: R = entry.copier()
+                return cached
         if cache.outage.until > time.monotonic():
             self.statistics.bypassed += 1
             return await self.fn(*args, **kwargs)
-        return await self._lead_or_join(key, args, kwargs, local_mode=False)
-
-    async def _lead_or_join(
-        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, local_mode: bool
-    ) -> R:
         flight = self.inflight.get(key)
         if flight is not None:
-            self.statistics.merged += 1
+            return await self._join(flight, args, kwargs)
+        flight = self.inflight[key] = Flight()
+        make: Callable[[], Any] | None = None
+        versions: Sequence[Any] = ()
+        try:
+            store = cache.store
+            assert store is not None
             try:
-                joined: R = await flight.join()
-            except LeaderGone:  # the leader was cancelled, not us: start over
-                return await self(*args, **kwargs)
-            return joined
+                if self._plain_get is not None:  # no tags, client bounded: one bare GET
+                    raw = await self._plain_get(key)
+                else:
+                    raw, versions = await store.get(key, self.tag_keys)
+            except filling.BACKEND_ERRORS as exc:
+                cache.failed(exc, "read")
+                value = await self.fn(*args, **kwargs)
+            else:
+                tags_now = join_versions(versions) if versions else b""
+                hit = self._hit(key, raw, tags_now, args, kwargs) if raw is not None else None
+                if hit is not None:
+                    value, make = hit[0], None
+                else:
+                    stored = raw is not None
+                    value, make = await filling.miss(
+                        self, key, args, kwargs, tags_now, stored=stored
+                    )
+        except BaseException as exc:
+            flight.fail(exc)
+            raise
+        finally:
+            del self.inflight[key]
+        if flight.waiters:  # copies for the followers, frozen before the leader can touch it
+            try:
+                flight.finish(frozen_copier(value))
+            except TypeError:
+                flight.finish(make or (lambda: value))
+        result: R = value
+        return result
+
+    async def _join(self, flight: Flight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        self.statistics.merged += 1
+        try:
+            joined: R = await flight.join()
+        except LeaderGone:  # the leader was cancelled, not us: start over
+            return await self(*args, **kwargs)
+        return joined
+
+    async def _lead_or_join(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        """Memory backend miss: one computation per key, followers get copies."""
+        flight = self.inflight.get(key)
+        if flight is not None:
+            return await self._join(flight, args, kwargs)
         flight = self.inflight[key] = Flight()
         try:
-            if local_mode:
-                self.statistics.misses += 1
-                value, make = await filling.compute(self, key, args, kwargs, self.local_versions())
-            else:
-                value, make = await self._read(key, args, kwargs)
+            self.statistics.misses += 1
+            value, make = await filling.compute(self, key, args, kwargs, self.local_versions())
         except BaseException as exc:
             flight.fail(exc)
             raise
@@ -198,36 +239,26 @@ class CachedFunction(Generic[R]):
             flight.finish(make)
         return value  # type: ignore[no-any-return]
 
-    async def _read(
-        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[Any, Callable[[], Any]]:
-        """One round trip; a usable value is returned, anything else goes to the miss path."""
-        cache = self.cache
-        store = cache.store
-        assert store is not None
-        try:
-            raw, versions = await store.get(key, self.tag_keys)
-        except filling.BACKEND_ERRORS as exc:
-            cache.failed(exc, "read")
-            value = await self.fn(*args, **kwargs)
-            return value, lambda: value
-        tags_now = join_versions(versions) if versions else b""
-        if raw is not None:
-            hit = self.decode(raw, tags_now)
-            if hit is not None:
-                entry, value = hit
-                now = time.time()
-                if entry.fresh_until > now:
-                    self.statistics.hits += 1
-                    if self.early_refresh is not None:
-                        self._maybe_refresh_early(entry, key, args, kwargs)
-                    if cache.l1 is not None and cache.l1_ready():
-                        filling.remember(self, key, entry, value, entry.fresh_until - now)
-                else:
-                    self.statistics.stale += 1
-                    self.refresh_later(key, args, kwargs)
-                return value, functools.partial(self.serializer.loads, entry.payload)
-        return await filling.miss(self, key, args, kwargs, tags_now, stored=raw is not None)
+    def _hit(
+        self, key: str, raw: bytes, tags_now: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any] | None:
+        """The value of a usable stored entry (fresh, or stale with a refresh started)."""
+        hit = self.decode(raw, tags_now)
+        if hit is None:
+            return None
+        entry, value = hit
+        now = time.time()
+        if entry.fresh_until > now:
+            self.statistics.hits += 1
+            if self.early_refresh is not None:
+                self._maybe_refresh_early(entry, key, args, kwargs)
+            cache = self.cache
+            if cache.l1 is not None and cache.l1_ready():
+                filling.remember(self, key, entry, value, entry.fresh_until - now)
+        else:
+            self.statistics.stale += 1
+            self.refresh_later(key, args, kwargs)
+        return (value,)
 
     def decode(self, raw: bytes, tags_now: bytes) -> tuple[Entry, Any] | None:
         """The entry and its value if ``raw`` is usable under the current tag versions."""

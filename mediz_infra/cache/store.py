@@ -45,12 +45,12 @@ class RemoteStore:
         bounded: the client already enforces ``timeout`` itself (built by the cache).
     """
 
-    __slots__ = ("_bounded", "_cluster", "_lock", "_store", "_unlock", "client", "timeout")
+    __slots__ = ("_cluster", "_lock", "_store", "_unlock", "bounded", "client", "timeout")
 
     def __init__(self, client: KeyValueClient, timeout: float, *, bounded: bool) -> None:
         self.client = client
         self.timeout = timeout
-        self._bounded = bounded
+        self.bounded = bounded
         self._cluster = isinstance(client, RedisCluster)
         self._unlock: Any = None
         self._lock: Any = None
@@ -61,7 +61,7 @@ class RemoteStore:
             self._store = client.register_script(STORE_LUA)
 
     async def _run(self, call: Awaitable[_T]) -> _T:
-        if self._bounded:
+        if self.bounded:
             return await call
         async with asyncio.timeout(self.timeout):
             return await call
@@ -69,7 +69,7 @@ class RemoteStore:
     async def get(self, key: str, tag_keys: Sequence[str]) -> tuple[Any, Sequence[Any]]:
         """The raw value of ``key`` and the current values of ``tag_keys``, in one round trip."""
         if not tag_keys:
-            if self._bounded:
+            if self.bounded:
                 return await self.client.get(key), ()
             return await self._run(self.client.get(key)), ()
         if self._cluster:  # tag counters live in other slots: one command each, concurrently
