@@ -63,3 +63,34 @@ async def test_redis_killed_mid_run_every_call_still_returns(
         assert await cache.invalidate_tags("t") is False  # reported, not raised
     finally:
         await cache.close()
+
+
+async def test_hung_redis_costs_one_timeout_then_the_back_off() -> None:
+    # a server that accepts connections and never answers: every command would hang
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cache = Cache(f"redis://127.0.0.1:{port}/0", timeout=0.2, backoff=30.0)
+    calls = 0
+
+    @cache(ttl=60)
+    async def value(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        return x
+
+    try:
+        assert [await value(i) for i in range(20)] == list(range(20))
+        assert calls == 20
+        assert cache.stats.errors == 1
+        assert cache.stats.bypassed == 19
+    finally:
+        await cache.close()
+        server.close()
+        await server.wait_closed()
