@@ -13,8 +13,8 @@ Safety rules (one user's data never reaches another):
 
 - A request carrying ``Authorization`` or a session cookie is neither read from nor written to
   a shared entry: it goes straight to the endpoint, unless the route keys by user
-  (``by_user=...``), in which case the user id is part of the key and the response is
-  ``private``.
+  (``by_user=...``) and it names a user, in which case the user id is part of the key and the
+  response is ``private``.
 - A response carrying ``Set-Cookie`` is never stored; neither is anything but a 200 with a
   body (streaming responses pass through).
 - A client's ``Cache-Control: no-cache`` does not skip the server cache unless the route says
@@ -155,7 +155,8 @@ class HttpCache:
                 if request.method not in ("GET", "HEAD"):
                     return await endpoint(request)
                 user = by_user(request) if by_user is not None else None
-                if (by_user is None and self._personal(request)) or (private and user is None):
+                # no user id means the shared entry: never for a request carrying credentials
+                if user is None and (private or self._personal(request)):
                     return self._finish(request, await endpoint(request), control, vary_header)
                 if not allow_no_cache or "no-cache" not in request.headers.get(
                     "cache-control", ""

@@ -161,3 +161,23 @@ async def test_post_passes_through(cache: Cache) -> None:
     app, _ = build(cache)
     async with client(app) as http:
         assert (await http.post("/public")).status_code == 405  # route is GET only
+
+
+async def test_by_user_without_a_user_never_shares_a_personal_request(cache: Cache) -> None:
+    http_cache = HttpCache(cache)
+    calls = {"n": 0}
+
+    @http_cache(ttl=30, by_user=lambda r: r.headers.get("x-user"))  # alice's token not mapped
+    async def page(request: Request) -> Response:
+        calls["n"] += 1
+        return JSONResponse({"seen_by": request.headers.get("authorization", "anonymous")})
+
+    app = Starlette(routes=[Route("/page", page)])
+    async with client(app) as http:
+        alice = await http.get("/page", headers={"authorization": "Bearer alice"})
+        assert alice.json() == {"seen_by": "Bearer alice"}
+        anonymous = await http.get("/page")
+        assert anonymous.json() == {"seen_by": "anonymous"}  # alice's response was not stored
+        bob = await http.get("/page", headers={"cookie": "session=bob"})
+        assert bob.json() == {"seen_by": "anonymous"}  # computed for bob, not the shared entry
+        assert calls["n"] == 3
