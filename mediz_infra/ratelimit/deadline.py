@@ -44,11 +44,14 @@ class Deadlines:
         self._due.pop(task, None)
 
     def expired(self, task: asyncio.Task[object]) -> bool:
-        """Whether the watchdog cancelled ``task`` (then its cancellation is withdrawn)."""
+        """Whether the watchdog cancelled ``task`` and nothing else did.
+
+        The watchdog's cancellation is withdrawn either way; ``False`` when another
+        cancellation is still pending (the caller's own), which must then propagate.
+        """
         if task in self._expired:
             self._expired.discard(task)
-            task.uncancel()
-            return True
+            return task.uncancel() == 0
         return False
 
     async def _watch(self, loop: asyncio.AbstractEventLoop) -> None:

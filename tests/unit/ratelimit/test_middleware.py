@@ -205,3 +205,32 @@ async def test_timeout_applies_the_policy_and_outside_cancellation_propagates() 
         await task
     fast = RateLimiter(_SlowStore(0), timeout=0.05)
     assert (await fast.hit(rule, "z")).error is None
+
+
+class _CleanupStore:
+    """Stalls; when cancelled, takes a moment to clean up (redis-py closes its connection)."""
+
+    def __init__(self) -> None:
+        self.cleaning = asyncio.Event()
+
+    async def decide(self, keys: object, args: object) -> list[int]:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.cleaning.set()
+            await asyncio.sleep(0.05)
+            raise
+        return [1, 0, 0, 0]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_outside_cancellation_during_a_timeout_is_not_swallowed() -> None:
+    store = _CleanupStore()
+    limiter = RateLimiter(store, timeout=0.05)
+    task = asyncio.create_task(limiter.hit(Rule("slow", "1/second"), "x"))
+    await asyncio.wait_for(store.cleaning.wait(), 5)  # the deadline fired
+    task.cancel()  # and the request is cancelled too (client gone, server shutting down)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
