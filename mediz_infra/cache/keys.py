@@ -2,7 +2,8 @@
 
 A key is ``{prefix}:cache:{version}:{<id>}``; the braces are a Redis Cluster hash tag, so the value
 and its lock (``...:lock``) live in one slot. ``<id>`` is either the user's template rendered with
-the call's arguments (``"symptoms:popular:{limit}"``) or, by default, the function's module and
+the call's arguments (``"symptoms:popular:{limit}"``; a template that starts with an argument
+gets a ``=`` in front, so the hash tag is never empty) or, by default, the function's module and
 qualified name followed by its normalised arguments.
 
 Normalised means: positional and keyword spellings of one call give one key (``f(1)``,
@@ -90,6 +91,11 @@ class KeyBuilder:
         )
         self._names = tuple(p.name for p in params)
         self._fast = len(params) if simple else -1  # positional call with every argument
+        given = template
+        if template is not None and template[:1] == "{" and template[:2] != "{{":
+            # an argument first could render "" or "}..." and leave the hash tag empty: the
+            # value and its lock would then hash to different Cluster slots (CROSSSLOT)
+            template = "=" + template
         self._template = template
         # a template of plain {name} fields compiles to (literal, argument index) pairs
         self._parts: str | None = None
@@ -104,7 +110,7 @@ class KeyBuilder:
                 if root not in self._names[self._skip :]:
                     raise ConfigError(
                         "key",
-                        f"key template {template!r} names {root!r}, which is not a parameter "
+                        f"key template {given!r} names {root!r}, which is not a parameter "
                         f"of {fn.__qualname__}{self._signature}",
                     )
                 if parts is not None and root == field and not spec and not conversion:

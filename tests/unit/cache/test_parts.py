@@ -62,6 +62,20 @@ def test_long_ids_are_hashed_and_bad_templates_refused() -> None:
         KeyBuilder(f, "p", "item:{nope}")
 
 
+@pytest.mark.parametrize("template", ["{q}", "{q:>3}", "{q}:{n}", "{{{q}"])
+@pytest.mark.parametrize("q", ["", "}", "}x", "a"])
+def test_a_value_and_its_lock_share_a_cluster_slot_whatever_the_arguments(
+    template: str, q: str
+) -> None:
+    from redis.crc import key_slot
+
+    async def f(q: str, n: int = 0) -> None: ...
+
+    builder = KeyBuilder(f, "p:cache:v1", template)
+    for key in (builder((q, 0), {}), builder((), {"q": q})):
+        assert key_slot((key + ":lock").encode()) == key_slot(key.encode()), key
+
+
 def test_json_serializer_rebuilds_the_annotation() -> None:
     serializer = JsonSerializer(list[Box])
     raw = serializer.dumps([Box(1)])
