@@ -30,12 +30,12 @@ from urllib.parse import urlencode, urlsplit
 import asyncpg
 
 from .. import telemetry
+from .._deadlines import Deadlines
 from .._urls import parse_bool, parse_url, redact
 from ..errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed, PoolExhausted
 from ._pgacquire import Acquire, Read, Transaction
 from ._pgconn import TrackedConnection
 from ._pggauges import register_gauges
-from ._pgwait import Deadlines
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -203,7 +203,7 @@ class PoolManager:
         self._pool: asyncpg.Pool | None = None
         self._free_holders: asyncio.Queue[Any] | None = None
         self._closing: asyncpg.Pool | None = None
-        self._deadlines: Deadlines | None = None
+        self._deadlines = Deadlines()  # waiting acquires share one timer
         self._start_lock: asyncio.Lock | None = None
         self._waiting = 0
         self._failures = 0
@@ -296,7 +296,6 @@ class PoolManager:
                     f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
                 ) from exc
             self._pool = pool
-            self._deadlines = Deadlines(asyncio.get_running_loop())
             # asyncpg's queue of free holders (private): peeked to skip the acquire timer when
             # a holder is free. Without it every acquire simply takes the timed path.
             queue = getattr(pool, "_queue", None)
@@ -460,23 +459,17 @@ class PoolManager:
         return proxy
 
     async def _wait_for_holder(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
-        task = asyncio.current_task()
-        deadlines = self._deadlines
-        if task is None or deadlines is None:  # not in a task: the plain timer
-            async with asyncio.timeout(budget):
-                return await pool.acquire()
-        deadlines.add(task, budget)
+        task = self._deadlines.enter(budget)
         self._waiting += 1
         try:
             return await pool.acquire()
         except asyncio.CancelledError:
-            # Ours (the deadline passed) becomes a timeout; anyone else's stays a cancel.
-            if deadlines.expired(task) and task.uncancel() == 0:
+            if self._deadlines.expired(task):  # ours becomes a timeout; a caller's cancel stays
                 raise TimeoutError from None
             raise
         finally:
             self._waiting -= 1
-            deadlines.discard(task)
+            self._deadlines.leave(task)
 
     async def _ping(self, proxy: PoolConnectionProxy) -> bool:
         try:
