@@ -13,8 +13,9 @@ import logging
 import time
 
 import limits.aio.storage
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from .._deadlines import Deadlines
 from ..backends.redis import RedisClient
 from ..errors import BackendUnavailable, ConfigError, InfraError
 from ..telemetry import (
@@ -24,7 +25,6 @@ from ..telemetry import (
     get_meter,
 )
 from ..types import Scope
-from .deadline import Deadlines
 from .decision import Decision, RateLimitExceeded
 from .headers import HeaderBuilder
 from .identity import ClientIdentifier, by_ip
@@ -38,7 +38,8 @@ log = logging.getLogger("mediz_infra.ratelimit")
 
 _MAX_IDENTITY = 160
 _BRACES = str.maketrans({"{": "%7B", "}": "%7D"})
-_STORE_ERRORS = (RedisError, OSError, TimeoutError, InfraError)
+# RedisClusterException is not a RedisError: redis-py raises it when no Cluster node answers
+_STORE_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError, InfraError)
 
 
 class _Plan:
@@ -99,7 +100,7 @@ class RateLimiter:
         self._sync = self.store.decide_now if isinstance(self.store, MemoryStore) else None
         self.prefix = prefix
         self.timeout = timeout
-        self._deadlines = Deadlines(timeout)
+        self._deadlines = Deadlines(timeout, tick=timeout / 4)
         self.key: ClientIdentifier = key or by_ip()
         self.legacy_headers = legacy_headers
         self._log_every = log_every
