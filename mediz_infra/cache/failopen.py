@@ -11,13 +11,19 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..errors import InfraError
 
 __all__ = ["BACKEND_ERRORS", "Outage"]
 
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, InfraError)
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    RedisError,
+    RedisClusterException,  # not a RedisError: raised when no Cluster node answers
+    OSError,
+    TimeoutError,
+    InfraError,
+)
 """What counts as "Redis is down": the cache fails open on these."""
 
 logger = logging.getLogger("mediz_infra.cache")

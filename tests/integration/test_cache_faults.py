@@ -38,6 +38,21 @@ async def test_dead_port_calls_the_function_and_backs_off(
         await cache.close()
 
 
+async def test_dead_cluster_calls_the_function() -> None:
+    # redis-py raises RedisClusterException (not a RedisError) when no startup node answers
+    cache = Cache(f"redis+cluster://127.0.0.1:{free_port()}", backoff=30.0)
+
+    @cache(ttl=60)
+    async def value(x: int) -> int:
+        return x * 2
+
+    try:
+        assert [await value(i) for i in range(3)] == [0, 2, 4]
+        assert cache.stats.errors == 1
+    finally:
+        await cache.close()
+
+
 async def test_redis_killed_mid_run_every_call_still_returns(
     throwaway_redis: RedisServer,
 ) -> None:

@@ -168,6 +168,15 @@ async def test_dead_port_applies_declared_policy() -> None:
         await mw.limiter.aclose()
 
 
+async def test_dead_cluster_applies_declared_policy() -> None:
+    # redis-py raises RedisClusterException (not a RedisError) when no startup node answers
+    mw = _app(f"redis+cluster://127.0.0.1:{free_port()}", 0.3)
+    try:
+        await _assert_policy(mw, 0.3)
+    finally:
+        await mw.limiter.aclose()
+
+
 async def test_stalled_server_does_not_hang_past_the_timeout() -> None:
     async with _silent_server() as port:
         mw = _app(f"redis://127.0.0.1:{port}/0?socket_timeout=30", 0.3)
