@@ -21,7 +21,8 @@ Safety rules (one user's data never reaches another):
   ``allow_no_cache=True`` (otherwise any client could turn a cached route into a database load).
 
 Every response of a cached route gets a strong ``ETag`` (SHA-256 of the body), ``Cache-Control``
-(``public`` or ``private``, ``max-age=ttl``) and ``Vary``; a request whose ``If-None-Match``
+(``public`` or ``private``, ``max-age=ttl``; always ``private`` for a request that went straight
+to the endpoint because it carried credentials) and ``Vary``; a request whose ``If-None-Match``
 matches gets an empty 304.
 """
 
@@ -128,6 +129,7 @@ class HttpCache:
         )
         shared = not private and by_user is None
         control = f"{'public' if shared else 'private'}, max-age={int(ttl)}"
+        personal = f"private, max-age={int(ttl)}"  # a proxy must not keep one user's response
 
         def decorate(endpoint: Endpoint) -> Endpoint:
             async def render(material: str, request: Request, holder: list[Response]) -> Any:
@@ -157,7 +159,7 @@ class HttpCache:
                 user = by_user(request) if by_user is not None else None
                 # no user id means the shared entry: never for a request carrying credentials
                 if user is None and (private or self._personal(request)):
-                    return self._finish(request, await endpoint(request), control, vary_header)
+                    return self._finish(request, await endpoint(request), personal, vary_header)
                 if not allow_no_cache or "no-cache" not in request.headers.get(
                     "cache-control", ""
                 ):

@@ -110,12 +110,16 @@ async def test_authorization_request_never_shares_an_entry(cache: Cache) -> None
     async with client(app) as http:
         alice = await http.get("/public", headers={"authorization": "Bearer alice"})
         assert alice.json()["seen_by"] == "Bearer alice"
+        # nor may a proxy or CDN in front of the app store it for others
+        assert alice.headers["cache-control"].startswith("private")
         anonymous = await http.get("/public")
         assert anonymous.json()["seen_by"] == "anonymous"  # alice's response was not stored
         bob = await http.get("/public", headers={"authorization": "Bearer bob"})
         assert bob.json()["seen_by"] == "Bearer bob"  # nor is the anonymous one served to bob
         with_session = await http.get("/public", headers={"cookie": "session=carol"})
         assert with_session.json()["seen_by"] == "anonymous"
+        assert with_session.headers["cache-control"].startswith("private")
+        assert anonymous.headers["cache-control"] == "public, max-age=30"
         assert calls["public"] == 4
 
 
