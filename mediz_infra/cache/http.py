@@ -166,12 +166,13 @@ class HttpCache:
                     material = _material(request, vary_names, user)
                     holder: list[Response] = []
                     hit = await stored(material, request, holder)
+                    if holder:  # computed for this request: send it as it came (background
+                        # task and repeated headers included), stored or not
+                        return self._finish(request, holder[0], control, vary_header)
                     if hit is not None:
                         status, headers, body = hit
                         response = Response(body, status_code=status, headers=dict(headers))
                         return self._finish(request, response, control, vary_header)
-                    if holder:  # computed here but not storable: send it as it came
-                        return self._finish(request, holder[0], control, vary_header)
                 return self._finish(request, await endpoint(request), control, vary_header)
 
             wrapper.cached = stored  # type: ignore[attr-defined]

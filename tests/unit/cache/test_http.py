@@ -185,3 +185,22 @@ async def test_by_user_without_a_user_never_shares_a_personal_request(cache: Cac
         bob = await http.get("/page", headers={"cookie": "session=bob"})
         assert bob.json() == {"seen_by": "anonymous"}  # computed for bob, not the shared entry
         assert calls["n"] == 3
+
+
+async def test_the_computed_response_is_sent_with_its_background_task(cache: Cache) -> None:
+    from starlette.background import BackgroundTask
+
+    http_cache = HttpCache(cache)
+    ran: list[str] = []
+
+    @http_cache(ttl=30)
+    async def page(request: Request) -> Response:
+        return JSONResponse({"ok": 1}, background=BackgroundTask(ran.append, "audit"))
+
+    app = Starlette(routes=[Route("/page", page)])
+    async with client(app) as http:
+        first = await http.get("/page")
+        second = await http.get("/page")  # a hit: the endpoint (and its task) did not run
+        assert first.json() == second.json() == {"ok": 1}
+        assert first.headers["etag"] == second.headers["etag"]
+    assert ran == ["audit"]
