@@ -186,6 +186,8 @@ class Rule:
         object.__setattr__(self, "code", STRATEGIES[self.strategy])
         object.__setattr__(self, "path_regex", _compile_paths(self.paths, self.name))
         methods = None if self.methods is None else frozenset(m.upper() for m in self.methods)
+        if methods is not None and "GET" in methods:
+            methods |= {"HEAD"}  # Starlette runs a GET endpoint for HEAD too
         object.__setattr__(self, "method_set", methods)
 
     def matches(self, path: str, method: str) -> bool:

@@ -64,6 +64,9 @@ def test_matching() -> None:
     assert chat.matches("/api/chat", "POST") and not chat.matches("/api/chat", "GET")
     assert not chat.matches("/api/chat/x", "POST")
     assert item.matches("/items/42", "GET") and not item.matches("/items/42/x", "GET")
+    # Starlette runs a GET endpoint for HEAD too: a GET limit must not be skipped by HEAD
+    search = Rule("search", "1/second", paths=["/search"], methods=["get"])
+    assert search.matches("/search", "HEAD") and not search.matches("/search", "POST")
 
 
 def test_limits_storage_adapter_refuses_gcra_at_start_up() -> None:
