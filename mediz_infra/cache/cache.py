@@ -127,9 +127,11 @@ class Cache:
         self.outage = Outage(backoff, name=f"cache {prefix!r} on {name}")
         self.functions: list[CachedFunction[Any]] = []
         self._own_stats = CacheStats()
-        # memory backend: tag versions in process; a generation lets functions cache theirs
-        self.local_tags: dict[str, int] = {}
-        self.tag_generation = 0
+        # memory backend: tag versions in the (possibly shared) store; a generation lets
+        # functions cache theirs
+        self.local_tags: dict[str, int] = (
+            self.local.tags.setdefault(prefix, {}) if self.local is not None else {}
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         _stats.track(self)
@@ -207,6 +209,11 @@ class Cache:
             total.add(fn.statistics)
         return total
 
+    @property
+    def tag_generation(self) -> int:
+        """Memory backend: changes whenever a tag version changes (0 on Redis)."""
+        return self.local.tag_generation if self.local is not None else 0
+
     def tag_keys(self, tags: Iterable[str]) -> tuple[str, ...]:
         """The Redis keys of ``tags``' version counters."""
         return tuple(tag_key(self.prefix, t) for t in tags)
@@ -265,7 +272,7 @@ class Cache:
         if self.local is not None:
             for tag in checked:
                 self.local_tags[tag] = self.local_tags.get(tag, 0) + 1
-            self.tag_generation += 1
+            self.local.tag_generation += 1
             return True
         keys = self.tag_keys(checked)
         return await self._drop(lambda store: store.bump(keys), "t " + " ".join(checked))
@@ -278,7 +285,7 @@ class Cache:
         if self.local is not None:
             count = self.local.delete_prefix(f"{self.prefix}:cache:")
             self.local_tags.clear()
-            self.tag_generation += 1
+            self.local.tag_generation += 1
             return count
         deleted = -1
 

@@ -92,6 +92,7 @@ class CachedFunction(Generic[R]):
         self._format: str | None = fast[0] if fast else None
         self._nargs = fast[1] if fast else -1
         self._local_data = cache.local.data if cache.local is not None else None
+        self._local_store = cache.local
         store = cache.store
         self._plain_get: Callable[[str], Awaitable[Any]] | None = None
         if store is not None and store.bounded and not tags:
@@ -122,10 +123,11 @@ class CachedFunction(Generic[R]):
 
     def local_versions(self) -> bytes:
         """Memory backend: this function's current tag versions, recomputed only after a bump."""
-        cache = self.cache
-        if self._tag_generation != cache.tag_generation:
-            self._tag_versions = join_versions([cache.local_tags.get(t, 0) for t in self.tags])
-            self._tag_generation = cache.tag_generation
+        generation = self._local_store.tag_generation if self._local_store is not None else 0
+        if self._tag_generation != generation:
+            tags = self.cache.local_tags
+            self._tag_versions = join_versions([tags.get(t, 0) for t in self.tags])
+            self._tag_generation = generation
         return self._tag_versions
 
     async def __call__(self, *args: Any, **kwargs: Any) -> R:

@@ -29,12 +29,17 @@ class LocalStore:
 
     _shared: ClassVar[dict[str, LocalStore]] = {}
 
-    __slots__ = ("data", "max_ttl", "maxsize")
+    __slots__ = ("data", "max_ttl", "maxsize", "tag_generation", "tags")
 
     def __init__(self, maxsize: int = 10_000, max_ttl: float | None = None) -> None:
         self.maxsize = maxsize
         self.max_ttl = max_ttl
         self.data: OrderedDict[str, Entry] = OrderedDict()  # read directly on the hot path
+        #: the ``memory://`` backend's tag versions, per cache prefix (shared like ``data``, so
+        #: every Cache on one named store sees one invalidation, as on a shared Redis)
+        self.tags: dict[str, dict[str, int]] = {}
+        #: bumped on every tag change, so functions can cache their joined versions
+        self.tag_generation = 0
 
     @classmethod
     def shared(cls, name: str) -> LocalStore:

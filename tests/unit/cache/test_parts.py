@@ -182,3 +182,24 @@ async def test_invalidate_refuses_foreign_functions() -> None:
     with pytest.raises(ConfigError):
         await two.invalidate(f)
     assert repr(f).startswith("<cached ")
+
+
+async def test_caches_on_one_named_memory_store_share_tag_invalidations() -> None:
+    name = f"tags-{uuid.uuid4().hex[:8]}"
+    one, two = Cache(f"memory://{name}"), Cache(f"memory://{name}")
+    other = Cache(f"memory://{name}", prefix="other")
+    calls = 0
+
+    @one(ttl=60, tags=["symptoms"])
+    async def popular() -> int:
+        nonlocal calls
+        calls += 1
+        return calls
+
+    assert await popular() == await popular() == 1
+    await other.invalidate_tags("symptoms")  # another prefix: another namespace, as on Redis
+    assert await popular() == 1
+    await two.invalidate_tags("symptoms")  # same store, same prefix: as on a shared Redis
+    assert await popular() == 2
+    await two.clear()
+    assert await popular() == 3
