@@ -7,10 +7,17 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ASGIApp", "HealthCheck", "Message", "Receive", "Scope", "Send"]
+__all__ = ["ASGIApp", "ClientIdentifier", "HealthCheck", "Message", "Receive", "Scope", "Send"]
 
 
 class HealthCheck(Protocol):
     """A readiness check: returns details to show, raises when the dependency is unhealthy."""
 
     def __call__(self) -> Awaitable[dict[str, Any]]: ...
+
+
+class ClientIdentifier(Protocol):
+    """Returns the string a request is counted under (rate limiting), or None when it does not
+    apply to this request."""
+
+    def __call__(self, scope: Scope) -> str | None: ...

@@ -16,20 +16,13 @@ import functools
 import hashlib
 import ipaddress
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from ..errors import ConfigError
-from ..types import Scope
+from ..types import ClientIdentifier, Scope
 
 __all__ = ["ClientIdentifier", "by_api_key", "by_header", "by_ip", "by_user", "composite"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ClientIdentifier(Protocol):
-    """Returns the string a request is counted under, or None when it does not apply."""
-
-    def __call__(self, scope: Scope) -> str | None: ...
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
