@@ -16,6 +16,8 @@ they are re-raised ``from`` the original as one of these.
     ├── PoolExhausted (TimeoutError)
     │                               no connection became free within the acquire timeout,
     │                               or the wait queue is full
+    ├── RateLimitExceeded (TimeoutError)
+    │                               RateLimiter.acquire() found no capacity within max_wait
     └── PoolClosed (RuntimeError)   the pool was used before start() or after close()
 """
 
@@ -28,6 +30,7 @@ __all__ = [
     "InfraError",
     "PoolClosed",
     "PoolExhausted",
+    "RateLimitExceeded",
 ]
 
 
@@ -78,3 +81,20 @@ class PoolExhausted(InfraError, TimeoutError):
 
 class PoolClosed(InfraError, RuntimeError):
     """The pool was used before ``start()`` or after ``close()``."""
+
+
+class RateLimitExceeded(InfraError, TimeoutError):
+    """``RateLimiter.acquire()`` could not get capacity within its ``max_wait``.
+
+    Attributes:
+        rule: the rule's name.
+        retry_after: seconds until capacity is expected.
+    """
+
+    def __init__(self, rule: str, retry_after: float, max_wait: float) -> None:
+        self.rule = rule
+        self.retry_after = retry_after
+        super().__init__(
+            f"rate limit {rule!r}: no capacity within {max_wait:g} s (next in {retry_after:g} s); "
+            "raise max_wait, lower the request rate, or raise the limit"
+        )

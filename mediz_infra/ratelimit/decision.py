@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import InfraError
+from ..errors import RateLimitExceeded
 from .rules import Limit, Rule
 
 __all__ = ["Decision", "LimitState", "RateLimitExceeded"]
@@ -65,20 +65,3 @@ class Decision:
             return 0
         worst = max(self.reply[3::3], default=0)
         return max(1, math.ceil(worst / 1000))
-
-
-class RateLimitExceeded(InfraError, TimeoutError):
-    """:meth:`RateLimiter.acquire` could not get capacity within its ``max_wait``.
-
-    Attributes:
-        rule: the rule's name.
-        retry_after: seconds until capacity is expected.
-    """
-
-    def __init__(self, rule: str, retry_after: float, max_wait: float) -> None:
-        self.rule = rule
-        self.retry_after = retry_after
-        super().__init__(
-            f"rate limit {rule!r}: no capacity within {max_wait:g} s (next in {retry_after:g} s); "
-            "raise max_wait, lower the request rate, or raise the limit"
-        )
