@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import ConfigError
 from . import filling
-from .entry import Entry, unpack
+from .entry import MAGIC, Entry, unpack
+from .failopen import BACKEND_ERRORS
 from .keys import KeyBuilder
 from .lock import Flight, LeaderGone
 from .serializers import CacheValueRejected, Serializer, frozen_copier
@@ -42,6 +43,18 @@ __all__ = ["CachedFunction"]
 logger = logging.getLogger("mediz_infra.cache")
 
 R = TypeVar("R")
+
+
+_MISS: Any = object()
+"""What :meth:`CachedFunction._hit` returns for bytes it cannot use (``None`` is a value)."""
+
+
+def _share(flight: Flight, value: Any, make: Callable[[], Any] | None) -> None:
+    """Hand the followers copies, frozen before the leader can touch the value."""
+    try:
+        flight.finish(frozen_copier(value))
+    except TypeError:
+        flight.finish(make or (lambda: value))
 
 
 def _return_type(fn: Callable[..., Any]) -> Any:
@@ -142,7 +155,48 @@ class CachedFunction(Generic[R]):
                 return await self.fn(*args, **kwargs)
         data = self._local_data
         if data is None:
-            return await self._remote(key, args, kwargs)
+            # Redis, inlined too (no coroutine layer of our own between the caller and the GET)
+            cache = self.cache
+            if cache.l1 is not None and cache.l1_ready():
+                l1_entry = cache.l1.peek(key)
+                if l1_entry is not None:
+                    self.statistics.hits += 1
+                    self.statistics.l1_hits += 1
+                    cached: R = l1_entry.copier()
+                    return cached
+            if cache.outage.until > time.monotonic():
+                self.statistics.bypassed += 1
+                return await self.fn(*args, **kwargs)
+            inflight = self.inflight
+            flight = inflight.get(key)
+            if flight is not None:
+                return await self._join(flight, args, kwargs)
+            flight = inflight[key] = Flight()
+            plain_get = self._plain_get
+            if plain_get is None:  # tags, or a client the cache must bound itself
+                return await self._remote(key, args, kwargs, flight)
+            make: Callable[[], Any] | None = None
+            try:
+                try:
+                    raw = await plain_get(key)
+                except BACKEND_ERRORS as exc:
+                    cache.failed(exc, "read")
+                    got = await self.fn(*args, **kwargs)
+                else:
+                    got = _MISS if raw is None else self._hit(key, raw, b"", args, kwargs)
+                    if got is _MISS:
+                        got, make = await filling.miss(
+                            self, key, args, kwargs, b"", stored=raw is not None
+                        )
+            except BaseException as exc:
+                flight.fail(exc)
+                raise
+            finally:
+                del inflight[key]
+            if flight.waiters:
+                _share(flight, got, make)
+            read: R = got
+            return read
         entry = data.get(key)
         now = time.time()
         if (
@@ -163,55 +217,35 @@ class CachedFunction(Generic[R]):
             return stale
         return await self._lead_or_join(key, args, kwargs)
 
-    async def _remote(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+    async def _remote(
+        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], flight: Flight
+    ) -> R:
+        """Redis read through the store (``MGET`` with tag counters): ``flight`` is registered."""
         cache = self.cache
-        if cache.l1 is not None and cache.l1_ready():
-            entry = cache.l1.peek(key)
-            if entry is not None:
-                self.statistics.hits += 1
-                self.statistics.l1_hits += 1
-                cached: R = entry.copier()
-                return cached
-        if cache.outage.until > time.monotonic():
-            self.statistics.bypassed += 1
-            return await self.fn(*args, **kwargs)
-        flight = self.inflight.get(key)
-        if flight is not None:
-            return await self._join(flight, args, kwargs)
-        flight = self.inflight[key] = Flight()
         make: Callable[[], Any] | None = None
         versions: Sequence[Any] = ()
         try:
             store = cache.store
             assert store is not None
             try:
-                if self._plain_get is not None:  # no tags, client bounded: one bare GET
-                    raw = await self._plain_get(key)
-                else:
-                    raw, versions = await store.get(key, self.tag_keys)
-            except filling.BACKEND_ERRORS as exc:
+                raw, versions = await store.get(key, self.tag_keys)
+            except BACKEND_ERRORS as exc:
                 cache.failed(exc, "read")
                 value = await self.fn(*args, **kwargs)
             else:
                 tags_now = join_versions(versions) if versions else b""
-                hit = self._hit(key, raw, tags_now, args, kwargs) if raw is not None else None
-                if hit is not None:
-                    value, make = hit[0], None
-                else:
-                    stored = raw is not None
+                value = _MISS if raw is None else self._hit(key, raw, tags_now, args, kwargs)
+                if value is _MISS:
                     value, make = await filling.miss(
-                        self, key, args, kwargs, tags_now, stored=stored
+                        self, key, args, kwargs, tags_now, stored=raw is not None
                     )
         except BaseException as exc:
             flight.fail(exc)
             raise
         finally:
             del self.inflight[key]
-        if flight.waiters:  # copies for the followers, frozen before the leader can touch it
-            try:
-                flight.finish(frozen_copier(value))
-            except TypeError:
-                flight.finish(make or (lambda: value))
+        if flight.waiters:
+            _share(flight, value, make)
         result: R = value
         return result
 
@@ -243,24 +277,46 @@ class CachedFunction(Generic[R]):
 
     def _hit(
         self, key: str, raw: bytes, tags_now: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[Any] | None:
-        """The value of a usable stored entry (fresh, or stale with a refresh started)."""
-        hit = self.decode(raw, tags_now)
-        if hit is None:
-            return None
-        entry, value = hit
+    ) -> Any:
+        """The value of a usable stored entry (fresh, or stale with a refresh started).
+
+        :data:`_MISS` when ``raw`` is not usable. The header is parsed here rather than by
+        :func:`~mediz_infra.cache.entry.unpack` (same checks), so a plain hit builds no
+        :class:`Entry`.
+        """
+        parts = raw.split(b"|", 4)
+        if len(parts) != 5 or parts[0] != MAGIC or parts[3] != tags_now:
+            return _MISS
+        try:
+            fresh_until = int(parts[1]) / 1000
+            compute = int(parts[2]) / 1000
+        except ValueError:
+            return _MISS
+        try:
+            value = self.serializer.loads(parts[4])
+        except (CacheValueRejected, ValueError, TypeError, EOFError) as exc:
+            self._rejected(exc)
+            return _MISS
         now = time.time()
-        if entry.fresh_until > now:
+        if fresh_until > now:
             self.statistics.hits += 1
-            if self.early_refresh is not None:
-                self._maybe_refresh_early(entry, key, args, kwargs)
+            early = self.early_refresh is not None
             cache = self.cache
-            if cache.l1 is not None and cache.l1_ready():
-                filling.remember(self, key, entry, value, entry.fresh_until - now)
+            to_l1 = cache.l1 is not None and cache.l1_ready()
+            if early or to_l1:
+                entry = Entry(fresh_until, compute, parts[3], parts[4])
+                if early:
+                    self._maybe_refresh_early(entry, key, args, kwargs)
+                if to_l1:
+                    filling.remember(self, key, entry, value, fresh_until - now)
         else:
             self.statistics.stale += 1
             self.refresh_later(key, args, kwargs)
-        return (value,)
+        return value
+
+    def _rejected(self, exc: BaseException) -> None:
+        self.statistics.rejected += 1
+        filling.complain(self, f"stored value rejected, recomputing: {exc}")
 
     def decode(self, raw: bytes, tags_now: bytes) -> tuple[Entry, Any] | None:
         """The entry and its value if ``raw`` is usable under the current tag versions."""
@@ -270,8 +326,7 @@ class CachedFunction(Generic[R]):
         try:
             return entry, self.serializer.loads(entry.payload)
         except (CacheValueRejected, ValueError, TypeError, EOFError) as exc:
-            self.statistics.rejected += 1
-            filling.complain(self, f"stored value rejected, recomputing: {exc}")
+            self._rejected(exc)
             return None
 
     def _maybe_refresh_early(
