@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigError
 
@@ -185,15 +185,3 @@ def cast_options(
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{field_name}?{name}", f"{exc} (in {url.redacted()!r})") from None
     return out
-
-
-def with_password(url: BackendURL, password: str | None) -> str:
-    """Rebuild ``url`` with another password (used to hand a DSN to a driver)."""
-    parts = urlsplit(url.raw)
-    hosts = parts.netloc.rpartition("@")[2]
-    user = quote(url.username or "", safe="")
-    if password is None:
-        netloc = f"{user}@{hosts}" if url.username else hosts
-    else:
-        netloc = f"{user}:{quote(password, safe='')}@{hosts}"
-    return parts._replace(netloc=netloc).geturl()
