@@ -1,0 +1,126 @@
+"""The lean free-slot path of ``BoundedPool``, on the real Redis.
+
+``BoundedPool`` hands out and takes back connections without redis-py's lock, observability
+calls and release-event dispatch while those would do nothing. These tests pin what that path
+must still do (readiness check, reconnect flag, re-authentication) and the redis-py internals it
+reads to decide whether it may run; a redis-py upgrade that moves them fails here first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.observability.recorder import _get_or_create_collector
+from redis.event import AsyncAfterConnectionReleasedEvent, AsyncReAuthConnectionListener
+
+from mediz_infra.backends._redis_pool import BoundedPool
+from mediz_infra.backends.redis import close_redis, create_redis
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    made = create_redis(redis_url)
+    assert isinstance(made, Redis)
+    try:
+        yield made
+    finally:
+        await close_redis(made)
+
+
+def _pool(client: Redis) -> BoundedPool:
+    pool = client.connection_pool
+    assert isinstance(pool, BoundedPool)
+    return pool
+
+
+def test_redis_py_internals_the_lean_path_reads() -> None:
+    """The defaults the pool checks: observability off, one re-auth listener on release."""
+    assert _get_or_create_collector() is None
+    pool = BoundedPool(max_connections=2, timeout=1)
+    listeners = pool._event_dispatcher._event_listeners_mapping[AsyncAfterConnectionReleasedEvent]
+    assert [type(listener) for listener in listeners] == [AsyncReAuthConnectionListener]
+
+
+async def test_default_pool_takes_the_lean_path(client: Redis) -> None:
+    key = f"lean-{uuid.uuid4().hex}"
+    await client.set(key, b"v")
+    assert await client.get(key) == b"v"
+    pool = _pool(client)
+    assert pool._lean is True
+    assert len(pool._available_connections) == 1
+    assert not pool._in_use_connections
+    await client.delete(key)
+
+
+async def test_the_lean_path_still_runs_the_readiness_check(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's ``ensure_connection`` (connect, pending-data check) runs on every hand-out."""
+    await client.ping()
+    pool = _pool(client)
+    checked: list[object] = []
+    original = pool.ensure_connection
+
+    async def ensure_connection(connection: Any) -> None:
+        checked.append(connection)
+        await original(connection)
+
+    monkeypatch.setattr(pool, "ensure_connection", ensure_connection)
+    assert await client.ping() is True
+    assert len(checked) == 1
+
+
+async def test_a_connection_marked_for_reconnect_is_disconnected_on_release(
+    client: Redis,
+) -> None:
+    await client.ping()
+    pool = _pool(client)
+    connection = await pool.get_connection()
+    assert connection.is_connected
+    connection.mark_for_reconnect()
+    await pool.release(connection)
+    assert not connection.is_connected
+    assert await client.ping() is True  # reconnects on next use
+
+
+async def test_release_re_authenticates(client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    await client.ping()
+    pool = _pool(client)
+    connection = await pool.get_connection()
+    calls: list[Any] = []
+
+    async def re_auth() -> None:
+        calls.append(connection)
+
+    monkeypatch.setattr(connection, "re_auth", re_auth)
+    await pool.release(connection)
+    assert calls == [connection]
+
+
+async def test_an_extra_release_listener_turns_the_lean_path_off(redis_url: str) -> None:
+    """A user's own release listener is still called: the pool falls back to redis-py's path."""
+    seen: list[object] = []
+
+    class Listener:
+        async def listen(self, event: AsyncAfterConnectionReleasedEvent) -> None:
+            seen.append(event.connection)
+
+    client = create_redis(redis_url)
+    assert isinstance(client, Redis)
+    try:
+        pool = _pool(client)
+        pool._event_dispatcher.register_listeners(
+            {AsyncAfterConnectionReleasedEvent: [Listener()]}  # type: ignore[list-item]
+        )
+        await client.ping()
+        await client.ping()
+        assert pool._lean is False
+        assert len(seen) == 2
+    finally:
+        await close_redis(client)
