@@ -6,7 +6,9 @@ A :class:`Serializer` has two methods, ``dumps(value) -> bytes`` and ``loads(raw
   pydantic models, dataclasses, datetimes, UUIDs, decimals, enums and sets. It reads back plain
   JSON (dicts, lists, strings, numbers) unless it knows the type to rebuild: the decorator hands
   it the function's return annotation, so ``async def f() -> list[Symptom]`` gets ``Symptom``
-  objects back on a hit, validated by pydantic.
+  objects back on a hit, validated by pydantic. An annotation made only of JSON's own types
+  (``dict[str, Any]``, ``list[int]``, ``str | None``...) is read as plain JSON without the
+  validation pass: it would rebuild the same objects, and it costs about 1 µs per hit.
 - :class:`SignedPickleSerializer` pickles (any picklable object) and signs the bytes with
   HMAC-SHA256. A value whose signature does not match is rejected with
   :class:`CacheValueRejected` before ``pickle.loads`` ever sees it, so someone who can write to
@@ -22,6 +24,8 @@ import hashlib
 import hmac
 import marshal
 import pickle
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -38,7 +42,27 @@ __all__ = [
     "frozen_copier",
 ]
 
-_PLAIN_JSON = (type(None), bool, int, float, str, list, dict, Any)
+_PLAIN_JSON = (type(None), None, bool, int, float, str, list, dict, Any, object)
+
+
+def plain_json(annotation: Any) -> bool:
+    """Whether JSON decoding alone yields what ``annotation`` describes (no validation needed).
+
+    True for JSON's own types and lists, string-keyed dicts and unions of them. Validating such
+    a value would only coerce what the function itself returned (an ``int`` where it promised a
+    ``float``), so the plain reading is also the more faithful one.
+    """
+    if annotation in _PLAIN_JSON:
+        return True
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is list:
+        return all(plain_json(a) for a in args)
+    if origin is dict:
+        return not args or (args[0] is str and plain_json(args[1]))
+    if origin is typing.Union or origin is types.UnionType:
+        return all(plain_json(a) for a in args)
+    return False
 
 
 class CacheValueRejected(InfraError, ValueError):
@@ -71,7 +95,7 @@ class JsonSerializer:
         self.return_type = return_type
         self._adapter: TypeAdapter[Any] | None = None
         self._validate_json: Callable[[bytes], Any] | None = None
-        if return_type is not None and return_type not in _PLAIN_JSON:
+        if not plain_json(return_type):
             try:
                 self._adapter = TypeAdapter(return_type)
             except Exception:  # an annotation pydantic cannot build: read plain JSON

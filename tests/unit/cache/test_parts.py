@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import uuid
+from typing import Any, Optional
 
 import pytest
 
@@ -17,7 +18,7 @@ from mediz_infra.cache.failopen import Outage
 from mediz_infra.cache.keys import MAX_ID, KeyBuilder, normalise
 from mediz_infra.cache.local import LocalStore
 from mediz_infra.cache.lock import LockPolicy
-from mediz_infra.cache.serializers import frozen_copier
+from mediz_infra.cache.serializers import frozen_copier, plain_json
 from mediz_infra.errors import ConfigError
 
 
@@ -88,6 +89,37 @@ def test_json_serializer_rebuilds_the_annotation() -> None:
         serializer.loads(b"{not json")
     when = dt.datetime(2024, 5, 6, tzinfo=dt.UTC)
     assert JsonSerializer(dt.datetime).loads(JsonSerializer().dumps(when)) == when
+
+
+@pytest.mark.parametrize(
+    ("annotation", "plain"),
+    [
+        (list[dict[str, Any]], True),
+        (dict[str, int], True),
+        (str | None, True),
+        (Optional[list[float]], True),  # noqa: UP045 (typing.Union, not X | Y)
+        (object, True),
+        (dict[int, str], False),  # JSON keys are strings: pydantic turns them back into ints
+        (tuple[int, int], False),
+        (list[dt.date], False),
+        (Box, False),
+    ],
+)
+def test_annotations_of_json_types_skip_validation(annotation: Any, plain: bool) -> None:
+    assert plain_json(annotation) is plain
+    serializer = JsonSerializer(annotation)
+    assert (serializer._validate_json is None) is plain
+
+
+def test_a_plain_json_annotation_reads_back_what_the_function_returned() -> None:
+    """An int returned under a float annotation stays an int, as it was without the cache."""
+    serializer = JsonSerializer(dict[str, float])
+    assert serializer.loads(serializer.dumps({"a": 1, "b": 2.5})) == {"a": 1, "b": 2.5}
+    assert type(serializer.loads(b'{"a":1}')["a"]) is int
+    with pytest.raises(CacheValueRejected):
+        serializer.loads(b"[1,")
+    rebuilt = JsonSerializer(dict[int, str]).loads(b'{"1":"x"}')
+    assert rebuilt == {1: "x"}
 
 
 def test_signed_pickle_rejects_tampering_and_other_secrets() -> None:
