@@ -1,73 +1,21 @@
 """The cache's contract, run on every store: in-process memory, MemoryRedis and (integration) Redis.
 
-``tests/integration/test_cache_contract.py`` imports these tests and overrides ``backend`` with
-the real Redis, so one suite proves every backend.
+Keys, hits and misses, merging, invalidation, freshness and cancellation; what values survive
+storage is in ``test_contract_serialisation.py``. ``tests/integration/test_cache_contract.py``
+imports both modules and overrides ``backend`` with the real Redis, so one suite proves every
+backend. The fixtures are in ``conftest.py`` and ``_contract_helpers.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
-import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pydantic
 import pytest
 
-from mediz_infra.backends import MemoryRedis
-from mediz_infra.cache import Cache, LockPolicy, SignedPickleSerializer
-
-Factory = Callable[..., Cache]
-
-
-@pytest.fixture(params=["memory", "memory-redis"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def make_cache(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
-    """Caches on one backend sharing one store (two of them stand for two processes)."""
-    made: list[Cache] = []
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    shared = MemoryRedis() if backend == "memory-redis" else None
-
-    def make(**options: Any) -> Cache:
-        options.setdefault("prefix", prefix)
-        if backend == "memory":
-            cache = Cache(f"memory://{prefix}", **options)
-        elif backend == "memory-redis":
-            cache = Cache(shared, **options)  # type: ignore[arg-type]
-        else:
-            cache = Cache(request.getfixturevalue("redis_url"), **options)
-        made.append(cache)
-        return cache
-
-    yield make
-    for cache in made:
-        await cache.close()
-    if made:
-        cleaner = make()
-        await cleaner.clear()
-        await cleaner.close()
-
-
-async def eventually(check: Callable[[], bool], deadline: float = 5.0) -> None:
-    """Poll ``check`` until true or fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not check():
-        if time.monotonic() > end:
-            pytest.fail("condition not reached before the deadline")
-        await asyncio.sleep(0.01)
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.calls = 0
+from mediz_infra.cache import LockPolicy
+from tests.unit.cache._contract_helpers import Counter, Factory, eventually
 
 
 async def test_hit_after_miss(make_cache: Factory) -> None:
@@ -248,107 +196,6 @@ async def test_early_refresh_recomputes_before_expiry(make_cache: Factory) -> No
         await asyncio.sleep(0.01)
     assert n.calls >= 2
     assert value.statistics.refreshes >= 1
-
-
-async def test_unserialisable_value_is_returned_and_logged(
-    make_cache: Factory, caplog: pytest.LogCaptureFixture
-) -> None:
-    cache, n = make_cache(), Counter()
-    sentinel = object()
-
-    @cache(ttl=60)
-    async def weird() -> Any:
-        n.calls += 1
-        return sentinel
-
-    with caplog.at_level(logging.ERROR, logger="mediz_infra.cache"):
-        assert await weird() is sentinel
-        assert await weird() is sentinel
-    assert n.calls == 2
-    assert "return value not cached" in caplog.text
-    assert weird.statistics.unstorable == 2
-
-
-async def test_oversized_value_is_not_stored(make_cache: Factory) -> None:
-    cache, n = make_cache(max_size=100), Counter()
-
-    @cache(ttl=60)
-    async def big() -> str:
-        n.calls += 1
-        return "x" * 500
-
-    assert await big() == "x" * 500
-    assert await big() == "x" * 500
-    assert n.calls == 2
-
-
-@dataclasses.dataclass
-class Point:
-    x: int
-    at: dt.datetime
-
-
-class Symptom(pydantic.BaseModel):
-    id: uuid.UUID
-    name: str
-    seen: dt.date
-
-
-async def test_rich_types_round_trip_through_json(make_cache: Factory) -> None:
-    cache = make_cache()
-    ident = uuid.uuid4()
-    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-
-    @cache(ttl=60)
-    async def symptoms() -> list[Symptom]:
-        return [Symptom(id=ident, name="cough", seen=when.date())]
-
-    @cache(ttl=60)
-    async def point() -> Point:
-        return Point(1, when)
-
-    @cache(ttl=60)
-    async def plain() -> Any:
-        return {"id": ident, "at": when}
-
-    for _ in range(2):
-        assert await symptoms() == [Symptom(id=ident, name="cough", seen=when.date())]
-        assert await point() == Point(1, when)
-        assert await plain() == {"id": str(ident), "at": "2024-01-02T03:04:05Z"}
-
-
-async def test_signed_pickle_round_trip(make_cache: Factory) -> None:
-    cache = make_cache(serializer=SignedPickleSerializer("s" * 32))
-
-    @cache(ttl=60)
-    async def things() -> set[frozenset[int]]:
-        return {frozenset({1, 2})}
-
-    assert await things() == {frozenset({1, 2})}
-    assert await things() == {frozenset({1, 2})}
-
-
-async def test_tampered_signed_value_is_rejected_and_recomputed(
-    make_cache: Factory, backend: str
-) -> None:
-    if backend == "memory":
-        pytest.skip("the in-process store keeps no bytes to tamper with")
-    cache, n = make_cache(serializer=SignedPickleSerializer("s" * 32)), Counter()
-
-    @cache(ttl=60)
-    async def value() -> list[int]:
-        n.calls += 1
-        return [n.calls]
-
-    assert await value() == [1]
-    key = value.key_for((), {})
-    assert cache.store is not None
-    raw = await cache.store.client.get(key)
-    assert isinstance(raw, bytes)
-    await cache.store.client.set(key, raw[:-3] + b"bad")
-    assert await value() == [2]
-    assert value.statistics.rejected >= 1
-    assert await value() == [2]
 
 
 async def test_second_cache_waits_for_the_lock_holder(make_cache: Factory, backend: str) -> None:
