@@ -14,7 +14,7 @@ import logging
 import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -151,7 +151,7 @@ class Cache:
         early_refresh: float | None = None,
         cache_none: bool = False,
         serializer: Serializer | None = None,
-        lock: bool = True,
+        lock: bool | Literal["auto"] = "auto",
     ) -> Callable[[_F], CachedFunction[Any]]:
         """Decorate an async function or method so its results are cached.
 
@@ -167,7 +167,10 @@ class Cache:
                 chance growing as expiry nears and with how long the function takes.
             cache_none: store ``None`` results (by default they are recomputed every time).
             serializer: this function's serializer (default: the cache's).
-            lock: take the cross-process lock on a miss (off: only in-process merging).
+            lock: take the cross-process lock on a miss: ``True`` always, ``False`` never
+                (in-process merging only), ``"auto"`` unless the function's last computation
+                took less than ``LockPolicy.skip_below`` (2 ms): for such a function the
+                lock's round trip costs more than the stampede it prevents.
 
         Raises:
             ConfigError: bad ``ttl``/``stale_ttl``/``tags``/``key``, or a sync function.
@@ -176,6 +179,8 @@ class Cache:
 
         if ttl <= 0 or stale_ttl < 0 or ttl + stale_ttl >= TAG_TTL:
             raise ConfigError("ttl", f"need 0 < ttl, 0 <= stale_ttl, ttl + stale_ttl < {TAG_TTL}")
+        if lock not in (True, False, "auto"):
+            raise ConfigError("lock", f'must be True, False or "auto", got {lock!r}')
         if early_refresh is not None and early_refresh <= 0:
             raise ConfigError("early_refresh", "beta must be positive (1.0 is typical)")
         checked = check_tags(tags)
@@ -260,7 +265,11 @@ class Cache:
         if not isinstance(target, CachedFunction) or target.cache is not self:
             raise ConfigError("fn", f"{fn!r} is not a function decorated by this cache")
         key = target.key_for(args, kwargs)
-        return await self._drop(lambda store: store.delete(key), f"k {key}", key=key)
+        # the lock too: a computation under way stores only while it owns the lock, so its
+        # value (which may predate whatever made the caller invalidate) is not written back
+        return await self._drop(
+            lambda store: store.delete(key, key + ":lock"), f"k {key}", key=key
+        )
 
     async def invalidate_tags(self, *tags: str) -> bool:
         """Invalidate every value computed under any of ``tags``, in every process.

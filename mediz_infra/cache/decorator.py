@@ -23,7 +23,7 @@ import time
 import types
 import typing
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ..errors import ConfigError
 from . import filling
@@ -85,7 +85,7 @@ class CachedFunction(Generic[R]):
         early_refresh: float | None,
         cache_none: bool,
         serializer: Serializer | None,
-        lock: bool,
+        lock: bool | Literal["auto"],
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise ConfigError("fn", f"{fn!r} is not an async function; @cache wraps async ones")
@@ -96,7 +96,9 @@ class CachedFunction(Generic[R]):
         self.stale_ttl = stale_ttl
         self.early_refresh = early_refresh
         self.cache_none = cache_none
-        self.use_lock = lock
+        self.lock_mode = lock
+        #: seconds the last computation took (``None`` before the first): ``lock="auto"``
+        self.last_compute: float | None = None
         chosen: Any = serializer or cache.serializer
         with_type = getattr(chosen, "with_return_type", None)
         self.serializer: Serializer = with_type(_return_type(fn)) if with_type else chosen
@@ -130,6 +132,13 @@ class CachedFunction(Generic[R]):
         """The cache key of one call (``self`` included in ``args`` for a method)."""
         return self.keys(args, kwargs)
 
+    def wants_lock(self) -> bool:
+        """Whether a miss takes the cross-process lock (see ``lock=`` of the decorator)."""
+        if self.lock_mode == "auto":
+            took = self.last_compute
+            return took is None or took >= self.cache.lock.skip_below
+        return bool(self.lock_mode)
+
     async def invalidate(self, *args: Any, **kwargs: Any) -> bool:
         """Drop the value of this call: ``await fn.invalidate(10)``."""
         return await self.cache.invalidate(self, *args, **kwargs)
@@ -157,13 +166,16 @@ class CachedFunction(Generic[R]):
         if data is None:
             # Redis, inlined too (no coroutine layer of our own between the caller and the GET)
             cache = self.cache
-            if cache.l1 is not None and cache.l1_ready():
-                l1_entry = cache.l1.peek(key)
+            l1 = cache.l1
+            generation = 0  # the L1's, before the read: see filling.remember
+            if l1 is not None and cache.l1_ready():
+                l1_entry = l1.peek(key)
                 if l1_entry is not None:
                     self.statistics.hits += 1
                     self.statistics.l1_hits += 1
                     cached: R = l1_entry.copier()
                     return cached
+                generation = l1.generation
             if cache.outage.until > time.monotonic():
                 self.statistics.bypassed += 1
                 return await self.fn(*args, **kwargs)
@@ -174,7 +186,7 @@ class CachedFunction(Generic[R]):
             flight = inflight[key] = Flight()
             plain_get = self._plain_get
             if plain_get is None:  # tags, or a client the cache must bound itself
-                return await self._remote(key, args, kwargs, flight)
+                return await self._remote(key, args, kwargs, flight, generation)
             make: Callable[[], Any] | None = None
             try:
                 try:
@@ -183,7 +195,11 @@ class CachedFunction(Generic[R]):
                     cache.failed(exc, "read")
                     got = await self.fn(*args, **kwargs)
                 else:
-                    got = _MISS if raw is None else self._hit(key, raw, b"", args, kwargs)
+                    got = (
+                        _MISS
+                        if raw is None
+                        else self._hit(key, raw, b"", args, kwargs, generation)
+                    )
                     if got is _MISS:
                         got, make = await filling.miss(
                             self, key, args, kwargs, b"", stored=raw is not None
@@ -218,7 +234,12 @@ class CachedFunction(Generic[R]):
         return await self._lead_or_join(key, args, kwargs)
 
     async def _remote(
-        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], flight: Flight
+        self,
+        key: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        flight: Flight,
+        generation: int,
     ) -> R:
         """Redis read through the store (``MGET`` with tag counters): ``flight`` is registered."""
         cache = self.cache
@@ -234,7 +255,11 @@ class CachedFunction(Generic[R]):
                 value = await self.fn(*args, **kwargs)
             else:
                 tags_now = join_versions(versions) if versions else b""
-                value = _MISS if raw is None else self._hit(key, raw, tags_now, args, kwargs)
+                value = (
+                    _MISS
+                    if raw is None
+                    else self._hit(key, raw, tags_now, args, kwargs, generation)
+                )
                 if value is _MISS:
                     value, make = await filling.miss(
                         self, key, args, kwargs, tags_now, stored=raw is not None
@@ -276,9 +301,18 @@ class CachedFunction(Generic[R]):
         return value  # type: ignore[no-any-return]
 
     def _hit(
-        self, key: str, raw: bytes, tags_now: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        key: str,
+        raw: bytes,
+        tags_now: bytes,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        generation: int,
     ) -> Any:
         """The value of a usable stored entry (fresh, or stale with a refresh started).
+
+        ``generation`` is the L1's, taken before the read (a value read before an invalidation
+        is not put in the L1 after it).
 
         :data:`_MISS` when ``raw`` is not usable. The header is parsed here rather than by
         :func:`~mediz_infra.cache.entry.unpack` (same checks), so a plain hit builds no
@@ -308,7 +342,7 @@ class CachedFunction(Generic[R]):
                 if early:
                     self._maybe_refresh_early(entry, key, args, kwargs)
                 if to_l1:
-                    filling.remember(self, key, entry, value, fresh_until - now)
+                    filling.remember(self, key, entry, value, fresh_until - now, generation)
         else:
             self.statistics.stale += 1
             self.refresh_later(key, args, kwargs)

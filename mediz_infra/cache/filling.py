@@ -64,16 +64,24 @@ def _encode(fn: CachedFunction[Any], value: Any) -> bytes | None:
     return payload
 
 
-def remember(fn: CachedFunction[Any], key: str, entry: Entry, value: Any, ttl: float) -> None:
-    """Put a fresh value in the L1 (frozen now, before the caller can touch it)."""
+def remember(
+    fn: CachedFunction[Any], key: str, entry: Entry, value: Any, ttl: float, generation: int
+) -> None:
+    """Put a fresh value in the L1 (frozen now, before the caller can touch it).
+
+    ``generation`` is the L1's :attr:`~mediz_infra.cache.local.LocalStore.generation` taken
+    before the value was read or computed: if an invalidation arrived since, it is not kept.
+    """
     l1 = fn.cache.l1
-    if l1 is None or ttl <= 0:
+    if l1 is None or ttl <= 0 or l1.generation != generation:
         return
     try:
         copier = frozen_copier(value)
     except TypeError:
         return
-    l1.put(key, Entry(entry.fresh_until, entry.compute, entry.tags, b"", copier), ttl)
+    l1.put_unless_invalidated(
+        key, Entry(entry.fresh_until, entry.compute, entry.tags, b"", copier), ttl, generation
+    )
 
 
 async def compute(
@@ -98,11 +106,17 @@ async def _compute(
 ) -> tuple[Any, Callable[[], Any], bool]:
     """:func:`compute`; with the lock's ``token``, stores and releases in one round trip.
 
-    The third item says whether the lock was released here.
+    The third item says whether the lock was released here. An invalidation that lands while
+    the function runs keeps its value out of the in-process stores (their generation moved)
+    and, under the lock, out of Redis (invalidation deletes the lock, and the store script
+    writes only for the lock's owner).
     """
+    cache = fn.cache
+    local = cache.local if cache.local is not None else cache.l1
+    generation = local.generation if local is not None else 0
     started = time.perf_counter()
     value = await fn.fn(*args, **kwargs)
-    took = time.perf_counter() - started
+    took = fn.last_compute = time.perf_counter() - started
     if value is None and not fn.cache_none:
         return None, lambda: None, False
     payload = _encode(fn, value)
@@ -115,12 +129,11 @@ async def _compute(
         fn.statistics.unstorable += 1
         complain(fn, f"return value not cached: it does not survive a round trip: {exc}")
         return value, lambda: value, False
-    cache = fn.cache
     fresh_until = time.time() + fn.ttl
     if cache.local is not None:
         assert copier is not None
         entry = Entry(fresh_until, took, tags_now, b"", copier)
-        cache.local.put(key, entry, fn.ttl + fn.stale_ttl)
+        cache.local.put_unless_invalidated(key, entry, fn.ttl + fn.stale_ttl, generation)
         return copier(), copier, False
     store = cache.store
     assert store is not None
@@ -129,14 +142,19 @@ async def _compute(
     try:
         if token is None:
             await store.set(key, raw, fn.ttl + fn.stale_ttl)
+            stored = True
         else:
             released = True  # released or not, the lock is settled: no second round trip
-            await store.store_and_unlock(key, raw, fn.ttl + fn.stale_ttl, key + ":lock", token)
+            ttl = fn.ttl + fn.stale_ttl
+            stored = await store.store_and_unlock(key, raw, ttl, key + ":lock", token)
     except BACKEND_ERRORS as exc:
         cache.failed(exc, "write")
     else:
-        if cache.l1 is not None and cache.l1_ready():
-            remember(fn, key, Entry(fresh_until, took, tags_now, b""), decoded, fn.ttl)
+        if not stored:  # invalidated while computing, or the lock expired: not kept
+            fn.statistics.discarded += 1
+        elif cache.l1 is not None and cache.l1_ready():
+            entry = Entry(fresh_until, took, tags_now, b"")
+            remember(fn, key, entry, decoded, fn.ttl, generation)
     return decoded, functools.partial(fn.serializer.loads, payload), released
 
 
@@ -197,7 +215,7 @@ async def miss(
     store = cache.store
     assert store is not None
     stats = fn.statistics
-    if not fn.use_lock:
+    if not fn.wants_lock():
         stats.misses += 1
         return await compute(fn, key, args, kwargs, tags_now)
     policy = cache.lock

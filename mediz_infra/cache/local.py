@@ -29,7 +29,7 @@ class LocalStore:
 
     _shared: ClassVar[dict[str, LocalStore]] = {}
 
-    __slots__ = ("data", "max_ttl", "maxsize", "tag_generation", "tags")
+    __slots__ = ("data", "generation", "max_ttl", "maxsize", "tag_generation", "tags")
 
     def __init__(self, maxsize: int = 10_000, max_ttl: float | None = None) -> None:
         self.maxsize = maxsize
@@ -40,6 +40,9 @@ class LocalStore:
         self.tags: dict[str, dict[str, int]] = {}
         #: bumped on every tag change, so functions can cache their joined versions
         self.tag_generation = 0
+        #: bumped by every deletion (an invalidation): a value read or computed before it must
+        #: not be put back afterwards (see :meth:`put_unless_invalidated`)
+        self.generation = 0
 
     @classmethod
     def shared(cls, name: str) -> LocalStore:
@@ -76,12 +79,27 @@ class LocalStore:
         while len(data) > self.maxsize:
             data.popitem(last=False)
 
+    def put_unless_invalidated(self, key: str, entry: Entry, ttl: float, generation: int) -> bool:
+        """:meth:`put`, unless something was deleted since ``generation`` was read.
+
+        A reader takes :attr:`generation` before it reads or computes a value; if an
+        invalidation lands meanwhile, the value may predate it and is not kept (the caller
+        still returns it). Any deletion counts, not only this key's: invalidations are rare
+        next to reads, and the cost is one skipped fill.
+        """
+        if generation != self.generation:
+            return False
+        self.put(key, entry, ttl)
+        return True
+
     def delete(self, key: str) -> bool:
         """Drop one key; whether it was there."""
+        self.generation += 1
         return self.data.pop(key, None) is not None
 
     def delete_prefix(self, prefix: str) -> int:
         """Drop every key starting with ``prefix``; how many."""
+        self.generation += 1
         doomed = [k for k in self.data if k.startswith(prefix)]
         for k in doomed:
             del self.data[k]
@@ -89,4 +107,5 @@ class LocalStore:
 
     def clear(self) -> None:
         """Drop everything."""
+        self.generation += 1
         self.data.clear()

@@ -37,6 +37,8 @@ class CacheStats:
         bypassed: calls that skipped Redis during a back-off (the function ran instead).
         rejected: stored values that failed to decode or verify (recomputed).
         unstorable: values not stored: unserialisable, or larger than ``max_size``.
+        discarded: computed values not stored because the key was invalidated while they were
+            computed (or the computation outlived its lock); the callers still got them.
     """
 
     hits: int = 0
@@ -50,6 +52,7 @@ class CacheStats:
     bypassed: int = 0
     rejected: int = 0
     unstorable: int = 0
+    discarded: int = 0
 
     @property
     def hit_ratio(self) -> float:

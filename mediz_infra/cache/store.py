@@ -3,9 +3,11 @@
 Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
 function has tags); taking the lock is ``mediz_infra/_lua/cache_lock.lua`` (``SET NX PX`` with a
 random token, unless the value was stored meanwhile); storing a computed value and releasing the
-lock is ``cache_store.lua``; a bare release is ``cache_unlock.lua``, deleting the lock only if
-the token still owns it. ``MemoryRedis`` cannot run Lua; there the same steps run in Python,
-atomic because the memory client never yields between them.
+lock is ``cache_store.lua``, which stores only for the lock's owner (invalidation deletes the
+lock with the value, so a computation that began before it cannot write back afterwards); a
+bare release is ``cache_unlock.lua``, deleting the lock only if the token still owns it.
+``MemoryRedis`` cannot run Lua; there the same steps run in Python, atomic because the memory
+client never yields between them.
 
 Each call is bounded by ``timeout``: a client the cache built itself gets it as its socket,
 connect and pool timeouts (no extra timer on the hot path); a client handed in by the user is
@@ -116,14 +118,20 @@ class RemoteStore:
 
     async def store_and_unlock(
         self, key: str, raw: bytes, ttl: float, lock_key: str, token: str
-    ) -> None:
-        """Store ``raw`` for ``ttl`` seconds and release the lock if ``token`` still owns it."""
+    ) -> bool:
+        """Store ``raw`` for ``ttl`` seconds and release the lock, if ``token`` still owns it.
+
+        Returns ``False`` (nothing stored) when the lock is gone: an invalidation deleted it
+        while the value was computed, or the computation outlived the lock's TTL.
+        """
         px = max(1, int(ttl * 1000))
         if self._store is not None:
-            await self._run(self._store(keys=[key, lock_key], args=[raw, px, token]))
-            return
+            return bool(await self._run(self._store(keys=[key, lock_key], args=[raw, px, token])))
+        current = await self.client.get(lock_key)  # MemoryRedis: no yield until the delete
+        if current is None or (current != token and current != token.encode()):
+            return False
         await self.client.set(key, raw, px=px)
-        await self.unlock(lock_key, token)
+        return bool(await self.client.delete(lock_key))
 
     async def unlock(self, key: str, token: str) -> bool:
         """Delete the lock only if ``token`` still owns it."""

@@ -118,6 +118,38 @@ async def test_invalidate_one_call_and_a_method(make_cache: Factory) -> None:
     assert await repo.get(1) == 4
 
 
+@pytest.mark.parametrize("l1_size", [0, 100])
+async def test_a_value_computed_across_an_invalidation_is_not_kept(
+    make_cache: Factory, backend: str, l1_size: int
+) -> None:
+    """It may predate what made the caller invalidate: the caller gets it, the cache does not.
+
+    With an L1 (Redis only) neither the L1 nor Redis may keep it.
+    """
+    if l1_size and backend == "memory":
+        pytest.skip("the in-process store has no L1 in front of it")
+    cache, n = make_cache(l1_size=l1_size), Counter()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @cache(ttl=60)
+    async def balance(user: int) -> int:
+        n.calls += 1
+        if n.calls == 1:
+            started.set()
+            await release.wait()
+        return 100 * n.calls
+
+    first = asyncio.create_task(balance(7))
+    await started.wait()
+    assert await cache.invalidate(balance, 7)  # e.g. a payment landed meanwhile
+    release.set()
+    assert await first == 100
+    assert balance.statistics.discarded == (0 if backend == "memory" else 1)
+    assert await balance(7) == 200  # recomputed: the first value was not kept
+    assert await balance(7) == 200
+    assert n.calls == 2
+
+
 async def test_invalidate_tags_and_clear(make_cache: Factory) -> None:
     cache, n = make_cache(), Counter()
 
@@ -214,6 +246,36 @@ async def test_second_cache_waits_for_the_lock_holder(make_cache: Factory, backe
     assert await asyncio.gather(a(), b()) == [42, 42]
     assert n.calls == 1
     assert a.statistics.lock_waits + b.statistics.lock_waits == 1
+
+
+@pytest.mark.parametrize(
+    ("lock", "work", "waits"),
+    [
+        ("auto", 0.0, 0),  # last computation under skip_below: the lock is skipped
+        ("auto", 0.01, 1),  # a slower function keeps it
+        (True, 0.0, 1),
+        (False, 0.01, 0),
+    ],
+)
+async def test_which_misses_take_the_cross_process_lock(
+    make_cache: Factory, backend: str, lock: Any, work: float, waits: int
+) -> None:
+    """Observed through a lock held by "another process": only a locking miss waits for it."""
+    if backend == "memory":
+        pytest.skip("the in-process store has no cross-process lock")
+    cache = make_cache(lock=LockPolicy(wait=0.1, skip_below=0.005))
+
+    @cache(ttl=60, lock=lock)
+    async def row(n: int) -> int:
+        await asyncio.sleep(work)
+        return n
+
+    assert await row(1) == 1  # the first miss: how long the function takes is now known
+    assert cache.store is not None
+    await cache.store.client.set(row.key_for((2,), {}) + ":lock", "elsewhere", px=5_000)
+    assert await row(2) == 2
+    assert row.statistics.lock_waits == waits
+    assert row.statistics.misses == 2
 
 
 async def test_cancelled_leader_lets_followers_finish(make_cache: Factory) -> None:

@@ -165,6 +165,19 @@ def test_local_store_lru_and_ttl() -> None:
     assert LocalStore.shared("x") is LocalStore.shared("x")
 
 
+def test_local_store_refuses_a_value_read_before_an_invalidation() -> None:
+    store = LocalStore()
+    entry = unpack(pack(b"1", 0, 0, b""))
+    assert entry is not None
+    for invalidate in (lambda: store.delete("k"), lambda: store.delete_prefix("k"), store.clear):
+        before = store.generation
+        invalidate()  # lands while the value is being read or computed
+        assert not store.put_unless_invalidated("k", entry, 10, before)
+        assert store.peek("k") is None
+        assert store.put_unless_invalidated("k", entry, 10, store.generation)
+        assert store.peek("k") is entry
+
+
 def test_envelope_round_trip_and_foreign_bytes() -> None:
     entry = unpack(pack(b'{"a":|1}', 12.5, 0.25, b"3,0"))
     assert entry is not None
@@ -180,6 +193,8 @@ def test_lock_policy_and_config_errors() -> None:
     assert [delays() for _ in range(4)] == [0.01, 0.02, 0.04, 0.04]
     with pytest.raises(ConfigError):
         LockPolicy(ttl=0)
+    with pytest.raises(ConfigError, match="skip_below"):
+        LockPolicy(skip_below=-1)
     with pytest.raises(ConfigError):
         Cache("memory://", timeout=0)
     with pytest.raises(ConfigError):
@@ -191,6 +206,8 @@ def test_lock_policy_and_config_errors() -> None:
         cache(ttl=1, tags=["{bad}"])
     with pytest.raises(ConfigError, match="async"):
         cache(ttl=1)(lambda: 1)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigError, match="lock"):
+        cache(ttl=1, lock="sometimes")  # type: ignore[arg-type]
 
 
 def test_outage_logs_at_most_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
