@@ -143,7 +143,18 @@ class RemoteStore:
         return False
 
     async def bump(self, tag_keys: Sequence[str]) -> None:
-        """Invalidate tags: ``INCR`` each counter and push its expiry out to :data:`TAG_TTL`."""
+        """Invalidate tags: ``INCR`` each counter and push its expiry out to :data:`TAG_TTL`.
+
+        One pipelined round trip on a standalone or Sentinel client (counters of several tags
+        may live on several Cluster nodes, where each goes on its own).
+        """
+        if isinstance(self.client, Redis):
+            pipe = self.client.pipeline(transaction=False)
+            for key in tag_keys:
+                pipe.incr(key)
+                pipe.expire(key, TAG_TTL)
+            await self._run(pipe.execute())
+            return
         for key in tag_keys:
             await self._run(self.client.incr(key))
             await self._run(self.client.expire(key, TAG_TTL))
