@@ -124,7 +124,11 @@ class Cache:
                 raise ConfigError("l1_size", "the L1 needs pub/sub invalidation: not on Cluster")
             self.l1 = LocalStore(maxsize=l1_size, max_ttl=l1_ttl)
             self._l1_live = isinstance(self.store.client, MemoryRedis)  # no other process
-        self.outage = Outage(backoff, name=f"cache {prefix!r} on {name}")
+        self.outage = Outage(
+            backoff,
+            name=f"cache {prefix!r} on {name}",
+            prober=(lambda: self.spawn(self._probe())) if self.store is not None else None,
+        )
         self.functions: list[CachedFunction[Any]] = []
         self._own_stats = CacheStats()
         # memory backend: tag versions in the (possibly shared) store; a generation lets
@@ -244,6 +248,19 @@ class Cache:
         """Count a backend failure and start the back-off."""
         self._own_stats.errors += 1
         self.outage.trip(error, doing)
+
+    async def _probe(self) -> None:
+        """After a back-off: is Redis back? Callers keep skipping it until this answers."""
+        assert self.store is not None
+        try:
+            await self.store.ping()
+        except BACKEND_ERRORS as exc:
+            self.failed(exc, "probe")
+        else:
+            self.outage.reset()
+            logger.info("%s: Redis answers again; caching resumed", self.outage.name)
+        finally:
+            self.outage.probed()
 
     # ------------------------------------------------------------------ invalidation
 

@@ -176,7 +176,8 @@ class CachedFunction(Generic[R]):
                     cached: R = l1_entry.copier()
                     return cached
                 generation = l1.generation
-            if cache.outage.until > time.monotonic():
+            outage = cache.outage
+            if outage.until and outage.skip():
                 self.statistics.bypassed += 1
                 return await self.fn(*args, **kwargs)
             inflight = self.inflight

@@ -178,6 +178,10 @@ class RemoteStore:
             return sum(await asyncio.gather(*(self.client.delete(k) for k in keys)))
         return await self.client.delete(*keys)
 
+    async def ping(self) -> None:
+        """One ``PING``: whether the backend answers (raises if not)."""
+        await self._run(self.client.ping())
+
     async def publish(self, channel: str, message: str) -> None:
         """Tell the other processes (their L1s) about an invalidation."""
         await self._run(self.client.publish(channel, message))

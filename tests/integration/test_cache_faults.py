@@ -109,3 +109,67 @@ async def test_hung_redis_costs_one_timeout_then_the_back_off() -> None:
         await cache.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_hung_redis_is_probed_in_the_background_never_by_a_caller() -> None:
+    """After the first failure no caller waits on the hung server again: only probes do."""
+    received = bytearray()
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(4096):
+                received.extend(chunk)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cache = Cache(f"redis://127.0.0.1:{port}/0", timeout=0.1, backoff=0.02)
+
+    @cache(ttl=60)
+    async def value(x: int) -> int:
+        return x
+
+    try:
+        assert await value(0) == 0  # the first call meets the hang: one timeout
+        for i in range(1, 60):  # several back-offs lapse meanwhile
+            assert await value(i) == i
+            await asyncio.sleep(0.01)
+        assert cache.stats.bypassed == 59  # no caller waited on the server again
+        assert cache.stats.errors >= 2  # the first failure and at least one failed probe
+        assert b"GET" not in received  # nothing but PINGs (health check, probes) reached it
+        assert received.count(b"PING") >= 2
+    finally:
+        await cache.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_caching_resumes_once_a_probe_finds_redis_back(
+    throwaway_redis: RedisServer,
+) -> None:
+    cache = Cache(throwaway_redis.url, backoff=0.05, timeout=0.5)
+    calls = 0
+
+    @cache(ttl=60)
+    async def value(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        return x
+
+    try:
+        await asyncio.to_thread(throwaway_redis.stop)
+        assert await value(1) == 1
+        assert cache.outage.down()
+        await asyncio.to_thread(throwaway_redis.start)
+        for _ in range(500):  # bounded: 5 s for a probe to see the server again
+            assert await value(1) == 1
+            if not cache.outage.until:
+                break
+            await asyncio.sleep(0.01)
+        assert not cache.outage.until, "no probe ended the outage"
+        before = calls
+        assert [await value(2), await value(2)] == [2, 2]
+        assert calls == before + 1  # cached again: computed once, then a hit
+    finally:
+        await cache.close()
