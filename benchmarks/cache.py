@@ -3,7 +3,9 @@
 Contenders (see ``benchmarks/_cache_peers.py``), each decorating the same async functions:
 
 - **mediz-infra** (ours): ``Cache(url)`` / ``Cache("memory://")``, ``@cache(ttl=600,
-  key="popular:{limit}")``, defaults (JSON, cross-process lock on).
+  key="popular:{limit}")``, defaults (JSON; ``lock="auto"``: the cross-process lock on a miss
+  of a function slower than 2 ms, so the 50 ms stampede function takes it and the instant
+  miss-and-set function does not).
 - **cashews**: ``Cache().setup(url)`` / ``setup("mem://")``, ``@cache(ttl=600,
   key="popular:{limit}")``; ``lock=True`` on the stampede function (its documented protection).
 - **aiocache**: ``@cached(ttl=600, cache=RedisCache | SimpleMemoryCache, key_builder=...)``
@@ -14,8 +16,9 @@ Contenders (see ``benchmarks/_cache_peers.py``), each decorating the same async 
 
 Cases: a hit in memory (c=1) and on Redis (c=1, and c=50 over 10 hot keys); a miss-and-set
 (a new key per call); the stampede: 200 concurrent calls on a cold key whose function takes
-50 ms, in one process, and split over 4 processes (50 each); and Redis refused (a dead port):
-the cost of a call after the first failure. Every loop is bounded by the runner's budget.
+50 ms, in one process, and split over 4 processes (50 each); Redis refused (a dead port) and
+Redis hung (accepts, never answers; ours only): the cost of a call after the first failure.
+Every loop is bounded by the runner's budget.
 """
 
 from __future__ import annotations
@@ -255,6 +258,37 @@ async def _refused(options: Options) -> AsyncIterator[Sequence[Case]]:
                 await c.close()
 
 
+@contextlib.asynccontextmanager
+async def _hung(options: Options) -> AsyncIterator[Sequence[Case]]:
+    """A server that accepts connections and never answers; ours only (see the notes)."""
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    ours = build(OURS, url, "bench", _noop)
+    try:
+        await _check(OURS, ours.popular)  # the first failure (one timeout), outside the measurement
+        yield [
+            Case(
+                "hung/c1",
+                {"backend": "Redis hung", "path": "call after the first failure", "c": "1"},
+                MICROSECONDS,
+                [Contender(OURS, _measure(_cycle(ours.popular), 1), True)],
+            )
+        ]
+    finally:
+        with contextlib.suppress(Exception):
+            await ours.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def _environment() -> dict[str, str]:
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
@@ -290,19 +324,25 @@ BENCHMARK = Benchmark(
         Group("redis", _redis),
         Group("4 processes", _processes),
         Group("refused", _refused),
+        Group("hung", _hung),
     ),
     peers=("mediz-infra", "cashews", "aiocache", "redis", "pydantic-core"),
     checks=_checks(),
     environment=_environment,
     notes=(
-        "Contenders: mediz-infra `Cache(url)` defaults (JSON, cross-process lock, identical "
-        "calls in flight merged); cashews `Cache().setup(url)` (pickle, `lock=True` on the "
+        "Contenders: mediz-infra `Cache(url)` defaults (JSON; `lock=\"auto\"`: the "
+        "cross-process lock on misses of functions slower than 2 ms, so the 50 ms stampede "
+        "function takes it and the instant miss-and-set one does not; identical calls in "
+        "flight merged); cashews `Cache().setup(url)` (pickle, `lock=True` on the "
         "stampede function); aiocache `@cached` with `RedisCache`/`SimpleMemoryCache` "
         "defaults and `@cached_stampede(lease=2)` on the stampede function; the baseline is "
         "redis.asyncio's default client doing `GET` + `pydantic_core.from_json` (miss: `GET` "
         "+ `SET`). The stampede rows count how many times the 50 ms function ran for 200 "
         "concurrent calls on a cold key (lower is better; 1 is ideal). *Refused* points "
-        "every library at a closed port and times calls after the first failure. A hung "
-        "Redis is not measured (peers pay their socket timeout per call)."
+        "every library at a closed port and times calls after the first failure. *Hung* "
+        "points ours at a server that accepts connections and never answers (its back-off "
+        "lapses every second and a background probe asks, so callers never wait on it); "
+        "peers are not run there, as each of their calls waits for its socket timeout "
+        "(seconds) and would not fit the measurement budget."
     ),
 )
