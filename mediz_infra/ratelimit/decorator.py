@@ -20,6 +20,28 @@ __all__ = ["rate_limit"]
 
 _E = TypeVar("_E", bound=Callable[..., Awaitable[Response]])
 
+_DEFAULT_NAMES: dict[str, str] = {}
+"""Default rule name -> the module of the endpoint that took it (see :func:`_default_name`)."""
+
+
+def _default_name(endpoint: Callable[..., Any]) -> str:
+    """The endpoint's qualified name, refused if an endpoint of another module already has it.
+
+    Two ``chat`` endpoints in two modules would otherwise share one budget without anyone
+    asking for it; sharing is what ``group=`` is for.
+    """
+    name = endpoint.__qualname__.replace("<locals>.", "")
+    module = getattr(endpoint, "__module__", "?")
+    taken = _DEFAULT_NAMES.setdefault(name, module)
+    if taken != module:
+        raise ConfigError(
+            f"rule {name!r}",
+            f"@rate_limit endpoints in {taken} and {module} are both named {name!r}, so they "
+            "would share one budget: pass group= with one name to share it on purpose, or "
+            "distinct names to count them apart",
+        )
+    return name
+
 
 def _request_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
     for value in (*args, *kwargs.values()):
@@ -50,7 +72,8 @@ def rate_limit(
     Args:
         limits: ``"5/minute"`` or several, ``"5/minute;50/day"``.
         key: who is counted (default: the limiter's default, the client IP).
-        group: rule name shared by several routes (default: the endpoint's qualified name).
+        group: rule name shared by several routes (default: the endpoint's qualified name;
+            two endpoints of different modules with the same one are refused).
         cost: units a call takes, or a function of the ASGI scope.
         methods: only these methods are limited (default: all).
         strategy, burst, on_backend_error, dry_run: as for :class:`Rule`.
@@ -58,11 +81,12 @@ def rate_limit(
         headers: add ``RateLimit-Policy`` / ``RateLimit`` to the endpoint's response.
 
     Raises:
-        ConfigError: a malformed limit (at decoration); no limiter at call time.
+        ConfigError: a malformed limit, or a default name another module's endpoint has (at
+            decoration); no limiter at call time.
     """
 
     def decorate(endpoint: _E) -> _E:
-        name = group or endpoint.__qualname__.replace("<locals>.", "")
+        name = group or _default_name(endpoint)
         rule = Rule(
             name=name,
             limits=limits,

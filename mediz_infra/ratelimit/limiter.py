@@ -107,6 +107,7 @@ class RateLimiter:
         self._plans: dict[Rule, _Plan] = {}
         self._adhoc: dict[tuple[str, str], Rule] = {}
         self._quiet: dict[str, tuple[float, int]] = {}
+        self._dry_quiet: dict[str, tuple[float, int]] = {}
         meter = get_meter("ratelimit")
         self._decisions = meter.create_counter(
             RATELIMIT_DECISIONS, unit="{request}", description="Rate-limit decisions by outcome"
@@ -172,10 +173,25 @@ class RateLimiter:
             return Decision(True, rule, reply)
         if rule.dry_run:
             self._decisions.add(1, plan.attrs["dry_run"])
-            log.info("dry run: rule %r would limit %s", rule.name, identity)
+            self._dry_run_log(rule, identity)
             return Decision(True, rule, reply, limited=True)
         self._decisions.add(1, plan.attrs["limited"])
         return Decision(False, rule, reply, limited=True)
+
+    def _dry_run_log(self, rule: Rule, identity: str) -> None:
+        """One INFO line per rule per ``log_every`` seconds; the counter has every one."""
+        now = time.monotonic()
+        last, skipped = self._dry_quiet.get(rule.name, (float("-inf"), 0))
+        if now - last < self._log_every:
+            self._dry_quiet[rule.name] = (last, skipped + 1)
+            return
+        self._dry_quiet[rule.name] = (now, 0)
+        log.info(
+            "dry run: rule %r would limit %s%s",
+            rule.name,
+            identity,
+            f" ({skipped} more since the last message)" if skipped else "",
+        )
 
     def _failed(self, rule: Rule, exc: BaseException) -> Decision:
         policy = rule.on_backend_error

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mediz_infra.backends.memory import MemoryRedis
+from mediz_infra.errors import ConfigError
 from mediz_infra.ratelimit import (
     RateLimiter,
     RateLimitMiddleware,
@@ -124,7 +125,23 @@ async def test_dry_run_limits_nothing_but_counts(caplog: pytest.LogCaptureFixtur
         results = [await call(mw) for _ in range(3)]
     assert [r[0] for r in results] == [200, 200, 200]
     assert all("ratelimit" not in r[1] for r in results)
-    assert sum("would limit" in r.message for r in caplog.records) == 2
+    # two would-be refusals, one log line: dry-run logging is throttled per rule like errors
+    assert sum("would limit" in r.message for r in caplog.records) == 1
+
+
+async def test_dry_run_log_reports_what_it_held_back(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = RateLimiter("memory://", log_every=0.05)
+    mw = RateLimitMiddleware(
+        ok_app, rules=[Rule("quiet", "1/minute", dry_run=True)], limiter=limiter
+    )
+    with caplog.at_level(logging.INFO, "mediz_infra.ratelimit"):
+        for _ in range(4):
+            await call(mw)
+        await asyncio.sleep(0.06)
+        await call(mw)
+    lines = [r.getMessage() for r in caplog.records if "would limit" in r.getMessage()]
+    assert len(lines) == 2
+    assert "(2 more since the last message)" in lines[1]
 
 
 async def test_decorator_group_shares_and_uses_middleware_limiter() -> None:
@@ -140,6 +157,25 @@ async def test_decorator_group_shares_and_uses_middleware_limiter() -> None:
     assert [(await call(app, p))[0] for p in ("/one", "/two", "/one")] == [200, 200, 429]
     status, headers, _ = await call(app, "/two")
     assert status == 429 and int(headers["retry-after"]) >= 1
+
+
+def test_same_named_endpoints_of_two_modules_are_refused_without_a_group() -> None:
+    """They would silently share one budget: the second decoration says so and how to fix it."""
+
+    async def chat(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    async def other_chat(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    other_chat.__qualname__ = chat.__qualname__
+    other_chat.__module__ = "another.module"
+    rate_limit("5/minute")(chat)
+    rate_limit("5/minute")(chat)  # the same endpoint again (a reload) is fine
+    with pytest.raises(ConfigError, match="group="):
+        rate_limit("5/minute")(other_chat)
+    shared = rate_limit("5/minute", group="chat")(other_chat)
+    assert shared.rule.name == "chat"  # type: ignore[attr-defined]
 
 
 async def test_windows_roll_on_the_memory_clock() -> None:
