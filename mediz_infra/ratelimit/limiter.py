@@ -253,7 +253,9 @@ class RateLimiter:
                     ) from decision.error
                 if decision.allowed:
                     return decision
-                wait = max(decision.reply[3::3]) / 1000
+                # at least 1 ms: a store that reports 0 after losing a race (limits' own
+                # strategies can) must not turn this loop into a busy one
+                wait = max(max(decision.reply[3::3]) / 1000, 0.001)
                 if loop.time() + wait > deadline:
                     raise RateLimitExceeded(rule.name, wait, max_wait)
                 await asyncio.sleep(wait)

@@ -16,6 +16,7 @@ from mediz_infra.backends.memory import MemoryRedis
 from mediz_infra.errors import ConfigError
 from mediz_infra.ratelimit import (
     RateLimiter,
+    RateLimitExceeded,
     RateLimitMiddleware,
     Rule,
     by_api_key,
@@ -203,14 +204,34 @@ async def test_acquire_waits_boundedly() -> None:
     limiter = RateLimiter(MemoryRedis(clock=lambda: now[0]))
     assert (await limiter.acquire("2/hour", "hooks")).allowed
     assert (await limiter.acquire("2/hour", "hooks")).allowed
-    from mediz_infra.ratelimit import RateLimitExceeded
-
     with pytest.raises(RateLimitExceeded, match="'acquire'"):
         await limiter.acquire("2/hour", "hooks", max_wait=0.05)
     real = RateLimiter("memory://")
     await real.acquire("20/second", "fast", cost=20)
     decision = await real.acquire("20/second", "fast", max_wait=2.0)  # waits ~50 ms
     assert decision.allowed
+
+
+class _ZeroRetryStore:
+    """Always refuses and says "retry in 0 ms", as a store that lost a race can."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def decide(self, keys: object, args: object) -> list[int]:
+        self.calls += 1
+        return [0, 0, 0, 0]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_acquire_never_spins_on_a_zero_retry_time() -> None:
+    store = _ZeroRetryStore()
+    limiter = RateLimiter(store)
+    with pytest.raises(RateLimitExceeded):
+        await limiter.acquire("2/hour", "hooks", max_wait=0.03)
+    assert 1 <= store.calls <= 31  # one try per ms at most, not a busy loop
 
 
 class _SlowStore:
