@@ -64,11 +64,14 @@ class BoundedPool(BlockingConnectionPool):
     ``asyncio.Lock`` around list operations that never await, report to redis-py's
     observability (off unless configured) and dispatch a release event whose only default
     listener re-authenticates the connection. That is about 5 µs of a 75 µs loopback GET. Here
-    the list operations run without the lock (nothing can interleave: they do not await), the
-    connection still passes redis-py's readiness check, ``re_auth()`` is called directly, and
-    the lean path is taken only while redis-py's observability is off and the release event has
-    just its default listener (checked when the pool first hands out a connection);
-    ``tests/integration/test_redis_pool_lean.py`` guards the redis-py internals this relies on.
+    the list operations run without the lock (nothing can interleave: no await between them;
+    a connection being disconnected on release stays counted as in use until it is back), the
+    connection still passes redis-py's readiness check and ``re_auth()`` is called directly.
+    The lean path is taken only while redis-py's observability is off and the release event has
+    just its default listener (decided when the pool first hands out a connection), and never
+    while redis-py itself holds the pool's lock (re-authentication, maintenance) or the pool is
+    in maintenance; ``tests/integration/test_redis_pool_lean.py`` guards the redis-py internals
+    this relies on.
     """
 
     _waiting = 0  # callers queued on the condition
@@ -85,7 +88,12 @@ class BoundedPool(BlockingConnectionPool):
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         if not self._waiting:
             available = self._available_connections
-            if available and (self._lean or (self._lean is None and self._decide_lean())):
+            if (
+                available
+                and (self._lean or (self._lean is None and self._decide_lean()))
+                and not self._lock.locked()
+                and not self._in_maintenance
+            ):
                 connection = available.pop()
                 self._in_use_connections.add(connection)
                 try:
@@ -124,12 +132,12 @@ class BoundedPool(BlockingConnectionPool):
         if self._waiting:
             await super().release(connection)  # under the condition, and notifies a waiter
             return
-        if not self._lean:
+        if not self._lean or self._lock.locked() or self._in_maintenance:
             await ConnectionPool.release(self, connection)
         else:
-            self._in_use_connections.remove(connection)
             if connection.should_reconnect():  # type: ignore[no-untyped-call]
-                await connection.disconnect()
+                await connection.disconnect()  # still counted as in use meanwhile: the bound holds
+            self._in_use_connections.remove(connection)
             self._available_connections.append(connection)
             await connection.re_auth()  # type: ignore[no-untyped-call]
         if self._queued():  # someone started waiting while we released: wake them

@@ -8,6 +8,7 @@ reads to decide whether it may run; a redis-py upgrade that moves them fails her
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,7 @@ from redis.event import AsyncAfterConnectionReleasedEvent, AsyncReAuthConnection
 
 from mediz_infra.backends._redis_pool import BoundedPool
 from mediz_infra.backends.redis import close_redis, create_redis
+from mediz_infra.errors import PoolExhausted
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +47,9 @@ def test_redis_py_internals_the_lean_path_reads() -> None:
     pool = BoundedPool(max_connections=2, timeout=1)
     listeners = pool._event_dispatcher._event_listeners_mapping[AsyncAfterConnectionReleasedEvent]
     assert [type(listener) for listener in listeners] == [AsyncReAuthConnectionListener]
+    # the states in which redis-py works on the pool itself and the lean path steps aside
+    assert isinstance(pool._lock, asyncio.Lock)
+    assert pool._in_maintenance is False
 
 
 async def test_default_pool_takes_the_lean_path(client: Redis) -> None:
@@ -73,6 +78,7 @@ async def test_the_lean_path_still_runs_the_readiness_check(
 
     monkeypatch.setattr(pool, "ensure_connection", ensure_connection)
     assert await client.ping() is True
+    assert pool._lean is True
     assert len(checked) == 1
 
 
@@ -100,7 +106,46 @@ async def test_release_re_authenticates(client: Redis, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(connection, "re_auth", re_auth)
     await pool.release(connection)
+    assert pool._lean is True
     assert calls == [connection]
+
+
+async def test_a_release_that_reconnects_keeps_the_pool_bounded(redis_url: str) -> None:
+    """While a released connection is being disconnected it still counts against the limit."""
+    client = create_redis(redis_url, max_connections=2, timeout=0.2)
+    assert isinstance(client, Redis)
+    pool = _pool(client)
+    held: list[Any] = []
+    try:
+        await client.ping()
+        a, b = await pool.get_connection(), await pool.get_connection()  # 2 of 2 in use
+        held.append(b)
+        assert pool._lean is True
+        a.mark_for_reconnect()  # as after a failover (drop_stale)
+        releasing = asyncio.create_task(pool.release(a))
+        await asyncio.sleep(0)  # the release is awaiting a.disconnect()
+        held.append(await pool.get_connection())  # waits for a, never opens a third
+        await releasing
+        assert len(pool._in_use_connections) + len(pool._available_connections) <= 2
+        with pytest.raises(PoolExhausted):
+            await pool.get_connection()
+    finally:
+        for connection in held:
+            await pool.release(connection)
+        await close_redis(client)
+
+
+async def test_while_redis_py_holds_the_pool_lock_the_lean_path_steps_aside(
+    client: Redis,
+) -> None:
+    """redis-py re-authenticates idle connections under the pool's lock: no hand-out meanwhile."""
+    await client.ping()
+    pool = _pool(client)
+    async with pool._lock:
+        getting = asyncio.create_task(client.ping())
+        await asyncio.sleep(0.02)
+        assert not getting.done()  # queued behind the lock, as in redis-py's own pool
+    assert await getting is True
 
 
 async def test_an_extra_release_listener_turns_the_lean_path_off(redis_url: str) -> None:
