@@ -14,6 +14,11 @@ transaction is always rolled back and Python-side listeners always cleared (no r
 the connection is idle). In PgBouncer mode the reset query never runs: PgBouncer hands the
 server connection to other clients between transactions, so a reset would land on a random
 server connection. ``reset="always"`` restores asyncpg's behaviour.
+
+Layout: the class is here; ``_pgoptions`` checks its arguments, ``_pgopen`` opens and closes the
+asyncpg pool, ``_pgcheckout`` takes a connection out of it, ``_pgacquire`` lends it (the context
+managers), ``_pgreplicas`` keeps replicas and back-off, ``_pgconn`` notes session changes and
+``_pggauges`` reports gauges.
 """
 
 from __future__ import annotations
@@ -31,11 +36,20 @@ import asyncpg
 
 from .. import telemetry
 from .._deadlines import Deadlines
-from .._urls import parse_bool, parse_url, redact
-from ..errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed, PoolExhausted
+from ..errors import BackendTimeout, PoolClosed
 from ._pgacquire import Acquire, Read, Transaction
+from ._pgcheckout import acquire_once, ping
 from ._pgconn import TrackedConnection
 from ._pggauges import register_gauges
+from ._pgopen import close_pool, free_holders, open_pool
+from ._pgoptions import PGBOUNCER_PORTS, check_arguments, parse_pool_url, settings_options
+from ._pgreplicas import (
+    check_replicas,
+    healthy_replicas,
+    make_replicas,
+    note_outage,
+    start_replicas,
+)
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -45,19 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["PoolManager", "PoolStats"]
 
 log = logging.getLogger("mediz_infra.postgres")
-
-_SCHEMES = ("postgresql", "postgres")
-_PGBOUNCER_PORTS = frozenset({6432, 6543})
-# Errors raised while *opening* a connection that mean "the server is not reachable now".
-_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.AdminShutdownError,
-)
-_BACKOFF_BASE = 0.05
-_BACKOFF_CAP = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +70,6 @@ class PoolStats:
     in_use: int
     waiting: int
     max_size: int
-
-
-def _check_positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
-        raise ConfigError(name, f"must be a number of seconds > 0, got {value!r}")
 
 
 class PoolManager:
@@ -144,43 +138,21 @@ class PoolManager:
         name: str = "primary",
         connect_timeout: float = 5.0,
     ) -> None:
-        parsed = parse_url(url, field_name="DATABASE_URL", schemes=_SCHEMES)
-        query = dict(parsed.query)
-        if "pgbouncer" in query:
-            try:
-                pgbouncer = parse_bool(query.pop("pgbouncer"))
-            except ValueError as exc:
-                raise ConfigError(
-                    "DATABASE_URL?pgbouncer", f"{exc} in {parsed.redacted()}"
-                ) from None
-        if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
-            raise ConfigError("min_size", f"must be an integer >= 0, got {min_size!r}")
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-            raise ConfigError("max_size", f"must be an integer >= 1, got {max_size!r}")
-        if min_size > max_size:
-            raise ConfigError(
-                "min_size", f"min_size ({min_size}) is larger than max_size ({max_size})"
-            )
-        if max_waiting is not None and max_waiting < 0:
-            raise ConfigError("max_waiting", f"must be >= 0 or None, got {max_waiting!r}")
-        _check_positive("acquire_timeout", acquire_timeout)
-        _check_positive("command_timeout", command_timeout, allow_none=True)
-        _check_positive("statement_timeout", statement_timeout, allow_none=True)
-        _check_positive("max_lifetime", max_lifetime)
-        _check_positive("max_idle", max_idle)
-        _check_positive("ping_after", ping_after)
-        _check_positive("connect_timeout", connect_timeout)
-        if pgbouncer not in ("auto", True, False):
-            raise ConfigError("pgbouncer", f"must be 'auto', True or False, got {pgbouncer!r}")
-        if reset not in ("auto", "always"):
-            raise ConfigError("reset", f"must be 'auto' or 'always', got {reset!r}")
+        parsed, query, pgbouncer = parse_pool_url(url, pgbouncer)
+        check_arguments(
+            min_size=min_size, max_size=max_size, acquire_timeout=acquire_timeout,
+            command_timeout=command_timeout, statement_timeout=statement_timeout,
+            max_lifetime=max_lifetime, max_idle=max_idle, ping_after=ping_after,
+            max_waiting=max_waiting, pgbouncer=pgbouncer, reset=reset,
+            connect_timeout=connect_timeout,
+        )
 
         self.name = name
         self.url = parsed.redacted()
         # Our own options stay here; the rest (sslmode, ...) go to asyncpg with the password.
         self._dsn = urlsplit(parsed.raw)._replace(query=urlencode(query)).geturl()
         self.pgbouncer: bool = (
-            parsed.port in _PGBOUNCER_PORTS if pgbouncer == "auto" else bool(pgbouncer)
+            parsed.port in PGBOUNCER_PORTS if pgbouncer == "auto" else bool(pgbouncer)
         )
         self.min_size = min_size
         self.max_size = max_size
@@ -195,10 +167,7 @@ class PoolManager:
         self.reset_mode = reset
         self.describe_cache = describe_cache
         self.connect_timeout = connect_timeout
-        try:
-            self._replicas = [self._replica(r, i, pgbouncer) for i, r in enumerate(replicas)]
-        except ConfigError as exc:
-            raise ConfigError("DATABASE_REPLICA_URLS", str(exc).partition(": ")[2]) from None
+        self._replicas = make_replicas(self, replicas, pgbouncer)
         self._rr = 0
         self._pool: asyncpg.Pool | None = None
         self._free_holders: asyncio.Queue[Any] | None = None
@@ -219,17 +188,6 @@ class PoolManager:
         self._attrs = {"pool": name}
         register_gauges(self)
 
-    def _replica(self, url: str, index: int, pgbouncer: Literal["auto"] | bool) -> PoolManager:
-        return PoolManager(
-            url, min_size=0, max_size=self.max_size, acquire_timeout=self.acquire_timeout,
-            command_timeout=self.command_timeout, statement_timeout=self.statement_timeout,
-            application_name=self.application_name, max_lifetime=self.max_lifetime,
-            max_idle=self.max_idle, ping_after=self.ping_after, max_waiting=self.max_waiting,
-            pgbouncer=pgbouncer, reset=self.reset_mode, name=f"{self.name}-replica-{index}",
-            describe_cache=self.describe_cache,
-            connect_timeout=self.connect_timeout,
-        )
-
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PoolManager:
         """Build a pool from :class:`~mediz_infra.config.Settings` (DATABASE_* variables).
@@ -237,20 +195,7 @@ class PoolManager:
         Raises:
             ConfigError: ``DATABASE_URL`` is unset.
         """
-        dsn = settings.database_dsn()
-        if dsn is None:
-            raise ConfigError("DATABASE_URL", "is not set; set it to postgresql://user@host/db")
-        pgb = settings.database_pgbouncer
-        options: dict[str, Any] = {
-            "min_size": settings.database_pool_min,
-            "max_size": settings.database_pool_max,
-            "pgbouncer": "auto" if pgb == "auto" else pgb == "true",
-            "replicas": settings.replica_dsns(),
-            "acquire_timeout": settings.acquire_timeout,
-            "command_timeout": settings.command_timeout,
-            "statement_timeout": settings.statement_timeout,
-            "application_name": settings.application_name,
-        }
+        dsn, options = settings_options(settings)
         options.update(overrides)
         return cls(dsn, **options)
 
@@ -273,39 +218,10 @@ class PoolManager:
         async with self._start_lock:
             if self._pool is not None:  # another task started it while we waited
                 return self  # type: ignore[unreachable]
-            server_settings = {"application_name": self.application_name}
-            if self.statement_timeout is not None and not self.pgbouncer:
-                server_settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
-            try:
-                pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=self.min_size,
-                    max_size=self.max_size,
-                    max_inactive_connection_lifetime=self.max_idle,
-                    command_timeout=self.command_timeout,
-                    timeout=self.connect_timeout,
-                    connection_class=TrackedConnection,
-                    statement_cache_size=0 if self.pgbouncer else 100,
-                    server_settings=server_settings,
-                    init=self._init_connection,
-                    reset=self._reset_connection,
-                )
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise BackendUnavailable(
-                    f"cannot open the Postgres pool {self.name} at {self.url}: "
-                    f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
-                ) from exc
+            pool = await open_pool(self)
             self._pool = pool
-            # asyncpg's queue of free holders (private): peeked to skip the acquire timer when
-            # a holder is free. Without it every acquire simply takes the timed path.
-            queue = getattr(pool, "_queue", None)
-            self._free_holders = queue if isinstance(queue, asyncio.Queue) else None
-            for replica in self._replicas:
-                try:
-                    await replica.start()
-                except BackendUnavailable as exc:  # not fatal: read() retries it later
-                    replica._note_outage(exc)
-                    log.warning("replica %s unavailable at start: %s", replica.url, exc)
+            self._free_holders = free_holders(pool)
+            await start_replicas(self)
         return self
 
     async def close(self) -> None:
@@ -317,11 +233,7 @@ class PoolManager:
             return
         self._closing = pool  # checked-out connections are still released into it
         try:
-            await asyncio.wait_for(pool.close(), self.acquire_timeout)
-        except TimeoutError:
-            log.warning("pool %s: connections still in use after %.1f s; terminating",
-                        self.name, self.acquire_timeout)
-            pool.terminate()
+            await close_pool(self, pool)
         finally:
             self._closing = None
 
@@ -408,9 +320,9 @@ class PoolManager:
         deadline = time.monotonic() + budget
         try:
             while True:
-                proxy = await self._acquire_once(pool, budget)
+                proxy = await acquire_once(self, pool, budget)
                 released: float = cast(Any, proxy)._mz_released
-                if time.monotonic() - released <= self.ping_after or await self._ping(proxy):
+                if time.monotonic() - released <= self.ping_after or await ping(self, proxy):
                     return proxy
                 budget = deadline - time.monotonic()
                 if budget <= 0:
@@ -419,89 +331,9 @@ class PoolManager:
             # recorded for failures too: a slow PoolExhausted is the wait that matters most
             self._wait_hist.record(time.perf_counter() - start, self._attrs)
 
-    async def _acquire_once(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
-        if self._retry_at and time.monotonic() < self._retry_at and pool.get_idle_size() == 0:
-            raise BackendUnavailable(
-                f"Postgres pool {self.name} at {self.url} is unreachable "
-                f"({self._last_error}); retrying in {self._retry_at - time.monotonic():.2f} s"
-            )
-        free = self._free_holders
-        # A free holder means no wait: asyncpg hands it over at once (at worst it opens a
-        # connection, bounded by connect_timeout), so that path skips the timer.
-        fast = free is not None and free.qsize() > 0
-        if not fast and self.max_waiting is not None and self._waiting >= self.max_waiting:
-            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
-            raise self._exhausted(budget, queue_full=True)
-        try:
-            if fast:
-                proxy = await pool.acquire()
-            else:
-                proxy = await self._wait_for_holder(pool, budget)
-        except TimeoutError:
-            if pool.get_size() - pool.get_idle_size() < self.max_size:
-                # A slot was free: the time went into opening a connection.
-                raise BackendTimeout(
-                    f"opening a Postgres connection to {self.url} took more than "
-                    f"{budget:.1f} s; check the server's load and network"
-                ) from None
-            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
-            raise self._exhausted(budget) from None
-        except _OUTAGE_ERRORS as exc:
-            self._note_outage(exc)
-            raise BackendUnavailable(
-                f"cannot connect to Postgres pool {self.name} at {self.url}: "
-                f"{redact(str(exc))}; check that the server is up"
-            ) from exc
-        if self._failures:
-            self._failures = 0
-            self._retry_at = 0.0
-            log.info("pool %s: Postgres reachable again", self.name)
-        return proxy
-
-    async def _wait_for_holder(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
-        task = self._deadlines.enter(budget)
-        self._waiting += 1
-        try:
-            return await pool.acquire()
-        except asyncio.CancelledError:
-            if self._deadlines.expired(task):  # ours becomes a timeout; a caller's cancel stays
-                raise TimeoutError from None
-            raise
-        finally:
-            self._waiting -= 1
-            self._deadlines.leave(task)
-
-    async def _ping(self, proxy: PoolConnectionProxy) -> bool:
-        try:
-            await proxy.fetchval("SELECT 1", timeout=self.connect_timeout)
-        except Exception as exc:
-            self._errors.add(1, {**self._attrs, "kind": "stale"})
-            log.info("pool %s: dropped a stale connection (%s)", self.name, exc)
-            proxy.terminate()  # hands the holder back; asyncpg reconnects on next acquire
-            return False
-        return True
-
-    def _exhausted(self, budget: float, *, queue_full: bool = False) -> PoolExhausted:
-        stats = self.stats()
-        why = (
-            f"{stats.waiting} callers already waiting (max_waiting={self.max_waiting})"
-            if queue_full
-            else f"no connection free after {budget:.1f} s"
-        )
-        return PoolExhausted(
-            f"Postgres pool {self.name} exhausted: {stats.in_use}/{self.max_size} in use, "
-            f"{stats.waiting} waiting; {why}. Raise DATABASE_POOL_MAX (and the server's "
-            "max_connections), shorten transactions, or raise MEDIZ_ACQUIRE_TIMEOUT",
-            size=self.max_size, in_use=stats.in_use, waiting=stats.waiting, timeout=budget,
-        )
-
     def _note_outage(self, exc: BaseException) -> None:
-        self._failures += 1
-        backoff = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (self._failures - 1))
-        # Equal jitter: processes that lost the server together do not come back together.
-        self._retry_at = time.monotonic() + backoff / 2 + random.uniform(0, backoff / 2)
-        self._last_error = redact(str(exc)) or type(exc).__name__
-        self._errors.add(1, {**self._attrs, "kind": "unavailable"})
+        """Start or lengthen the back-off after a failed connect (see ``_pgreplicas``)."""
+        note_outage(self, exc)
 
     async def _release(self, proxy: PoolConnectionProxy) -> None:
         pool = self._pool or self._closing
@@ -557,21 +389,9 @@ class PoolManager:
             **{k: getattr(self.stats(), k) for k in PoolStats.__slots__},
         }
         if self._replicas:
-            replicas = []
-            for replica in self._replicas:
-                try:
-                    replicas.append({"status": "ok", **await replica.check(timeout)})
-                except (BackendUnavailable, BackendTimeout, PoolExhausted, PoolClosed) as exc:
-                    replicas.append({"status": "down", "url": replica.url, "error": str(exc)})
-            detail["replicas"] = replicas
+            detail["replicas"] = await check_replicas(self, timeout)
         return detail
 
     def _healthy_replicas(self) -> Iterable[PoolManager]:
-        count = len(self._replicas)
-        start = self._rr
-        self._rr = (start + 1) % count
-        now = time.monotonic()
-        for i in range(count):
-            replica = self._replicas[(start + i) % count]
-            if replica._retry_at <= now:
-                yield replica
+        """The replicas not in back-off, in turn (see ``_pgreplicas``)."""
+        return healthy_replicas(self)
