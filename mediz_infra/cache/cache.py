@@ -127,7 +127,7 @@ class Cache:
         self.outage = Outage(
             backoff,
             name=f"cache {prefix!r} on {name}",
-            prober=(lambda: self.spawn(self._probe())) if self.store is not None else None,
+            prober=self._start_probe if self.store is not None else None,
         )
         self.functions: list[CachedFunction[Any]] = []
         self._own_stats = CacheStats()
@@ -172,8 +172,9 @@ class Cache:
             cache_none: store ``None`` results (by default they are recomputed every time).
             serializer: this function's serializer (default: the cache's).
             lock: take the cross-process lock on a miss: ``True`` always, ``False`` never
-                (in-process merging only), ``"auto"`` unless the function's last computation
-                took less than ``LockPolicy.skip_below`` (2 ms): for such a function the
+                (in-process merging only), ``"auto"`` unless the function's recent
+                computations took less than ``LockPolicy.skip_below`` (2 ms; the slowest
+                recent one counts, decaying 10 % per computation): for such a function the
                 lock's round trip costs more than the stampede it prevents.
 
         Raises:
@@ -235,19 +236,31 @@ class Cache:
             self._listener = asyncio.get_running_loop().create_task(self._listen())
         return self._l1_live
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` in the background, owned by this cache (cancelled by :meth:`close`)."""
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        """Run ``coro`` in the background, owned by this cache (cancelled by :meth:`close`).
+
+        Returns the task, or ``None`` when the cache is closed (``coro`` is closed unrun).
+        """
         if self._closed:
             coro.close()
-            return
+            return None
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def failed(self, error: BaseException, doing: str) -> None:
         """Count a backend failure and start the back-off."""
         self._own_stats.errors += 1
         self.outage.trip(error, doing)
+
+    def _start_probe(self) -> None:
+        # the flag is cleared when the task ends however it ends, even cancelled before it ran
+        task = self.spawn(self._probe())
+        if task is None:
+            self.outage.probed()
+        else:
+            task.add_done_callback(lambda _: self.outage.probed())
 
     async def _probe(self) -> None:
         """After a back-off: is Redis back? Callers keep skipping it until this answers."""
@@ -259,8 +272,6 @@ class Cache:
         else:
             self.outage.reset()
             logger.info("%s: Redis answers again; caching resumed", self.outage.name)
-        finally:
-            self.outage.probed()
 
     # ------------------------------------------------------------------ invalidation
 
@@ -282,10 +293,12 @@ class Cache:
         if not isinstance(target, CachedFunction) or target.cache is not self:
             raise ConfigError("fn", f"{fn!r} is not a function decorated by this cache")
         key = target.key_for(args, kwargs)
-        # the lock too: a computation under way stores only while it owns the lock, so its
-        # value (which may predate whatever made the caller invalidate) is not written back
+        target.inflight.pop(key, None)  # later calls must not join a computation begun before
+        # the lock key gets a marker: a computation under way finds it instead of its token
+        # and does not write back a value that may predate whatever made the caller invalidate
+        ttl = self.lock.ttl
         return await self._drop(
-            lambda store: store.delete(key, key + ":lock"), f"k {key}", key=key
+            lambda store: store.invalidate(key, key + ":lock", ttl), f"k {key}", key=key
         )
 
     async def invalidate_tags(self, *tags: str) -> bool:
@@ -295,6 +308,7 @@ class Cache:
         could not be reached (logged and counted).
         """
         checked = check_tags(tags)
+        self._forget_flights(set(checked))
         if self.local is not None:
             for tag in checked:
                 self.local_tags[tag] = self.local_tags.get(tag, 0) + 1
@@ -308,6 +322,7 @@ class Cache:
 
         Returns how many keys were deleted (-1 if Redis could not be reached).
         """
+        self._forget_flights(None)
         if self.local is not None:
             count = self.local.delete_prefix(f"{self.prefix}:cache:")
             self.local_tags.clear()
@@ -321,6 +336,15 @@ class Cache:
 
         await self._drop(delete, "c")
         return deleted
+
+    def _forget_flights(self, tags: set[str] | None) -> None:
+        """Later calls must not join computations begun before an invalidation (``None``: all).
+
+        Callers already joined keep waiting for theirs; the leaders finish as usual.
+        """
+        for fn in self.functions:
+            if tags is None or tags.intersection(fn.tags):
+                fn.inflight.clear()
 
     async def _drop(
         self, action: Callable[[RemoteStore], Awaitable[Any]], message: str, key: str | None = None

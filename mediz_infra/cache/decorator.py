@@ -97,8 +97,9 @@ class CachedFunction(Generic[R]):
         self.early_refresh = early_refresh
         self.cache_none = cache_none
         self.lock_mode = lock
-        #: seconds the last computation took (``None`` before the first): ``lock="auto"``
-        self.last_compute: float | None = None
+        #: how long this function's computations take, in seconds (``None`` before the first):
+        #: the slowest recent one, decaying by 10 % per computation, for ``lock="auto"``
+        self.recent_compute: float | None = None
         chosen: Any = serializer or cache.serializer
         with_type = getattr(chosen, "with_return_type", None)
         self.serializer: Serializer = with_type(_return_type(fn)) if with_type else chosen
@@ -132,10 +133,15 @@ class CachedFunction(Generic[R]):
         """The cache key of one call (``self`` included in ``args`` for a method)."""
         return self.keys(args, kwargs)
 
+    def note_compute(self, took: float) -> None:
+        """Record a computation's duration: one slow call keeps the lock for ~30 misses."""
+        previous = self.recent_compute
+        self.recent_compute = took if previous is None else max(took, previous * 0.9)
+
     def wants_lock(self) -> bool:
         """Whether a miss takes the cross-process lock (see ``lock=`` of the decorator)."""
         if self.lock_mode == "auto":
-            took = self.last_compute
+            took = self.recent_compute
             return took is None or took >= self.cache.lock.skip_below
         return bool(self.lock_mode)
 
@@ -209,7 +215,8 @@ class CachedFunction(Generic[R]):
                 flight.fail(exc)
                 raise
             finally:
-                del inflight[key]
+                if inflight.get(key) is flight:  # not dropped by an invalidation
+                    del inflight[key]
             if flight.waiters:
                 _share(flight, got, make)
             read: R = got
@@ -269,7 +276,8 @@ class CachedFunction(Generic[R]):
             flight.fail(exc)
             raise
         finally:
-            del self.inflight[key]
+            if self.inflight.get(key) is flight:  # not dropped by an invalidation
+                del self.inflight[key]
         if flight.waiters:
             _share(flight, value, make)
         result: R = value
@@ -296,7 +304,8 @@ class CachedFunction(Generic[R]):
             flight.fail(exc)
             raise
         finally:
-            del self.inflight[key]
+            if self.inflight.get(key) is flight:  # not dropped by an invalidation
+                del self.inflight[key]
         if flight.waiters:
             flight.finish(make)
         return value  # type: ignore[no-any-return]

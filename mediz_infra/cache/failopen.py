@@ -101,7 +101,7 @@ class Outage:
             return
         more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
         logger.warning(
-            "%s: Redis failed during %s: %s: %s; serving uncached for %.1f s%s",
+            "%s: Redis failed during %s: %s: %s; serving uncached for %g s%s",
             self.name, doing, type(error).__name__, error or "(no message)", self.backoff, more,
         )
         self._last_log = now

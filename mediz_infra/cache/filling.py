@@ -116,7 +116,8 @@ async def _compute(
     generation = local.generation if local is not None else 0
     started = time.perf_counter()
     value = await fn.fn(*args, **kwargs)
-    took = fn.last_compute = time.perf_counter() - started
+    took = time.perf_counter() - started
+    fn.note_compute(took)
     if value is None and not fn.cache_none:
         return None, lambda: None, False
     payload = _encode(fn, value)

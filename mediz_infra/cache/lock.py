@@ -40,8 +40,8 @@ class LockPolicy:
         wait: how long a caller waits for another process's computation before computing itself.
         first_poll: the first poll delay; it doubles up to ``max_poll``.
         max_poll: the longest delay between two polls.
-        skip_below: with ``lock="auto"`` (the decorator's default), a function whose last
-            computation took less than this many seconds skips the lock: a stampede of it
+        skip_below: with ``lock="auto"`` (the decorator's default), a function whose recent
+            computations took less than this many seconds skips the lock: a stampede of it
             costs the backend less than the lock's round trip costs every miss. ``0`` never
             skips.
     """

@@ -3,9 +3,11 @@
 Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
 function has tags); taking the lock is ``mediz_infra/_lua/cache_lock.lua`` (``SET NX PX`` with a
 random token, unless the value was stored meanwhile); storing a computed value and releasing the
-lock is ``cache_store.lua``, which stores only for the lock's owner (invalidation deletes the
-lock with the value, so a computation that began before it cannot write back afterwards); a
-bare release is ``cache_unlock.lua``, deleting the lock only if the token still owns it.
+lock is ``cache_store.lua``, which refuses when the lock key holds an invalidation marker or
+another caller's token; invalidating one call is ``cache_invalidate.lua``, deleting the value and
+putting that marker in its lock key, so a computation that began before the invalidation cannot
+write back afterwards; a bare release is ``cache_unlock.lua``, deleting the lock only if the
+token still owns it.
 ``MemoryRedis`` cannot run Lua; there the same steps run in Python, atomic because the memory
 client never yields between them.
 
@@ -27,15 +29,22 @@ from redis.asyncio.cluster import RedisCluster
 from ..backends import KeyValueClient
 from .tags import TAG_TTL
 
-__all__ = ["LOCKED", "LOCK_HELD", "LOCK_STORED", "RemoteStore"]
+__all__ = ["INVALIDATED", "LOCKED", "LOCK_HELD", "LOCK_STORED", "RemoteStore"]
 
 LOCK_HELD, LOCKED, LOCK_STORED = 0, 1, 2
+INVALIDATED = "!"
+"""What an invalidation leaves in a lock key (no token is ever this)."""
 
 _LUA = resources.files("mediz_infra").joinpath("_lua")
 UNLOCK_LUA = _LUA.joinpath("cache_unlock.lua").read_text()
 LOCK_LUA = _LUA.joinpath("cache_lock.lua").read_text()
 STORE_LUA = _LUA.joinpath("cache_store.lua").read_text()
+INVALIDATE_LUA = _LUA.joinpath("cache_invalidate.lua").read_text()
 _T = TypeVar("_T")
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RemoteStore:
@@ -47,7 +56,9 @@ class RemoteStore:
         bounded: the client already enforces ``timeout`` itself (built by the cache).
     """
 
-    __slots__ = ("_cluster", "_lock", "_store", "_unlock", "bounded", "client", "timeout")
+    __slots__ = (
+        "_cluster", "_invalidate", "_lock", "_store", "_unlock", "bounded", "client", "timeout"
+    )
 
     def __init__(self, client: KeyValueClient, timeout: float, *, bounded: bool) -> None:
         self.client = client
@@ -57,10 +68,12 @@ class RemoteStore:
         self._unlock: Any = None
         self._lock: Any = None
         self._store: Any = None
+        self._invalidate: Any = None
         if isinstance(client, Redis | RedisCluster):
             self._unlock = client.register_script(UNLOCK_LUA)
             self._lock = client.register_script(LOCK_LUA)
             self._store = client.register_script(STORE_LUA)
+            self._invalidate = client.register_script(INVALIDATE_LUA)
 
     async def _run(self, call: Awaitable[_T]) -> _T:
         if self.bounded:
@@ -114,24 +127,39 @@ class RemoteStore:
             return int(await self._run(self._lock(keys=[key, lock_key], args=args)))
         if not force and await self.client.exists(key):  # MemoryRedis: no yield in between
             return LOCK_STORED
-        return LOCKED if await self.client.set(lock_key, token, nx=True, px=px) else LOCK_HELD
+        if _text(await self.client.get(lock_key)) not in (None, INVALIDATED):
+            return LOCK_HELD
+        await self.client.set(lock_key, token, px=px)
+        return LOCKED
 
     async def store_and_unlock(
         self, key: str, raw: bytes, ttl: float, lock_key: str, token: str
     ) -> bool:
         """Store ``raw`` for ``ttl`` seconds and release the lock, if ``token`` still owns it.
 
-        Returns ``False`` (nothing stored) when the lock is gone: an invalidation deleted it
-        while the value was computed, or the computation outlived the lock's TTL.
+        Also stores when the lock key is empty (the lock expired during a computation slower
+        than its TTL). Returns ``False`` (nothing stored) when the key holds an invalidation
+        marker (the value was computed across an invalidation) or another caller's lock.
         """
         px = max(1, int(ttl * 1000))
         if self._store is not None:
             return bool(await self._run(self._store(keys=[key, lock_key], args=[raw, px, token])))
-        current = await self.client.get(lock_key)  # MemoryRedis: no yield until the delete
-        if current is None or (current != token and current != token.encode()):
+        current = _text(await self.client.get(lock_key))  # MemoryRedis: no yield in between
+        if current is not None and current != token:
             return False
         await self.client.set(key, raw, px=px)
-        return bool(await self.client.delete(lock_key))
+        if current is not None:
+            await self.client.delete(lock_key)
+        return True
+
+    async def invalidate(self, key: str, lock_key: str, lock_ttl: float) -> None:
+        """Delete ``key`` and leave the invalidation marker in its lock key for ``lock_ttl``."""
+        px = max(1, int(lock_ttl * 1000))
+        if self._invalidate is not None:
+            await self._run(self._invalidate(keys=[key, lock_key], args=[px]))
+            return
+        await self.client.delete(key)  # MemoryRedis: no yield in between
+        await self.client.set(lock_key, INVALIDATED, px=px)
 
     async def unlock(self, key: str, token: str) -> bool:
         """Delete the lock only if ``token`` still owns it."""

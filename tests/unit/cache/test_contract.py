@@ -150,6 +150,54 @@ async def test_a_value_computed_across_an_invalidation_is_not_kept(
     assert n.calls == 2
 
 
+async def test_a_function_slower_than_its_lock_is_still_cached(make_cache: Factory) -> None:
+    """Its lock expired while it ran, nobody else's followed: the value is stored all the same."""
+    cache, n = make_cache(lock=LockPolicy(ttl=0.05)), Counter()
+
+    @cache(ttl=60)
+    async def slow() -> int:
+        n.calls += 1
+        await asyncio.sleep(0.1)
+        return 1
+
+    assert [await slow(), await slow()] == [1, 1]
+    assert n.calls == 1
+    assert slow.statistics.discarded == 0
+
+
+@pytest.mark.parametrize("how", ["call", "tags", "clear"])
+async def test_a_call_after_an_invalidation_does_not_join_an_older_computation(
+    make_cache: Factory, how: str
+) -> None:
+    """Read-your-writes in the invalidating process, however it invalidates."""
+    cache = make_cache()
+    row = {"v": 1}
+    gate = asyncio.Event()
+
+    @cache(ttl=60, tags=["rows"])
+    async def read() -> int:
+        seen = row["v"]
+        await gate.wait()
+        return seen
+
+    first = asyncio.create_task(read())
+    await eventually(lambda: bool(read.inflight) and row["v"] == 1)
+    for _ in range(5):  # let it get past the read (and the lock on Redis) into the function
+        await asyncio.sleep(0.01)
+    row["v"] = 2
+    if how == "call":
+        assert await read.invalidate()
+    elif how == "tags":
+        assert await cache.invalidate_tags("rows")
+    else:
+        assert await cache.clear() >= 0
+    second = asyncio.create_task(read())
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first == 1  # it began before the change
+    assert await second == 2
+
+
 async def test_invalidate_tags_and_clear(make_cache: Factory) -> None:
     cache, n = make_cache(), Counter()
 
