@@ -9,19 +9,18 @@ construction; the listener starts on first use and everything stops in :meth:`Ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from .._urls import parse_url, redact
 from ..backends import KeyValueClient, MemoryRedis, close_redis, create_redis
 from ..errors import ConfigError
+from . import l1feed
 from . import stats as _stats
 from .failopen import BACKEND_ERRORS, Outage
 from .local import LocalStore
@@ -255,23 +254,13 @@ class Cache:
         self.outage.trip(error, doing)
 
     def _start_probe(self) -> None:
+        assert self.store is not None
         # the flag is cleared when the task ends however it ends, even cancelled before it ran
-        task = self.spawn(self._probe())
+        task = self.spawn(self.outage.probe(self.store.ping, self.failed))
         if task is None:
             self.outage.probed()
         else:
             task.add_done_callback(lambda _: self.outage.probed())
-
-    async def _probe(self) -> None:
-        """After a back-off: is Redis back? Callers keep skipping it until this answers."""
-        assert self.store is not None
-        try:
-            await self.store.ping()
-        except BACKEND_ERRORS as exc:
-            self.failed(exc, "probe")
-        else:
-            self.outage.reset()
-            logger.info("%s: Redis answers again; caching resumed", self.outage.name)
 
     # ------------------------------------------------------------------ invalidation
 
@@ -369,43 +358,10 @@ class Cache:
 
     def _forget(self, message: str) -> None:
         assert self.l1 is not None
-        if message.startswith("k "):
-            self.l1.delete(message[2:])
-        else:
-            self.l1.clear()
+        l1feed.forget(self.l1, message)
 
     async def _listen(self) -> None:
-        """Keep the L1 in step with invalidations from every process (pub/sub)."""
-        assert self.store is not None
-        assert self.l1 is not None
-        client = self.store.client
-        while not self._closed:
-            if not isinstance(client, Redis):
-                return
-            pubsub: Any = client.pubsub()
-            try:
-                await pubsub.subscribe(self.channel)
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        self.l1.clear()  # anything published before now is unknown
-                        self._l1_live = True
-                    elif message["type"] == "message":
-                        data = message["data"]
-                        self._forget(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._l1_live = False
-                self.l1.clear()
-                self.failed(exc, "L1 invalidation feed")
-                await asyncio.sleep(self.outage.backoff)
-            finally:
-                self._l1_live = False
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        await l1feed.listen(self)
 
     # ------------------------------------------------------------------ lifecycle
 

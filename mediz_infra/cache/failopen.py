@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -87,6 +87,18 @@ class Outage:
             self.probing = True
             self.prober()
         return True
+
+    async def probe(
+        self, ping: Callable[[], Awaitable[object]], failed: Callable[[BaseException, str], None]
+    ) -> None:
+        """The probe itself: ``ping`` the backend; end the outage, or report the failure."""
+        try:
+            await ping()
+        except BACKEND_ERRORS as exc:
+            failed(exc, "probe")
+        else:
+            self.reset()
+            logger.info("%s: Redis answers again; caching resumed", self.name)
 
     def probed(self) -> None:
         """The probe finished (either way): the next lapse of the back-off may start another."""
