@@ -482,7 +482,8 @@ BENCHMARK = Benchmark(
     environment=_environment,
     code=(
         "mediz_infra/backends/postgres.py",
-        "mediz_infra/backends/_pgconn.py",
+        ":(glob)mediz_infra/backends/_pg*.py",  # every module the pool is split into
+        "mediz_infra/_deadlines.py",
         "mediz_infra/telemetry.py",
         "mediz_infra/errors.py",
         "mediz_infra/_urls.py",
