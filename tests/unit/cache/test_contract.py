@@ -172,18 +172,17 @@ async def test_a_call_after_an_invalidation_does_not_join_an_older_computation(
     """Read-your-writes in the invalidating process, however it invalidates."""
     cache = make_cache()
     row = {"v": 1}
-    gate = asyncio.Event()
+    entered, gate = asyncio.Event(), asyncio.Event()
 
     @cache(ttl=60, tags=["rows"])
     async def read() -> int:
         seen = row["v"]
+        entered.set()
         await gate.wait()
         return seen
 
     first = asyncio.create_task(read())
-    await eventually(lambda: bool(read.inflight) and row["v"] == 1)
-    for _ in range(5):  # let it get past the read (and the lock on Redis) into the function
-        await asyncio.sleep(0.01)
+    await entered.wait()  # it has read the row
     row["v"] = 2
     if how == "call":
         assert await read.invalidate()
