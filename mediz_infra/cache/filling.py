@@ -108,8 +108,8 @@ async def _compute(
 
     The third item says whether the lock was released here. An invalidation that lands while
     the function runs keeps its value out of the in-process stores (their generation moved)
-    and, under the lock, out of Redis (invalidation deletes the lock, and the store script
-    writes only for the lock's owner).
+    and, under the lock, out of Redis (invalidation leaves a marker in the lock key, which the
+    store script refuses).
     """
     cache = fn.cache
     local = cache.local if cache.local is not None else cache.l1
@@ -151,7 +151,7 @@ async def _compute(
     except BACKEND_ERRORS as exc:
         cache.failed(exc, "write")
     else:
-        if not stored:  # invalidated while computing, or the lock expired: not kept
+        if not stored:  # invalidated while computing, or another caller's lock: not kept
             fn.statistics.discarded += 1
         elif cache.l1 is not None and cache.l1_ready():
             entry = Entry(fresh_until, took, tags_now, b"")
