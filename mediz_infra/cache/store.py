@@ -173,10 +173,10 @@ class RemoteStore:
     async def bump(self, tag_keys: Sequence[str]) -> None:
         """Invalidate tags: ``INCR`` each counter and push its expiry out to :data:`TAG_TTL`.
 
-        One pipelined round trip on a standalone or Sentinel client (counters of several tags
-        may live on several Cluster nodes, where each goes on its own).
+        One pipelined round trip on a standalone or Sentinel client, one per node on a
+        Cluster (the counters of several tags may live on several nodes).
         """
-        if isinstance(self.client, Redis):
+        if isinstance(self.client, Redis | RedisCluster):
             pipe = self.client.pipeline(transaction=False)
             for key in tag_keys:
                 pipe.incr(key)
