@@ -3,7 +3,8 @@
 Each builder takes the URL and its final options (keywords overridden by the URL's own, see
 :mod:`._redis_options`) and returns an unconnected client: a standalone or Sentinel ``Redis`` on a
 :class:`~._redis_pool.BoundedPool` with :class:`~._redis_pool.FailoverRetry`, or a
-``RedisCluster`` with redis-py's own per-node pools and a jittered retry.
+:class:`~._redis_cluster.BoundedCluster` (redis-py's ``RedisCluster`` whose commands wait for a
+free connection) with a jittered retry.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.backoff import EqualJitterBackoff
 
 from .._urls import BackendURL
 from ..errors import ConfigError
+from ._redis_cluster import BoundedCluster
 from ._redis_options import SSL_OPTIONS
 from ._redis_pool import BoundedPool, FailoverRetry, SentinelConnection, SentinelPool
 
@@ -131,16 +133,21 @@ def sentinel(
 
 
 def cluster(parsed: BackendURL, options: Mapping[str, Any], field_name: str) -> RedisCluster:
-    """A client for ``redis+cluster://``, seeded with the URL's hosts (database 0 only)."""
+    """A client for ``redis+cluster://``, seeded with the URL's hosts (database 0 only).
+
+    A :class:`~._redis_cluster.BoundedCluster`: commands wait up to ``timeout`` for one of
+    ``max_connections`` slots instead of failing at once when a node's connections are busy.
+    """
     if parsed.path.strip("/") not in ("", "0") or options.get("db", 0) != 0:
         raise ConfigError(
             field_name, f"Redis Cluster has only database 0; drop the /db of {parsed.redacted()!r}"
         )
     nodes = [ClusterNode(host or "localhost", port or 6379) for host, port in parsed.hosts]
     kwargs = _connection_kwargs(parsed, options)
-    return RedisCluster(
+    return BoundedCluster(
         startup_nodes=nodes,
         max_connections=options["max_connections"],
+        timeout=options["timeout"],
         retry=Retry(
             EqualJitterBackoff(cap=options["backoff_cap"], base=options["backoff_base"]),
             options["retries"],

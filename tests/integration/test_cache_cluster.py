@@ -7,36 +7,20 @@ slots fails here exactly as on a large cluster.
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
-import time
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio
 
 from mediz_infra.cache import Cache
-from tests._servers import RedisServer
+from tests.integration._cluster import one_node_cluster
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def cluster_url() -> AsyncIterator[str]:
-    config = os.path.join(tempfile.mkdtemp(prefix="mediz-cluster-"), "nodes.conf")
-    server = RedisServer(extra=("--cluster-enabled", "yes", "--cluster-config-file", config))
-    await asyncio.to_thread(server.start)
-    try:
-        admin = redis.asyncio.Redis(port=server.port)
-        await admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-        deadline = time.monotonic() + 10
-        while b"cluster_state:ok" not in await admin.execute_command("CLUSTER", "INFO"):
-            assert time.monotonic() < deadline, "the one-node cluster never became ok"
-            await asyncio.sleep(0.05)
-        await admin.aclose()
+    async with one_node_cluster() as server:
         yield f"redis+cluster://127.0.0.1:{server.port}"
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def test_hits_locks_tags_invalidation_and_clear_on_a_cluster(cluster_url: str) -> None:
