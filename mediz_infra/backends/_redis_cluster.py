@@ -8,9 +8,14 @@ pipelines are in flight per client, so no node ever needs more than ``max_connec
 connections; the rest queue for up to ``timeout`` seconds and then fail with
 :class:`~mediz_infra.errors.PoolExhausted` naming the limit, as the standalone pool does.
 
-A command issued while the same task already holds a slot (redis-py's own retries and
-redirections, a script reloading itself) does not queue again, so a full client cannot deadlock
-on itself.
+A command issued while the same task already holds a slot of the same client (a pipeline's
+fallback to single commands after a ``MOVED``/``ASK`` reply) does not queue again, so a full
+client cannot deadlock on itself.
+
+Connections held outside a command, by a ``WATCH`` pipeline until it executes and by a pub/sub
+subscription for its lifetime, take no slot; with those open a node can still run out, and the
+command that finds it so fails with :class:`~mediz_infra.errors.PoolExhausted` rather than
+redis-py's ``MaxConnectionsError``.
 """
 
 from __future__ import annotations
@@ -19,17 +24,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterPipeline
+from redis.exceptions import MaxConnectionsError, RedisClusterException
 
 from ..errors import PoolExhausted
 from ._redis_pool import count_error
 
 __all__ = ["BoundedCluster"]
 
-_HOLDING: ContextVar[bool] = ContextVar("mediz_redis_cluster_slot", default=False)
+_HOLDING: ContextVar[frozenset[int]] = ContextVar("mediz_redis_cluster_slots", default=frozenset())
+"""The clients (by id) whose slot the current task holds."""
 
 
 class BoundedCluster(RedisCluster):
@@ -41,16 +48,30 @@ class BoundedCluster(RedisCluster):
         **kwargs: as for ``RedisCluster``.
     """
 
-    def __init__(self, *, timeout: float, max_connections: int, **kwargs: Any) -> None:
+    def __init__(self, *, timeout: float = 5.0, max_connections: int = 50, **kwargs: Any) -> None:
         super().__init__(max_connections=max_connections, **kwargs)
         self._slot_limit = max_connections
         self._slot_timeout = timeout
         self._slots = asyncio.Semaphore(max_connections)
         self._queued = 0
 
+    def _exhausted(self, waited: float) -> PoolExhausted:
+        count_error("exhausted")
+        return PoolExhausted(
+            f"redis cluster client exhausted: {self._slot_limit} commands in flight, "
+            f"{self._queued} waiting after {waited:g} s; raise MEDIZ_REDIS_MAX_CONNECTIONS "
+            "(or ?max_connections= in REDIS_URL), or find what holds connections (blocking "
+            "commands such as BLPOP, WATCH pipelines and pub/sub hold one each)",
+            size=self._slot_limit,
+            in_use=self._slot_limit,
+            waiting=self._queued,
+            timeout=waited,
+        )
+
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
-        if _HOLDING.get():  # nested in a command of this task: it already holds one
+        held = _HOLDING.get()
+        if id(self) in held:  # nested in a command of this task: it already holds one
             yield
             return
         slots = self._slots
@@ -60,24 +81,16 @@ class BoundedCluster(RedisCluster):
                 async with asyncio.timeout(self._slot_timeout):
                     await slots.acquire()
             except TimeoutError:
-                count_error("exhausted")
-                raise PoolExhausted(
-                    f"redis cluster client exhausted: {self._slot_limit} commands in flight, "
-                    f"{self._queued} waiting after {self._slot_timeout} s; raise "
-                    "MEDIZ_REDIS_MAX_CONNECTIONS (or ?max_connections= in REDIS_URL), or find "
-                    "what holds connections (blocking commands such as BLPOP hold one each)",
-                    size=self._slot_limit,
-                    in_use=self._slot_limit,
-                    waiting=self._queued,
-                    timeout=self._slot_timeout,
-                ) from None
+                raise self._exhausted(self._slot_timeout) from None
             finally:
                 self._queued -= 1
         else:
             await slots.acquire()  # free: returns without waiting
-        token = _HOLDING.set(True)
+        token = _HOLDING.set(held | {id(self)})
         try:
             yield
+        except MaxConnectionsError:  # a node's connections held outside any slot (see above)
+            raise self._exhausted(0.0) from None
         finally:
             _HOLDING.reset(token)
             slots.release()
@@ -87,10 +100,10 @@ class BoundedCluster(RedisCluster):
             return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
-        pipe = super().pipeline(transaction, shard_hint)
-        bounded: Any = _BoundedPipeline
-        pipe.__class__ = bounded  # the same object, with a bounded execute()
-        return pipe
+        if shard_hint:  # as RedisCluster.pipeline
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        pipeline_class: Any = _BoundedPipeline  # redis-py's stubs call ClusterPipeline abstract
+        return pipeline_class(self, transaction)
 
 
 class _BoundedPipeline(ClusterPipeline):
@@ -101,7 +114,6 @@ class _BoundedPipeline(ClusterPipeline):
     async def execute(
         self, raise_on_error: bool = True, allow_redirections: bool = True
     ) -> list[Any]:
-        client = self.cluster_client
-        assert isinstance(client, BoundedCluster)
+        client = cast(BoundedCluster, self.cluster_client)
         async with client._slot():
             return await super().execute(raise_on_error, allow_redirections)

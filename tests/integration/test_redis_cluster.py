@@ -57,16 +57,40 @@ async def test_a_wait_past_the_timeout_names_the_limit(port: int) -> None:
         await close_redis(client)
 
 
-async def test_scripts_and_pipelines_inside_a_full_client_do_not_deadlock(port: int) -> None:
-    """A script reloading itself (NOSCRIPT) runs nested in its own slot, not queued behind it."""
-    client = create_redis(f"redis+cluster://127.0.0.1:{port}", max_connections=1, timeout=2.0)
+async def test_a_command_nested_in_its_own_slot_does_not_queue_behind_it(port: int) -> None:
+    """redis-py's pipeline falls back to single commands (MOVED/ASK) while holding its slot."""
+    client = create_redis(f"redis+cluster://127.0.0.1:{port}", max_connections=1, timeout=0.5)
+    other = create_redis(
+        f"redis+cluster://127.0.0.1:{port}", max_connections=1, timeout=0.1, socket_timeout=5.0
+    )
+    assert isinstance(client, BoundedCluster) and isinstance(other, BoundedCluster)
     try:
-        script = client.register_script("return redis.call('INCR', KEYS[1])")
-        await client.script_flush()
-        assert [await script(keys=["{s}:n"]) for _ in range(2)] == [1, 2]
+        async with client._slot():  # the client's only slot, held by this task
+            assert await client.get("{n}:x") is None  # nested: runs at once
+            blocker = asyncio.create_task(other.blpop(["{n}:q"], 0.5))
+            await asyncio.sleep(0.05)  # another task holds the other client's only slot
+            with pytest.raises(PoolExhausted):
+                await other.get("{n}:x")  # holding one client's slot is no pass for another
+            assert await blocker is None
         pipe = client.pipeline()
-        pipe.incr("{s}:n")
-        pipe.get("{s}:n")
-        assert await pipe.execute() == [3, b"3"]
+        pipe.incr("{n}:c")
+        pipe.get("{n}:c")
+        assert await pipe.execute() == [1, b"1"]
+    finally:
+        await close_redis(client)
+        await close_redis(other)
+
+
+async def test_connections_held_outside_commands_give_pool_exhausted(port: int) -> None:
+    """A WATCH pipeline keeps its node's connection: the next command gets a clear error."""
+    client = create_redis(f"redis+cluster://127.0.0.1:{port}", max_connections=1, timeout=0.5)
+    try:
+        await client.ping()
+        pipe = client.pipeline(transaction=True)
+        await pipe.watch("{w}:k")
+        with pytest.raises(PoolExhausted, match="WATCH pipelines"):
+            await client.get("{w}:k")
+        await pipe.reset()
+        assert await client.get("{w}:k") is None
     finally:
         await close_redis(client)
