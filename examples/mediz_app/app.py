@@ -76,7 +76,8 @@ async def index(request: Request) -> JSONResponse:
     return JSONResponse({
         "app": "meDIZ reference app (mediz-infra)",
         "endpoints": [
-            "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra", "/api/admin/stats",
+            "/api/symptoms", "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra",
+            "/api/admin/stats",
             "POST /api/symptoms/report",
         ],
     })
@@ -108,6 +109,7 @@ def create_app(
 
     routes = [
         Route("/", index),
+        Route("/api/symptoms", queries.catalogue),
         Route("/api/symptoms/popular", popular_symptoms),
         Route("/api/admin/infra", infra_status),
         Route("/api/admin/stats", dashboard_stats),

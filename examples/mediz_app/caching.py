@@ -3,18 +3,20 @@
 Both are tagged ``symptoms``; recording a symptom (``POST /api/symptoms/report``) invalidates the
 tag, so every process recomputes them on the next read. Stale values are served for a while
 after their TTL while one process refreshes them in the background, so a popular page never
-waits on the aggregate query after the first time.
+waits on the aggregate query after the first time. The symptom catalogue (``GET /api/symptoms``)
+is cached as a whole HTTP response: a strong ETag, so a browser revalidating gets an empty 304.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from mediz_infra import Cache, CachedFunction, ConfigError, Infra
+from mediz_infra import Cache, CachedFunction, ConfigError, HttpCache, Infra
 
 __all__ = ["SYMPTOMS_TAG", "Queries", "build_queries", "record_symptom", "dashboard_stats"]
 
@@ -29,6 +31,8 @@ GROUP BY s.id, s.name
 ORDER BY reports DESC, s.id
 LIMIT $1
 """
+
+CATALOGUE_SQL = "SELECT id, name FROM symptoms ORDER BY id"
 
 STATS_SQL = """
 SELECT (SELECT count(*) FROM users) AS users,
@@ -46,6 +50,7 @@ class Queries:
     cache: Cache
     popular: CachedFunction[list[dict[str, Any]]]
     stats: CachedFunction[dict[str, Any]]
+    catalogue: Callable[[Request], Awaitable[Response]]
 
 
 def build_queries(infra: Infra) -> Queries:
@@ -66,7 +71,15 @@ def build_queries(infra: Infra) -> Queries:
             row = await con.fetchrow(STATS_SQL)
         return dict(row) if row is not None else {}
 
-    return Queries(cache, popular, stats)
+    @HttpCache(cache)(ttl=300, tags=[SYMPTOMS_TAG])
+    async def catalogue(request: Request) -> Response:
+        """``GET /api/symptoms``: every symptom, id and name (the whole response is cached)."""
+        assert infra.db is not None
+        async with infra.db.read() as con:
+            rows = await con.fetch(CATALOGUE_SQL)
+        return JSONResponse({"symptoms": [dict(r) for r in rows]})
+
+    return Queries(cache, popular, stats, catalogue)
 
 
 def _queries(request: Request) -> Queries:

@@ -165,6 +165,16 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
             assert fresh["symptoms"][0]["reports"] == top["reports"] + 1
             assert after["cache"]["hit_ratio"] > 0
 
+            catalogue = await client.get("/api/symptoms")
+            assert catalogue.status_code == 200
+            assert catalogue.headers["cache-control"] == "public, max-age=300"
+            assert {"id": top["id"], "name": top["name"]} in catalogue.json()["symptoms"]
+            etag = catalogue.headers["etag"]
+            again = await client.get("/api/symptoms", headers={"if-none-match": etag})
+            assert again.status_code == 304 and again.content == b""
+            private = await client.get("/api/symptoms", headers={"authorization": "Bearer x"})
+            assert private.headers["cache-control"].startswith("private")
+
             bad = await client.post("/api/symptoms/report", json={"user_id": 1, "intensity": 99})
             assert bad.status_code == 400
             assert bad.headers["content-type"] == "application/problem+json"
