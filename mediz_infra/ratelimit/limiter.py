@@ -45,7 +45,7 @@ _STORE_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError, Infra
 class _Plan:
     """Everything about a rule that does not change per request."""
 
-    __slots__ = ("args", "attrs", "head", "headers", "suffixes")
+    __slots__ = ("args", "attrs", "head", "headers", "limits", "suffixes")
 
     def __init__(self, rule: Rule, prefix: str, legacy: bool) -> None:
         # one hash tag for the rule and client: every key of a decision lands in one slot
@@ -55,6 +55,9 @@ class _Plan:
             x
             for lim in rule.parsed
             for x in (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount)
+        )
+        self.limits = tuple(
+            (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount) for lim in rule.parsed
         )
         self.headers = HeaderBuilder(rule, legacy=legacy)
         self.attrs = {
@@ -97,7 +100,7 @@ class RateLimiter:
         if timeout <= 0:
             raise ConfigError("timeout", f"expected seconds > 0, got {timeout!r}")
         self.store, self._owned = store_for(storage)
-        self._sync = self.store.decide_now if isinstance(self.store, MemoryStore) else None
+        self._sync = self.store.decide_parsed if isinstance(self.store, MemoryStore) else None
         self.prefix = prefix
         self.timeout = timeout
         self._deadlines = Deadlines(timeout, tick=timeout / 4)
@@ -153,10 +156,10 @@ class RateLimiter:
         elif "{" in identity or "}" in identity:
             identity = identity.translate(_BRACES)
         keys = [plan.head + identity + suffix for suffix in plan.suffixes]
-        args: tuple[str | int, ...] = (rule.code, cost, *plan.args)
         if self._sync is not None:
-            reply = self._sync(keys, args)
+            reply = self._sync(keys, rule.code, cost, plan.limits)
         else:
+            args: tuple[str | int, ...] = (rule.code, cost, *plan.args)
             task = self._deadlines.enter()
             try:
                 reply = await self.store.decide(keys, args)

@@ -49,13 +49,26 @@ class MemoryStore:
 
     def decide_now(self, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
         """The decision, synchronously (atomic within the event loop)."""
-        code, cost = str(args[0]), int(args[1])
+        limits = tuple(
+            (int(args[2 + 3 * i]), int(args[3 + 3 * i]), int(args[4 + 3 * i]))
+            for i in range(len(keys))
+        )
+        return self.decide_parsed(keys, str(args[0]), int(args[1]), limits)
+
+    def decide_parsed(
+        self,
+        keys: Sequence[str],
+        code: str,
+        cost: int,
+        limits: Sequence[tuple[int, int, int]],
+    ) -> list[int]:
+        """:meth:`decide_now` with the arguments already parsed: ``(amount, window_us, burst)``
+        per key (the limiter keeps them parsed per rule, so a decision converts nothing)."""
         now = int(self.clock() * 1_000_000)
         data = self._data
         out = [1]
         writes: list[tuple[str, int, Any]] = []
-        for i, key in enumerate(keys):
-            amount, window, burst = int(args[2 + 3 * i]), int(args[3 + 3 * i]), int(args[4 + 3 * i])
+        for key, (amount, window, burst) in zip(keys, limits, strict=True):
             entry = data.get(key)
             if entry is not None and entry[0] <= now:
                 del data[key]
