@@ -21,6 +21,7 @@ from mediz_infra import Cache, CachedFunction, ConfigError, HttpCache, Infra
 __all__ = ["SYMPTOMS_TAG", "Queries", "build_queries", "record_symptom", "dashboard_stats"]
 
 SYMPTOMS_TAG = "symptoms"
+LAST_REPORT = "reports:last"
 
 POPULAR_SQL = """
 SELECT s.id, s.name, count(*) AS reports, round(avg(r.intensity), 1)::float AS avg_intensity
@@ -88,9 +89,14 @@ def _queries(request: Request) -> Queries:
 
 
 async def dashboard_stats(request: Request) -> JSONResponse:
-    """``GET /api/admin/stats``: dashboard counts (cached) and the cache's hit ratio."""
+    """``GET /api/admin/stats``: dashboard counts (cached), the last report (a value by key)
+    and the cache's hit ratio."""
     queries = _queries(request)
-    return JSONResponse({"counts": await queries.stats(), "cache": queries.cache.stats.as_dict()})
+    return JSONResponse({
+        "counts": await queries.stats(),
+        "last_report": await queries.cache.get(LAST_REPORT),  # None until the first one
+        "cache": queries.cache.stats.as_dict(),
+    })
 
 
 def _field(body: dict[str, Any], name: str, low: int, high: int) -> int:
@@ -131,5 +137,8 @@ async def record_symptom(request: Request) -> JSONResponse:
             {"type": "about:blank", "title": "Unknown user or symptom", "status": 404},
             status_code=404, media_type="application/problem+json",
         )
-    invalidated = await _queries(request).cache.invalidate_tags(SYMPTOMS_TAG)
+    cache = _queries(request).cache
+    invalidated = await cache.invalidate_tags(SYMPTOMS_TAG)
+    last = {"id": row["id"], "user_id": user_id, "symptom_id": symptom_id}
+    await cache.set(LAST_REPORT, last, ttl=86400)  # shown on the dashboard; best effort
     return JSONResponse({"id": row["id"], "invalidated": invalidated}, status_code=201)

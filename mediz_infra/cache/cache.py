@@ -29,6 +29,7 @@ from .serializers import JsonSerializer, Serializer
 from .stats import CacheStats
 from .store import RemoteStore
 from .tags import TAG_TTL, check_tags, tag_key
+from .values import KeyValues
 
 if TYPE_CHECKING:
     from .decorator import CachedFunction
@@ -41,8 +42,8 @@ logger = logging.getLogger("mediz_infra.cache")
 _F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
 
 
-class Cache:
-    """A cache on one backend; decorate async functions with it.
+class Cache(KeyValues):
+    """A cache on one backend; decorate async functions with it, or ``get``/``set`` by key.
 
     Args:
         url_or_client: ``memory://`` (private in-process store), ``memory://name`` (the

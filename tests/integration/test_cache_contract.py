@@ -10,6 +10,7 @@ from mediz_infra.cache.tags import TAG_TTL
 from tests.unit.cache._contract_helpers import Factory, make_cache  # noqa: F401 - fixture reuse
 from tests.unit.cache.test_contract import *  # noqa: F403 - the same suite, another backend
 from tests.unit.cache.test_contract_serialisation import *  # noqa: F403
+from tests.unit.cache.test_contract_values import *  # noqa: F403
 
 pytestmark = pytest.mark.integration
 

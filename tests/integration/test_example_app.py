@@ -150,6 +150,7 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
 
             stats = (await client.get("/api/admin/stats")).json()
             before = stats["counts"]["reports"]
+            assert stats["last_report"] is None
             assert (await client.get("/api/admin/stats")).json()["counts"]["reports"] == before
             assert stats["cache"]["misses"] >= 2
 
@@ -161,6 +162,9 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
 
             after = (await client.get("/api/admin/stats")).json()
             assert after["counts"]["reports"] == before + 1
+            assert after["last_report"] == {
+                "id": created.json()["id"], "user_id": 1, "symptom_id": top["id"]
+            }
             fresh = (await client.get("/api/symptoms/popular", params=params)).json()
             assert fresh["symptoms"][0]["reports"] == top["reports"] + 1
             assert after["cache"]["hit_ratio"] > 0
