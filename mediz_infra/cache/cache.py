@@ -212,7 +212,7 @@ class Cache(KeyValues):
 
     @property
     def stats(self) -> CacheStats:
-        """The counts of every function of this cache, summed (a snapshot)."""
+        """The counts of every function of this cache and of its values by key (a snapshot)."""
         total = CacheStats()
         total.add(self._own_stats)
         for fn in self.functions:
