@@ -52,6 +52,7 @@ __all__ = [
     "RunResult",
     "Sample",
     "drive",
+    "driven",
     "evaluate_checks",
     "median",
     "render_markdown",
@@ -508,6 +509,15 @@ def replace_section(text: str, name: str, body: str) -> str:
 
 
 # --------------------------------------------------------------------------- measuring
+
+
+def driven(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
+    """A :data:`Measure` that runs ``op`` from ``concurrency`` workers with :func:`drive`."""
+
+    async def measure(budget: Budget) -> Sample:
+        return await drive(op, concurrency=concurrency, budget=budget)
+
+    return measure
 
 
 async def drive(op: Callable[[], Awaitable[object]], *, concurrency: int, budget: Budget) -> Sample:

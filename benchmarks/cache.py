@@ -48,7 +48,7 @@ from benchmarks._runner import (
     Metric,
     Options,
     Sample,
-    drive,
+    driven,
 )
 
 __all__ = ["BENCHMARK"]
@@ -59,13 +59,6 @@ CALLS_PER_SECOND = Metric("calls/s", higher_is_better=True)
 BACKEND_CALLS = Metric("backend calls", higher_is_better=False, per_op_micros=True)
 STAMPEDE = 200
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _measure(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
-    async def measure(budget: Budget) -> Sample:
-        return await drive(op, concurrency=concurrency, budget=budget)
-
-    return measure
 
 
 def _count(calls: int) -> Sample:
@@ -101,7 +94,7 @@ async def _memory(options: Options) -> AsyncIterator[Sequence[Case]]:
                 "memory/hit/c1",
                 {"backend": "memory", "path": "hit", "c": "1"},
                 MICROSECONDS,
-                [Contender(c.name, _measure(_cycle(c.popular), 1), c.name == OURS)
+                [Contender(c.name, driven(_cycle(c.popular), 1), c.name == OURS)
                  for c in contenders],
             )
         ]
@@ -154,19 +147,19 @@ async def _redis(options: Options) -> AsyncIterator[Sequence[Case]]:
                 "redis/hit/c1",
                 {"backend": "Redis", "path": "hit", "c": "1"},
                 MICROSECONDS,
-                [Contender(n, _measure(_cycle(fn), 1), o) for n, fn, o in hit],
+                [Contender(n, driven(_cycle(fn), 1), o) for n, fn, o in hit],
             ),
             Case(
                 "redis/hit/c50",
                 {"backend": "Redis", "path": "hit (10 hot keys)", "c": "50"},
                 CALLS_PER_SECOND,
-                [Contender(n, _measure(_cycle(fn), 50), o) for n, fn, o in hit],
+                [Contender(n, driven(_cycle(fn), 50), o) for n, fn, o in hit],
             ),
             Case(
                 "redis/miss/c1",
                 {"backend": "Redis", "path": "miss + set", "c": "1"},
                 MICROSECONDS,
-                [Contender(n, _measure(_fresh(fn), 1), o) for n, fn, o in miss],
+                [Contender(n, driven(_fresh(fn), 1), o) for n, fn, o in miss],
             ),
             Case(
                 "redis/stampede/1p",
@@ -248,7 +241,7 @@ async def _refused(options: Options) -> AsyncIterator[Sequence[Case]]:
                 "refused/c1",
                 {"backend": "Redis refused", "path": "call after the first failure", "c": "1"},
                 MICROSECONDS,
-                [Contender(c.name, _measure(_cycle(c.popular), 1), c.name == OURS)
+                [Contender(c.name, driven(_cycle(c.popular), 1), c.name == OURS)
                  for c in contenders],
             )
         ]
@@ -261,32 +254,23 @@ async def _refused(options: Options) -> AsyncIterator[Sequence[Case]]:
 @contextlib.asynccontextmanager
 async def _hung(options: Options) -> AsyncIterator[Sequence[Case]]:
     """A server that accepts connections and never answers; ours only (see the notes)."""
+    from tests._servers import silent_server
 
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async with silent_server() as port:
+        ours = build(OURS, f"redis://127.0.0.1:{port}/0", "bench", _noop)
         try:
-            while await reader.read(4096):
-                pass
+            await _check(OURS, ours.popular)  # the first failure (one timeout), not measured
+            yield [
+                Case(
+                    "hung/c1",
+                    {"backend": "Redis hung", "path": "call after the first failure", "c": "1"},
+                    MICROSECONDS,
+                    [Contender(OURS, driven(_cycle(ours.popular), 1), True)],
+                )
+            ]
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
-    ours = build(OURS, url, "bench", _noop)
-    try:
-        await _check(OURS, ours.popular)  # the first failure (one timeout), outside the measurement
-        yield [
-            Case(
-                "hung/c1",
-                {"backend": "Redis hung", "path": "call after the first failure", "c": "1"},
-                MICROSECONDS,
-                [Contender(OURS, _measure(_cycle(ours.popular), 1), True)],
-            )
-        ]
-    finally:
-        with contextlib.suppress(Exception):
-            await ours.close()
-        server.close()
-        await server.wait_closed()
+            with contextlib.suppress(Exception):
+                await ours.close()
 
 
 async def _environment() -> dict[str, str]:

@@ -54,10 +54,9 @@ from benchmarks._runner import (
     Check,
     Contender,
     Group,
-    Measure,
     Options,
-    Sample,
     drive,
+    driven,
 )
 
 __all__ = ["BENCHMARK"]
@@ -337,13 +336,6 @@ def _lookups(pool: PoolUnderTest, seed: int = 7) -> Callable[[], Awaitable[Any]]
     return lambda: pool.lookup(next(ids))
 
 
-def _measure(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
-    async def measure(budget: Budget) -> Sample:
-        return await drive(op, concurrency=concurrency, budget=budget)
-
-    return measure
-
-
 def _cases(route: str, pools: Sequence[PoolUnderTest]) -> list[Case]:
     cases: list[Case] = []
     for query, key in (("SELECT 1", "select1"), ("lookup by id", "lookup")):
@@ -356,7 +348,7 @@ def _cases(route: str, pools: Sequence[PoolUnderTest]) -> list[Case]:
                     contenders=[
                         Contender(
                             pool.name,
-                            _measure(
+                            driven(
                                 pool.select_one if key == "select1" else _lookups(pool),
                                 concurrency,
                             ),
@@ -372,7 +364,7 @@ def _cases(route: str, pools: Sequence[PoolUnderTest]) -> list[Case]:
             labels={"route": route, "query": "acquire + release", "c": "1"},
             metric=MICROSECONDS,
             contenders=[
-                Contender(pool.name, _measure(pool.acquire_release, 1), ours=pool.ours)
+                Contender(pool.name, driven(pool.acquire_release, 1), ours=pool.ours)
                 for pool in pools
             ],
         )

@@ -54,7 +54,7 @@ from benchmarks._runner import (
     Measure,
     Options,
     Sample,
-    drive,
+    driven,
 )
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.ratelimit import RateLimiter, RateLimitMiddleware, Rule
@@ -163,13 +163,6 @@ def _overhead(limited: Any, bare: Any) -> Measure:
     return measure
 
 
-def _rate(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
-    async def measure(budget: Budget) -> Sample:
-        return await drive(op, concurrency=concurrency, budget=budget)
-
-    return measure
-
-
 @contextlib.asynccontextmanager
 async def _memory(options: Options) -> AsyncIterator[Sequence[Case]]:
     bare = _bare()
@@ -196,8 +189,8 @@ async def _memory(options: Options) -> AsyncIterator[Sequence[Case]]:
                 {"storage": "memory", "measure": "decisions", "c": str(c)},
                 QUERIES_PER_SECOND,
                 [
-                    Contender(OURS, _rate(lambda: limiter.hit(rule, "k"), c), ours=True),
-                    Contender("limits", _rate(lambda: raw.hit(item, "k"), c)),
+                    Contender(OURS, driven(lambda: limiter.hit(rule, "k"), c), ours=True),
+                    Contender("limits", driven(lambda: raw.hit(item, "k"), c)),
                 ],
             )
         )
@@ -240,10 +233,10 @@ async def _redis(options: Options) -> AsyncIterator[Sequence[Case]]:
                     {"storage": "redis", "measure": "decisions", "c": str(c)},
                     QUERIES_PER_SECOND,
                     [
-                        Contender(OURS, _rate(lambda: limiter.hit(rule, "k"), c), ours=True),
-                        Contender(FLOOR, _rate(evalsha, c)),
-                        Contender("limits", _rate(lambda: raw.hit(item, "k"), c)),
-                        Contender("PING", _rate(raw_client.ping, c)),
+                        Contender(OURS, driven(lambda: limiter.hit(rule, "k"), c), ours=True),
+                        Contender(FLOOR, driven(evalsha, c)),
+                        Contender("limits", driven(lambda: raw.hit(item, "k"), c)),
+                        Contender("PING", driven(raw_client.ping, c)),
                     ],
                 )
             )

@@ -31,15 +31,12 @@ from benchmarks._runner import (
     MICROSECONDS,
     QUERIES_PER_SECOND,
     Benchmark,
-    Budget,
     Case,
     Check,
     Contender,
     Group,
-    Measure,
     Options,
-    Sample,
-    drive,
+    driven,
 )
 from mediz_infra.backends.redis import close_redis, create_redis
 
@@ -50,13 +47,6 @@ OURS = "mediz-infra"
 DEFAULT = "redis-py default"
 BLOCKING = "redis-py blocking"
 VALUE = b"x" * 700
-
-
-def _measure(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
-    async def measure(budget: Budget) -> Sample:
-        return await drive(op, concurrency=concurrency, budget=budget)
-
-    return measure
 
 
 def _cycle(client: Any) -> Callable[[], Awaitable[None]]:
@@ -95,19 +85,19 @@ async def _clients(options: Options) -> AsyncIterator[Sequence[Case]]:
                 "get/c1",
                 {"measure": "GET", "c": "1"},
                 MICROSECONDS,
-                [Contender(n, _measure(get(c), 1), n == OURS) for n, c in clients.items()],
+                [Contender(n, driven(get(c), 1), n == OURS) for n, c in clients.items()],
             ),
             Case(
                 "get/c50",
                 {"measure": "GET", "c": "50"},
                 QUERIES_PER_SECOND,
-                [Contender(n, _measure(get(c), 50), n == OURS) for n, c in clients.items()],
+                [Contender(n, driven(get(c), 50), n == OURS) for n, c in clients.items()],
             ),
             Case(
                 "pool/c1",
                 {"measure": "pool: hand out + take back", "c": "1"},
                 MICROSECONDS,
-                [Contender(n, _measure(_cycle(c), 1), n == OURS) for n, c in clients.items()],
+                [Contender(n, driven(_cycle(c), 1), n == OURS) for n, c in clients.items()],
             ),
         ]
     finally:

@@ -7,6 +7,7 @@ to run as root, so as root the cluster is owned by and run as the ``postgres`` u
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +26,31 @@ __all__ = [
     "RedisServer",
     "free_port",
     "missing_binary",
+    "silent_server",
     "wait_for_port",
 ]
 
 _LIVE: list[object] = []
 _CLUSTER_MAX_PORT = 55535
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[int]:
+    """A loopback server that accepts connections and never answers (a hung Redis); its port."""
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def free_port(highest: int = 65535) -> int:

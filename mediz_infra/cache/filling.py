@@ -79,9 +79,7 @@ def remember(
         copier = frozen_copier(value)
     except TypeError:
         return
-    l1.put_unless_invalidated(
-        key, Entry(entry.fresh_until, entry.compute, entry.tags, b"", copier), ttl, generation
-    )
+    l1.put(key, Entry(entry.fresh_until, entry.compute, entry.tags, b"", copier), ttl)
 
 
 async def compute(

@@ -51,14 +51,11 @@ class _Plan:
         # one hash tag for the rule and client: every key of a decision lands in one slot
         self.head = f"{prefix}:ratelimit:{{{rule.name}:"
         self.suffixes = tuple(f"}}:{rule.code}{lim.amount}/{lim.window}" for lim in rule.parsed)
-        self.args: tuple[int, ...] = tuple(
-            x
-            for lim in rule.parsed
-            for x in (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount)
-        )
+        # (amount, window µs, burst) per limit: parsed for the memory store, flat for the script
         self.limits = tuple(
             (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount) for lim in rule.parsed
         )
+        self.args: tuple[int, ...] = tuple(x for limit in self.limits for x in limit)
         self.headers = HeaderBuilder(rule, legacy=legacy)
         self.attrs = {
             outcome: {"rule": rule.name, "outcome": outcome}

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from mediz_infra.cache import Cache
-from tests._servers import RedisServer, free_port
+from tests._servers import RedisServer, free_port, silent_server
 
 pytestmark = pytest.mark.integration
 
@@ -82,63 +82,43 @@ async def test_redis_killed_mid_run_every_call_still_returns(
 
 async def test_hung_redis_costs_one_timeout_then_the_back_off() -> None:
     # a server that accepts connections and never answers: every command would hang
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async with silent_server() as port:
+        cache = Cache(f"redis://127.0.0.1:{port}/0", timeout=0.2, backoff=30.0)
+        calls = 0
+
+        @cache(ttl=60)
+        async def value(x: int) -> int:
+            nonlocal calls
+            calls += 1
+            return x
+
         try:
-            while await reader.read(4096):
-                pass
+            assert [await value(i) for i in range(20)] == list(range(20))
+            assert calls == 20
+            assert cache.stats.errors == 1
+            assert cache.stats.bypassed == 19
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    cache = Cache(f"redis://127.0.0.1:{port}/0", timeout=0.2, backoff=30.0)
-    calls = 0
-
-    @cache(ttl=60)
-    async def value(x: int) -> int:
-        nonlocal calls
-        calls += 1
-        return x
-
-    try:
-        assert [await value(i) for i in range(20)] == list(range(20))
-        assert calls == 20
-        assert cache.stats.errors == 1
-        assert cache.stats.bypassed == 19
-    finally:
-        await cache.close()
-        server.close()
-        await server.wait_closed()
+            await cache.close()
 
 
 async def test_a_hung_redis_is_probed_in_the_background_never_by_a_caller() -> None:
     """After the first failure no caller waits on the hung server again: only probes do."""
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async with silent_server() as port:
+        cache = Cache(f"redis://127.0.0.1:{port}/0", timeout=0.1, backoff=0.02)
+
+        @cache(ttl=60)
+        async def value(x: int) -> int:
+            return x
+
         try:
-            while await reader.read(4096):
-                pass
+            assert await value(0) == 0  # the first call meets the hang: one timeout
+            for i in range(1, 60):  # several back-offs lapse meanwhile
+                assert await value(i) == i
+                await asyncio.sleep(0.01)
+            assert cache.stats.bypassed == 59  # no caller waited on the server again
+            assert cache.stats.errors >= 2  # the first failure and at least one failed probe
         finally:
-            writer.close()
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    cache = Cache(f"redis://127.0.0.1:{port}/0", timeout=0.1, backoff=0.02)
-
-    @cache(ttl=60)
-    async def value(x: int) -> int:
-        return x
-
-    try:
-        assert await value(0) == 0  # the first call meets the hang: one timeout
-        for i in range(1, 60):  # several back-offs lapse meanwhile
-            assert await value(i) == i
-            await asyncio.sleep(0.01)
-        assert cache.stats.bypassed == 59  # no caller waited on the server again
-        assert cache.stats.errors >= 2  # the first failure and at least one failed probe
-    finally:
-        await cache.close()
-        server.close()
-        await server.wait_closed()
+            await cache.close()
 
 
 async def test_caching_resumes_once_a_probe_finds_redis_back(

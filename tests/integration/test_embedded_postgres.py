@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import asyncpg
 import pytest
 
 from mediz_infra.backends import embedded
+from mediz_infra.backends._embedded_server import _accepts
 from mediz_infra.backends.embedded import (
     EmbeddedPostgres,
     start_embedded_postgres,
@@ -54,14 +54,6 @@ def _wait_until(condition: object, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 async def _fetchval(pg: EmbeddedPostgres, query: str) -> object:
