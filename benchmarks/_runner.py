@@ -693,14 +693,14 @@ def run_benchmark(
     if write:
         results_dir.mkdir(parents=True, exist_ok=True)
         document = json.dumps(to_json(run), indent=2, ensure_ascii=False) + "\n"
-        stamp = run.created.strftime("%Y%m%dT%H%M%SZ")
-        (results_dir / f"{bench.name}-{stamp}.json").write_text(document, encoding="utf-8")
-        (results_dir / f"{bench.name}-latest.json").write_text(document, encoding="utf-8")
+        # One file per benchmark, overwritten: git keeps the history (the run's time and commit
+        # are inside the document).
+        (results_dir / f"{bench.name}.json").write_text(document, encoding="utf-8")
         text = readme.read_text(encoding="utf-8") if readme.exists() else ""
         readme.write_text(replace_section(text, bench.name, body), encoding="utf-8")
         print(
-            f"[{bench.name}] wrote {results_dir.name}/{bench.name}-{stamp}.json, "
-            f"{bench.name}-latest.json and the table in {readme.name}",
+            f"[{bench.name}] wrote {results_dir.name}/{bench.name}.json "
+            f"and the table in {readme.name}",
             file=progress,
             flush=True,
         )

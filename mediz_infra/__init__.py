@@ -5,7 +5,7 @@ Nothing here connects, reads the environment or starts a task at import time.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .backends import (
     KeyValueClient,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from opentelemetry import metrics, trace
 
-from . import __version__
+from ._version import __version__
 
 __all__ = [
     "CACHE_ERRORS",

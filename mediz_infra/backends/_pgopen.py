@@ -36,8 +36,10 @@ async def open_pool(manager: PoolManager) -> asyncpg.Pool:
     server_settings = {"application_name": manager.application_name}
     if manager.statement_timeout is not None and not manager.pgbouncer:
         server_settings["statement_timeout"] = str(int(manager.statement_timeout * 1000))
+    # Through Any: asyncpg-stubs before 0.31 type the async ``reset`` hook as a plain function.
+    create_pool: Any = asyncpg.create_pool
     try:
-        pool = await asyncpg.create_pool(
+        pool: asyncpg.Pool = await create_pool(
             manager._dsn,
             min_size=manager.min_size,
             max_size=manager.max_size,

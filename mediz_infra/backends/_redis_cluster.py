@@ -101,7 +101,8 @@ class BoundedCluster(RedisCluster):
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
         if shard_hint:  # as RedisCluster.pipeline
-            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+            error: Any = RedisClusterException  # untyped in some redis-py releases
+            raise error("shard_hint is deprecated in cluster mode")
         pipeline_class: Any = _BoundedPipeline  # redis-py's stubs call ClusterPipeline abstract
         return pipeline_class(self, transaction)
 

@@ -15,14 +15,13 @@ import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import redis
 from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool
-from redis.asyncio.observability.recorder import _get_or_create_collector
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import EqualJitterBackoff
-from redis.event import AsyncAfterConnectionReleasedEvent, AsyncReAuthConnectionListener
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -52,6 +51,77 @@ def count_error(kind: str) -> None:
     _errors().add(1, {"kind": kind})
 
 
+# The redis-py releases whose pool internals the lean path was measured and tested on
+# (tests/integration/test_redis_pool_lean.py). On any other release the pool takes redis-py's
+# own public path: slower by a few microseconds a command, never broken.
+_LEAN_RELEASES = ((8, 1), (8, 2))
+# What the lean path reads or calls on the pool and its connections besides the public API.
+_LEAN_POOL_ATTRIBUTES = (
+    "_available_connections",
+    "_in_use_connections",
+    "_lock",
+    "_in_maintenance",
+    "_event_dispatcher",
+    "ensure_connection",
+)
+_LEAN_CONNECTION_METHODS = ("should_reconnect", "disconnect", "re_auth")
+
+
+def _release() -> tuple[int, int]:
+    try:
+        major, minor = redis.__version__.split(".")[:2]
+        return int(major), int(minor)
+    except (AttributeError, ValueError):
+        return (0, 0)
+
+
+@functools.cache
+def _lean_internals() -> tuple[type, type, Callable[[], object]] | None:
+    """redis-py's release event, its default listener and the observability collector getter.
+
+    None (lean path off) on a release the lean path does not know.
+    """
+    if _release() not in _LEAN_RELEASES:
+        return None
+    try:
+        from redis.asyncio.observability.recorder import _get_or_create_collector
+        from redis.event import AsyncAfterConnectionReleasedEvent, AsyncReAuthConnectionListener
+    except ImportError:
+        return None
+    released, reauth = AsyncAfterConnectionReleasedEvent, AsyncReAuthConnectionListener
+    return released, reauth, _get_or_create_collector
+
+
+def lean_path_usable(pool: ConnectionPool) -> bool:
+    """Whether ``pool`` may hand out connections without redis-py's own bookkeeping.
+
+    True only on a redis-py release in :data:`_LEAN_RELEASES` whose pool has every internal the
+    lean path reads, with observability off and only redis-py's default re-authentication
+    listener on the release event. Never raises: any surprise means False (the public path).
+    """
+    internals = _lean_internals()
+    if internals is None:
+        return False
+    released_event, reauth_listener, collector = internals
+    try:
+        if collector() is not None:  # redis-py observability is on: let it record
+            return False
+        if not all(hasattr(pool, name) for name in _LEAN_POOL_ATTRIBUTES):
+            return False
+        connection_class = pool.connection_class
+        if not all(callable(getattr(connection_class, m, None)) for m in _LEAN_CONNECTION_METHODS):
+            return False
+        mapping = getattr(pool._event_dispatcher, "_event_listeners_mapping", None)
+        if not isinstance(mapping, dict):
+            return False
+        listeners = mapping.get(released_event, [])
+        return isinstance(pool._lock, asyncio.Lock) and all(
+            type(listener) is reauth_listener for listener in listeners
+        )
+    except Exception:  # an internal of another shape: take the public path
+        return False
+
+
 class BoundedPool(BlockingConnectionPool):
     """A blocking pool whose wait, when it runs out, raises PoolExhausted naming the limit.
 
@@ -76,13 +146,10 @@ class BoundedPool(BlockingConnectionPool):
 
     _waiting = 0  # callers queued on the condition
     _lean: bool | None = None  # None: not decided yet
+    _in_maintenance: bool  # redis-py 8.1+; read only when the lean path is on (it exists then)
 
     def _decide_lean(self) -> bool:
-        dispatcher: Any = self._event_dispatcher
-        listeners = dispatcher._event_listeners_mapping.get(AsyncAfterConnectionReleasedEvent, [])
-        self._lean = _get_or_create_collector() is None and all(
-            type(listener) is AsyncReAuthConnectionListener for listener in listeners
-        )
+        self._lean = lean_path_usable(self)
         return self._lean
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
@@ -104,12 +171,14 @@ class BoundedPool(BlockingConnectionPool):
                 return connection
             if self.can_get_connection():
                 try:
-                    return await ConnectionPool.get_connection(self)  # type: ignore[no-untyped-call,no-any-return]
+                    base: Any = ConnectionPool  # typed differently across redis-py releases
+                    return cast(AbstractConnection, await base.get_connection(self))
                 except MaxConnectionsError:
                     pass  # another task took the last slot meanwhile: queue like everyone else
         self._waiting += 1
         try:
-            return await super().get_connection()  # type: ignore[no-untyped-call,no-any-return]
+            blocking: Any = BlockingConnectionPool
+            return cast(AbstractConnection, await blocking.get_connection(self))
         except RedisConnectionError as exc:
             # redis-py's "No connection available.": the wait for a free slot timed out.
             if not isinstance(exc.__cause__, TimeoutError):
@@ -135,11 +204,12 @@ class BoundedPool(BlockingConnectionPool):
         if not self._lean or self._lock.locked() or self._in_maintenance:
             await ConnectionPool.release(self, connection)
         else:
-            if connection.should_reconnect():  # type: ignore[no-untyped-call]
-                await connection.disconnect()  # still counted as in use meanwhile: the bound holds
+            lean: Any = connection  # these methods are untyped in some redis-py releases
+            if lean.should_reconnect():
+                await lean.disconnect()  # still counted as in use meanwhile: the bound holds
             self._in_use_connections.remove(connection)
             self._available_connections.append(connection)
-            await connection.re_auth()  # type: ignore[no-untyped-call]
+            await lean.re_auth()
         if self._queued():  # someone started waiting while we released: wake them
             async with self._condition:
                 self._condition.notify()
@@ -149,7 +219,8 @@ class BoundedPool(BlockingConnectionPool):
 
     async def drop_stale(self) -> None:
         """Disconnect idle connections now and in-use ones when they come back."""
-        await self.update_active_connections_for_reconnect()  # type: ignore[no-untyped-call]
+        pool: Any = self  # untyped in some redis-py releases
+        await pool.update_active_connections_for_reconnect()
         await self.disconnect(inuse_connections=False)
 
 
@@ -202,7 +273,9 @@ class FailoverRetry(Retry):
     def __init__(self, retries: int, base: float, cap: float) -> None:
         super().__init__(EqualJitterBackoff(cap=cap, base=base), retries)
         # Builtin ConnectionError too: a refused connect surfaces as one from _connect().
-        self._supported_errors = (RedisConnectionError, ConnectionError)  # type: ignore[assignment]
+        # (through Any: the attribute is typed differently across redis-py releases)
+        retry: Any = self
+        retry._supported_errors = (RedisConnectionError, ConnectionError)
         self.pool: weakref.ref[BoundedPool] | None = None
         self._active = False
 

@@ -108,7 +108,8 @@ def sentinel(
     kwargs = _connection_kwargs(parsed, options)
     kwargs["db"] = _db(parsed, options, db, field_name)
     retry = _make_retry(options)
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel_class: Any = Sentinel  # untyped in some redis-py releases
+    sentinels = sentinel_class(
         seeds,
         sentinel_kwargs={
             "socket_timeout": options["socket_timeout"],

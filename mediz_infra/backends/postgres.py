@@ -39,7 +39,7 @@ from .._deadlines import Deadlines
 from ..errors import BackendTimeout, PoolClosed
 from ._pgacquire import Acquire, Read, Transaction
 from ._pgcheckout import acquire_once, ping
-from ._pgconn import TrackedConnection
+from ._pgconn import TrackedConnection, statement_hooks_match
 from ._pggauges import register_gauges
 from ._pgopen import close_pool, free_holders, open_pool
 from ._pgoptions import PGBOUNCER_PORTS, check_arguments, parse_pool_url, settings_options
@@ -166,6 +166,15 @@ class PoolManager:
         self.max_waiting = max_waiting
         self.reset_mode = reset
         self.describe_cache = describe_cache
+        if not statement_hooks_match():  # an asyncpg whose statement path we cannot see
+            log.warning(
+                "pool %s: asyncpg %s routes statements differently from the releases mediz-infra "
+                "was tested with; every released connection is reset and PgBouncer query "
+                "descriptions are not kept (slower, still correct). Install an asyncpg version "
+                "in the range mediz-infra declares to get them back",
+                name, asyncpg.__version__,
+            )
+            self.reset_mode, self.describe_cache = "always", False
         self.connect_timeout = connect_timeout
         self._replicas = make_replicas(self, replicas, pgbouncer)
         self._rr = 0

@@ -295,7 +295,12 @@ async def close_redis(client: RedisClient) -> None:
             pool = client.connection_pool
             await client.aclose(close_connection_pool=True)
             if isinstance(pool, SentinelConnectionPool):
-                await pool.sentinel_manager.aclose()
+                manager: Any = pool.sentinel_manager
+                if hasattr(manager, "aclose"):  # redis-py 8.1+
+                    await manager.aclose()
+                else:
+                    for connection in manager.sentinels:
+                        await connection.aclose()
         else:
             await client.aclose()
     except (RedisError, OSError) as exc:

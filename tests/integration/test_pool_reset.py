@@ -14,6 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from mediz_infra.backends import _pgconn
+from mediz_infra.backends._pgconn import statement_hooks_match
 from mediz_infra.backends.postgres import PoolManager
 
 pytestmark = pytest.mark.integration
@@ -128,3 +130,29 @@ async def test_reset_always_runs_every_time(database_url: str) -> None:
         await pool.fetchval("SELECT 1")
         await asyncio.sleep(0)
     assert sum(_is_reset(q) for q in seen) == 3
+
+
+def test_this_asyncpg_has_the_statement_hooks_the_pool_relies_on() -> None:
+    """Every asyncpg in the declared range is one whose statement path the pool can see."""
+    assert statement_hooks_match()
+
+
+async def test_an_asyncpg_without_the_hooks_resets_every_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_pgconn, "_GET_STATEMENT_PARAMETERS", ("self", "query"))
+    _pgconn.statement_hooks_match.cache_clear()
+    try:
+        pool = PoolManager(database_url, min_size=0, max_size=1)
+        assert pool.reset_mode == "always"
+        await pool.start()
+        try:
+            async with pool.acquire() as con:
+                await con.fetchval("SELECT set_config('application_name', 'x', false)")
+            async with pool.acquire() as con:
+                assert await con.fetchval("SHOW application_name") != "x"
+        finally:
+            await pool.close()
+    finally:
+        monkeypatch.undo()
+        _pgconn.statement_hooks_match.cache_clear()

@@ -14,15 +14,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis
 from redis.asyncio import Redis
-from redis.asyncio.observability.recorder import _get_or_create_collector
-from redis.event import AsyncAfterConnectionReleasedEvent, AsyncReAuthConnectionListener
+from redis.event import AsyncAfterConnectionReleasedEvent
 
+from mediz_infra.backends import _redis_pool
 from mediz_infra.backends._redis_pool import BoundedPool
 from mediz_infra.backends.redis import close_redis, create_redis
 from mediz_infra.errors import PoolExhausted
 
 pytestmark = pytest.mark.integration
+
+LEAN = _redis_pool._lean_internals() is not None
+"""Whether this redis-py is one the lean path knows; on others every test below checks that
+redis-py's own path does the same things."""
 
 
 @pytest.fixture
@@ -41,15 +46,54 @@ def _pool(client: Redis) -> BoundedPool:
     return pool
 
 
+@pytest.mark.skipif(not LEAN, reason=f"redis-py {redis.__version__}: the lean path is off")
 def test_redis_py_internals_the_lean_path_reads() -> None:
     """The defaults the pool checks: observability off, one re-auth listener on release."""
-    assert _get_or_create_collector() is None
+    internals = _redis_pool._lean_internals()
+    assert internals is not None
+    released, reauth, collector = internals
+    assert collector() is None
     pool = BoundedPool(max_connections=2, timeout=1)
-    listeners = pool._event_dispatcher._event_listeners_mapping[AsyncAfterConnectionReleasedEvent]
-    assert [type(listener) for listener in listeners] == [AsyncReAuthConnectionListener]
+    listeners = pool._event_dispatcher._event_listeners_mapping[released]
+    assert [type(listener) for listener in listeners] == [reauth]
     # the states in which redis-py works on the pool itself and the lean path steps aside
     assert isinstance(pool._lock, asyncio.Lock)
     assert pool._in_maintenance is False
+    assert _redis_pool.lean_path_usable(pool) is True
+
+
+def test_the_lean_path_is_off_on_a_release_it_does_not_know(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_redis_pool, "_release", lambda: (9, 0))
+    _redis_pool._lean_internals.cache_clear()
+    try:
+        assert _redis_pool.lean_path_usable(BoundedPool(max_connections=2, timeout=1)) is False
+    finally:
+        monkeypatch.undo()
+        _redis_pool._lean_internals.cache_clear()
+
+
+async def test_a_pool_missing_an_internal_takes_the_public_path(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on redis-py 8.0, whose pool has no ``_in_maintenance``: commands still work."""
+    monkeypatch.setattr(
+        _redis_pool, "_LEAN_POOL_ATTRIBUTES", (*_redis_pool._LEAN_POOL_ATTRIBUTES, "_no_such")
+    )
+    client = create_redis(redis_url, max_connections=2, timeout=1)
+    assert isinstance(client, Redis)
+    try:
+        key = f"lean-{uuid.uuid4().hex}"
+        for _ in range(3):  # the second command is the one that broke on redis-py 8.0
+            await client.set(key, b"v")
+            assert await client.get(key) == b"v"
+        pool = _pool(client)
+        assert pool._lean is False
+        assert len(pool._available_connections) == 1
+        await client.delete(key)
+    finally:
+        await close_redis(client)
 
 
 async def test_default_pool_takes_the_lean_path(client: Redis) -> None:
@@ -57,7 +101,7 @@ async def test_default_pool_takes_the_lean_path(client: Redis) -> None:
     await client.set(key, b"v")
     assert await client.get(key) == b"v"
     pool = _pool(client)
-    assert pool._lean is True
+    assert pool._lean is LEAN
     assert len(pool._available_connections) == 1
     assert not pool._in_use_connections
     await client.delete(key)
@@ -78,7 +122,7 @@ async def test_the_lean_path_still_runs_the_readiness_check(
 
     monkeypatch.setattr(pool, "ensure_connection", ensure_connection)
     assert await client.ping() is True
-    assert pool._lean is True
+    assert pool._lean is LEAN
     assert len(checked) == 1
 
 
@@ -106,10 +150,15 @@ async def test_release_re_authenticates(client: Redis, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(connection, "re_auth", re_auth)
     await pool.release(connection)
-    assert pool._lean is True
+    assert pool._lean is LEAN
     assert calls == [connection]
 
 
+@pytest.mark.skipif(
+    not LEAN,
+    reason=f"redis-py {redis.__version__}'s own release uncounts a connection before it is "
+    "disconnected (one extra connection may open meanwhile); only the lean path holds this",
+)
 async def test_a_release_that_reconnects_keeps_the_pool_bounded(redis_url: str) -> None:
     """While a released connection is being disconnected it still counts against the limit."""
     client = create_redis(redis_url, max_connections=2, timeout=0.2)
@@ -120,7 +169,7 @@ async def test_a_release_that_reconnects_keeps_the_pool_bounded(redis_url: str) 
         await client.ping()
         a, b = await pool.get_connection(), await pool.get_connection()  # 2 of 2 in use
         held.append(b)
-        assert pool._lean is True
+        assert pool._lean is LEAN
         a.mark_for_reconnect()  # as after a failover (drop_stale)
         releasing = asyncio.create_task(pool.release(a))
         await asyncio.sleep(0)  # the release is awaiting a.disconnect()
