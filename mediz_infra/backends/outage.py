@@ -244,8 +244,12 @@ class Outage:
     async def _probing(self) -> None:
         probe = self.probe
         assert probe is not None
+        # a timeout says nothing about why (a hung server, or a refused connection retried
+        # until the caller's deadline): ask at once, so the reason is known for the next callers
+        wait = 0.0 if self.kind == "timeout" else self.backoff
         while not self.closed:
-            await asyncio.sleep(self.backoff)
+            await asyncio.sleep(wait)
+            wait = self.backoff
             if not self.until:  # a caller's success ended the outage meanwhile
                 return
             self.until = self._lease()
