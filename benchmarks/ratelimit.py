@@ -14,6 +14,10 @@ Everything runs on an in-process ASGI driver: the app is called directly with a 
 - **Decisions per second** at concurrency 1 and 50: ``RateLimiter.hit()`` (ours) against raw
   ``limits`` (``limits.aio`` ``FixedWindowRateLimiter.hit`` on ``MemoryStorage`` /
   ``RedisStorage``), one raw ``EVALSHA`` of the equivalent script, and ``PING``.
+- **A decision while Redis refuses connections** (µs, c=1), after the first failure: the
+  limiter is built on ``create_redis`` for a port nothing listens on, one decision meets the
+  refusal (and the timeout), then every decision is made by the rule's ``on_backend_error``
+  while the background probe keeps asking. No peer: the figure is checked against 1 ms.
 
 Environment variable ``TEST_REDIS_URL`` overrides the Redis (default
 ``redis://127.0.0.1:6379/15``); keys live under ``bench-rl:`` and expire.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -246,6 +251,35 @@ async def _redis(options: Options) -> AsyncIterator[Sequence[Case]]:
         await raw_client.aclose()
 
 
+def _dead_port() -> int:
+    """A loopback port nothing listens on (bound and released: connecting is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _refused(options: Options) -> AsyncIterator[Sequence[Case]]:
+    client = create_redis(f"redis://127.0.0.1:{_dead_port()}/0")
+    limiter = RateLimiter(client, prefix="bench-rl", timeout=0.25)
+    rule = Rule("bench", NEVER, strategy="fixed-window")
+    try:
+        first = await limiter.hit(rule, "k")  # meets the refusal: the outage starts
+        if first.error is None or not limiter.outage.down():
+            raise RuntimeError("the dead port answered: pick another")
+        yield [
+            Case(
+                "refused/decision",
+                {"storage": "refusing", "measure": "decision after a failure", "c": "1"},
+                MICROSECONDS,
+                [Contender(OURS, driven(lambda: limiter.hit(rule, "k"), 1), ours=True)],
+            )
+        ]
+    finally:
+        await limiter.aclose()
+        await client.aclose()
+
+
 async def _environment() -> dict[str, str]:
     client = redis.asyncio.Redis.from_url(REDIS_URL)
     try:
@@ -261,7 +295,7 @@ async def _environment() -> dict[str, str]:
 BENCHMARK = Benchmark(
     name="ratelimit",
     title="ratelimit: per-request overhead and decisions per second",
-    groups=(Group("memory", _memory), Group("redis", _redis)),
+    groups=(Group("memory", _memory), Group("redis", _redis), Group("refused", _refused)),
     peers=("mediz-infra", "slowapi", "limits", "redis", "starlette"),
     checks=(
         Check(

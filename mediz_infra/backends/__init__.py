@@ -2,7 +2,8 @@
 
 ``from_url("postgresql://...")`` gives a :class:`PoolManager`; ``from_url("redis://...")`` (and
 ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``, ``unix://``, ``memory://``) a Redis
-client. Nothing connects until the client is used (or, for a pool, started).
+client. Nothing connects until the client is used (or, for a pool, started). Components share
+one outage policy per client: :class:`Outage` skips a failed backend until a probe sees it back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .._urls import parse_url
 from ..errors import ConfigError
 from ._pgconn import PgBouncerSessionWarning
 from .memory import MemoryRedis
+from .outage import BACKEND_ERRORS, Outage, describe_failure, redis_probe
 from .postgres import PoolManager, PoolStats
 from .protocols import KeyValueClient
 from .redis import (
@@ -29,6 +31,11 @@ __all__ = [
     "from_url",
     # backends.memory
     "MemoryRedis",
+    # backends.outage
+    "BACKEND_ERRORS",
+    "Outage",
+    "describe_failure",
+    "redis_probe",
     # backends.postgres
     "PgBouncerSessionWarning",
     "PoolManager",

@@ -18,11 +18,18 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from redis.asyncio.cluster import RedisCluster
 
 from .._urls import parse_url, redact
-from ..backends import KeyValueClient, MemoryRedis, close_redis, create_redis
+from ..backends import (
+    BACKEND_ERRORS,
+    KeyValueClient,
+    MemoryRedis,
+    Outage,
+    close_redis,
+    create_redis,
+    redis_probe,
+)
 from ..errors import ConfigError
 from . import l1feed
 from . import stats as _stats
-from .failopen import BACKEND_ERRORS, Outage
 from .local import LocalStore
 from .lock import LockPolicy
 from .serializers import JsonSerializer, Serializer
@@ -58,7 +65,8 @@ class Cache(KeyValues):
         max_size: largest serialised value stored, in bytes (larger ones are served, not stored).
         l1_size: entries in the in-process L1 in front of Redis (0: no L1).
         l1_ttl: the longest an L1 entry lives, in seconds.
-        backoff: seconds Redis is skipped after an error or timeout.
+        backoff: seconds between two background probes of Redis while it is down (after an
+            error or timeout calls skip Redis until a probe sees it answer again).
         lock: the cross-process stampede lock's timing.
 
     Raises:
@@ -77,7 +85,7 @@ class Cache(KeyValues):
         max_size: int = 1 << 20,
         l1_size: int = 0,
         l1_ttl: float = 5.0,
-        backoff: float = 1.0,
+        backoff: float = 0.05,
         lock: LockPolicy | None = None,
     ) -> None:
         for name, value in (("timeout", timeout), ("backoff", backoff), ("l1_ttl", l1_ttl)):
@@ -125,9 +133,13 @@ class Cache(KeyValues):
             self.l1 = LocalStore(maxsize=l1_size, max_ttl=l1_ttl)
             self._l1_live = isinstance(self.store.client, MemoryRedis)  # no other process
         self.outage = Outage(
-            backoff,
-            name=f"cache {prefix!r} on {name}",
-            prober=self._start_probe if self.store is not None else None,
+            f"cache {prefix!r} on {name}",
+            probe=redis_probe(self.store.client, timeout) if self.store is not None else None,
+            backoff=backoff,
+            timeout=timeout,
+            logger=logger,
+            degraded="serving uncached",
+            on_probe_failure=self._probe_failed,
         )
         self.functions: list[CachedFunction[Any]] = []
         self._own_stats = CacheStats()
@@ -254,14 +266,8 @@ class Cache(KeyValues):
         self._own_stats.errors += 1
         self.outage.trip(error, doing)
 
-    def _start_probe(self) -> None:
-        assert self.store is not None
-        # the flag is cleared when the task ends however it ends, even cancelled before it ran
-        task = self.spawn(self.outage.probe(self.store.ping, self.failed))
-        if task is None:
-            self.outage.probed()
-        else:
-            task.add_done_callback(lambda _: self.outage.probed())
+    def _probe_failed(self, error: BaseException) -> None:
+        self._own_stats.errors += 1
 
     # ------------------------------------------------------------------ invalidation
 
@@ -372,7 +378,8 @@ class Cache(KeyValues):
         Decorated functions keep working after close, uncached on Redis (they run directly).
         """
         self._closed = True
-        self.outage.until = float("inf")
+        self.outage.until = float("inf")  # decorated functions skip Redis from now on
+        await self.outage.aclose()
         tasks = list(self._tasks)
         if self._listener is not None:
             tasks.append(self._listener)

@@ -25,10 +25,10 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from . import filling
 from .entry import MAGIC, Entry, unpack
-from .failopen import BACKEND_ERRORS
 from .keys import KeyBuilder
 from .lock import Flight, LeaderGone
 from .serializers import CacheValueRejected, Serializer, frozen_copier
@@ -183,7 +183,7 @@ class CachedFunction(Generic[R]):
                     return cached
                 generation = l1.generation
             outage = cache.outage
-            if outage.until and outage.skip():
+            if outage.until and outage.down():
                 self.statistics.bypassed += 1
                 return await self.fn(*args, **kwargs)
             inflight = self.inflight

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..backends import BACKEND_ERRORS
 from .entry import Entry, pack
-from .failopen import BACKEND_ERRORS
 from .lock import new_token
 from .serializers import frozen_copier
 from .store import LOCK_HELD, LOCK_STORED, LOCKED

@@ -32,7 +32,7 @@ def forget(l1: LocalStore, message: str) -> None:
 
 
 async def listen(cache: Cache) -> None:
-    """Subscribe and apply messages until ``cache`` closes; resubscribe after a back-off."""
+    """Subscribe and apply messages until ``cache`` closes; resubscribe once Redis is back."""
     assert cache.store is not None
     l1 = cache.l1
     assert l1 is not None
@@ -40,6 +40,11 @@ async def listen(cache: Cache) -> None:
     while not cache._closed:
         if not isinstance(client, Redis):
             return
+        if cache.outage.down():
+            # resubscribe once the outage's probe has seen Redis back, not every back-off:
+            # each failed attempt would count and log one more failure
+            await asyncio.sleep(cache.outage.backoff)
+            continue
         pubsub: Any = client.pubsub()
         try:
             await pubsub.subscribe(cache.channel)

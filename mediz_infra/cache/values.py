@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from .entry import Entry, pack, unpack
-from .failopen import BACKEND_ERRORS
 from .serializers import CacheValueRejected, Serializer, frozen_copier
 
 if TYPE_CHECKING:
-    from .failopen import Outage
+    from ..backends import Outage
     from .local import LocalStore
     from .stats import CacheStats
     from .store import RemoteStore
@@ -55,7 +55,7 @@ class KeyValues:
 
     def _reachable(self) -> bool:
         outage = self.outage
-        if outage.until and outage.skip():
+        if outage.until and outage.down():
             self._own_stats.bypassed += 1
             return False
         return True

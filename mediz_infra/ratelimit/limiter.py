@@ -3,6 +3,10 @@
 :class:`RateLimiter` is what the middleware and the decorator share, and what internal callers
 use directly: :meth:`RateLimiter.hit` for one decision, :meth:`RateLimiter.acquire` to wait (a
 bounded time) for capacity instead of failing.
+
+A store failure starts an outage (:class:`~mediz_infra.backends.Outage`, the policy the cache
+follows too): from then on every decision is made by the rule's ``on_backend_error`` at once,
+without touching the store, until a background probe sees Redis answer again.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import logging
 import time
 
 import limits.aio.storage
-from redis.exceptions import RedisClusterException, RedisError
 
 from .._deadlines import Deadlines
+from ..backends import BACKEND_ERRORS, Outage, redis_probe
 from ..backends.redis import RedisClient
-from ..errors import BackendUnavailable, ConfigError, InfraError
+from ..errors import BackendUnavailable, ConfigError
 from ..telemetry import (
     RATELIMIT_ACQUIRE_WAIT,
     RATELIMIT_BACKEND_ERRORS,
@@ -29,6 +33,7 @@ from .decision import Decision, RateLimitExceeded
 from .headers import HeaderBuilder
 from .identity import ClientIdentifier, by_ip
 from .memory_store import MemoryStore
+from .redis_store import RedisStore
 from .rules import Rule
 from .store import LimiterStore, store_for
 
@@ -38,8 +43,6 @@ log = logging.getLogger("mediz_infra.ratelimit")
 
 _MAX_IDENTITY = 160
 _BRACES = str.maketrans({"{": "%7B", "}": "%7D"})
-# RedisClusterException is not a RedisError: redis-py raises it when no Cluster node answers
-_STORE_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError, InfraError)
 
 
 class _Plan:
@@ -79,6 +82,9 @@ class RateLimiter:
         legacy_headers: also send ``X-RateLimit-*``.
         log_every: seconds between two log lines about the store failing, per rule (the rest
             are counted, and the next line says how many).
+        backoff: seconds between two background probes of the store while it is down (a
+            ``PING`` on a fresh connection for a Redis store; a store that cannot be pinged is
+            tried again by the first decision after this long).
 
     Raises:
         ConfigError: a malformed URL or a non-positive timeout.
@@ -93,10 +99,23 @@ class RateLimiter:
         key: ClientIdentifier | None = None,
         legacy_headers: bool = False,
         log_every: float = 10.0,
+        backoff: float = 0.05,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout", f"expected seconds > 0, got {timeout!r}")
+        if backoff <= 0:
+            raise ConfigError("backoff", f"expected seconds > 0, got {backoff!r}")
         self.store, self._owned = store_for(storage)
+        client = self.store.client if isinstance(self.store, RedisStore) else None
+        # failures are logged per rule by _failed (with its own throttle), not by the tracker
+        self.outage = Outage(
+            f"rate limiter {prefix!r}",
+            probe=redis_probe(client, timeout) if client is not None else None,
+            backoff=backoff,
+            timeout=timeout,
+            logger=log,
+            log_every=None,
+        )
         self._sync = self.store.decide_parsed if isinstance(self.store, MemoryStore) else None
         self.prefix = prefix
         self.timeout = timeout
@@ -145,7 +164,8 @@ class RateLimiter:
         """Count ``cost`` units for ``identity`` under ``rule`` and decide.
 
         Never raises for a store failure: the rule's ``on_backend_error`` policy decides
-        (``allowed`` with ``error`` set). Takes at most ``timeout`` seconds.
+        (``allowed`` with ``error`` set). Takes at most ``timeout`` seconds; while the store is
+        known to be down (:attr:`outage`), no time at all: the store is not asked.
         """
         plan = self._plans.get(rule) or self.plan(rule)
         if len(identity) > _MAX_IDENTITY:  # a client-chosen header must not make huge keys
@@ -156,16 +176,25 @@ class RateLimiter:
         if self._sync is not None:
             reply = self._sync(keys, rule.code, cost, plan.limits)
         else:
+            outage = self.outage
+            if outage.until:
+                if outage.down():
+                    return self._failed(rule, outage.error or TimeoutError(), outage.reason)
+                outage.reset()  # lapsed with no probe to end it: this decision tries the store
             args: tuple[str | int, ...] = (rule.code, cost, *plan.args)
             task = self._deadlines.enter()
             try:
                 reply = await self.store.decide(keys, args)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as cancelled:
                 if not self._deadlines.expired(task):
                     raise
-                return self._failed(rule, TimeoutError())
-            except _STORE_ERRORS as exc:
-                return self._failed(rule, exc)
+                late = TimeoutError(f"no answer within {self.timeout:g} s")
+                # what redis-py was retrying when the deadline struck (a refused connection,
+                # typically) is the cancellation's context: keep it for describe_failure
+                late.__context__ = cancelled
+                return self._tripped(rule, late)
+            except BACKEND_ERRORS as exc:
+                return self._tripped(rule, exc)
             finally:
                 self._deadlines.leave(task)
         if reply[0]:
@@ -193,19 +222,23 @@ class RateLimiter:
             f" ({skipped} more since the last message)" if skipped else "",
         )
 
-    def _failed(self, rule: Rule, exc: BaseException) -> Decision:
+    def _tripped(self, rule: Rule, exc: BaseException) -> Decision:
+        """The store failed on this decision: start (or extend) the outage, then the policy."""
+        self.outage.trip(exc, "a decision")
+        return self._failed(rule, exc, self.outage.reason)
+
+    def _failed(self, rule: Rule, exc: BaseException, reason: str) -> Decision:
         policy = rule.on_backend_error
-        kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+        kind = self.outage.kind
         self._errors.add(1, {"rule": rule.name, "policy": policy, "kind": kind})
         now = time.monotonic()
         last, skipped = self._quiet.get(rule.name, (float("-inf"), 0))
         if now - last >= self._log_every:
             self._quiet[rule.name] = (now, 0)
             log.warning(
-                "rate limit %r: store failed (%s: %s); failing %s%s",
+                "rate limit %r: store failed (%s); failing %s%s",
                 rule.name,
-                type(exc).__name__,
-                exc or f"no answer within {self.timeout:g} s",
+                reason,
                 policy,
                 f" ({skipped} more since the last message)" if skipped else "",
             )
@@ -273,7 +306,8 @@ class RateLimiter:
         return self.plan(decision.rule).headers.headers(decision)
 
     async def aclose(self) -> None:
-        """Close the store's connections when this limiter built them from a URL."""
+        """Stop the outage probe, and close the store's connections if this limiter built them."""
+        await self.outage.aclose()
         if self._owned:
             await self.store.aclose()
 

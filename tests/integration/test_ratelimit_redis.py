@@ -229,3 +229,58 @@ async def test_one_node_cluster_runs_the_script_on_one_slot() -> None:
         await limiter.aclose()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_refused_store_decides_by_policy_at_once_then_redis_again(
+    throwaway_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the first failure no decision touches the store; a probe notices the restart."""
+    client = create_redis(throwaway_redis.url)  # the app's client: retries, 5 s timeouts
+    limiter = RateLimiter(client, prefix=f"o-{uuid.uuid4().hex[:8]}", timeout=0.25, log_every=0)
+    closed = Rule("closed", "100/minute", on_backend_error="closed")
+    open_ = Rule("open", "100/minute")
+    attempts = 0
+    decide = limiter.store.decide  # type: ignore[attr-defined]
+
+    async def counting(*args: object) -> list[int]:
+        nonlocal attempts
+        attempts += 1
+        return await decide(*args)  # type: ignore[no-any-return]
+
+    limiter.store.decide = counting  # type: ignore[method-assign]
+    try:
+        assert (await limiter.hit(closed, "x")).error is None
+        await asyncio.to_thread(throwaway_redis.stop)
+        with caplog.at_level("WARNING", logger="mediz_infra.ratelimit"):
+            # the first decision meets the refusal, possibly while redis-py retries it until
+            # the deadline (then it knows only "no answer"); the probe asks at once and knows
+            first = await limiter.hit(closed, "x")
+            assert not first.allowed and first.error is not None
+            assert limiter.outage.down()
+            deadline = time.monotonic() + 5
+            while limiter.outage.kind != "refused":
+                assert time.monotonic() < deadline, f"still {limiter.outage.kind!r}"
+                await asyncio.sleep(0.01)
+            caplog.clear()
+            before = attempts
+            later = [await limiter.hit(rule, "x") for rule in (closed, open_) * 10]
+        assert attempts == before, "a decision asked the store during the outage"
+        assert [d.allowed for d in later] == [False, True] * 10
+        assert all(d.error is not None for d in later)
+        lines = [r.getMessage() for r in caplog.records if "store failed" in r.getMessage()]
+        assert len(lines) == 20
+        assert all("(connection refused)" in line for line in lines), lines
+
+        await asyncio.to_thread(throwaway_redis.start)  # same port, empty script cache
+        deadline = time.monotonic() + 10
+        while limiter.outage.down():  # the probe, not a caller, sees it back
+            assert time.monotonic() < deadline, "the probe never saw Redis back"
+            await asyncio.sleep(0.01)
+        before = attempts
+        back = await limiter.hit(closed, "x")
+        assert back.allowed and back.error is None
+        assert attempts == before + 1
+    finally:
+        await limiter.aclose()
+        await client.aclose()
+    assert not limiter.outage.probing

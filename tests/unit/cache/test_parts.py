@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 import subprocess
 import sys
 import uuid
@@ -14,7 +13,6 @@ import pytest
 
 from mediz_infra.cache import Cache, CacheValueRejected, JsonSerializer, SignedPickleSerializer
 from mediz_infra.cache.entry import pack, unpack
-from mediz_infra.cache.failopen import Outage
 from mediz_infra.cache.keys import MAX_ID, KeyBuilder, normalise
 from mediz_infra.cache.local import LocalStore
 from mediz_infra.cache.lock import LockPolicy
@@ -208,17 +206,6 @@ def test_lock_policy_and_config_errors() -> None:
         cache(ttl=1)(lambda: 1)  # type: ignore[arg-type,return-value]
     with pytest.raises(ConfigError, match="lock"):
         cache(ttl=1, lock="sometimes")  # type: ignore[arg-type]
-
-
-def test_outage_logs_at_most_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
-    outage = Outage(5.0, log_every=60.0, name="c")
-    with caplog.at_level(logging.WARNING, logger="mediz_infra.cache"):
-        for _ in range(5):
-            outage.trip(ConnectionError("refused"), "read")
-    assert outage.down()
-    assert caplog.text.count("Redis failed") == 1
-    outage.reset()
-    assert not outage.down()
 
 
 async def test_invalidate_refuses_foreign_functions() -> None:
