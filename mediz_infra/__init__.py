@@ -6,7 +6,6 @@ Nothing here connects, reads the environment or starts a task at import time.
 from __future__ import annotations
 
 from ._version import __version__
-
 from .backends import (
     KeyValueClient,
     MemoryRedis,
