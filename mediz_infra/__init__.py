@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from ._version import __version__
 from .backends import (
-    KeyValueClient,
-    MemoryRedis,
     PgBouncerSessionWarning,
     PoolManager,
     PoolStats,
@@ -66,8 +64,6 @@ __all__ = [
     "__version__",
     # backends
     "from_url",
-    "KeyValueClient",
-    "MemoryRedis",
     "PgBouncerSessionWarning",
     "PoolManager",
     "PoolStats",

@@ -40,9 +40,10 @@ async def _check(as_json: bool) -> int:
         print(json.dumps(detail, indent=2, default=str))
     else:
         for name, part in detail.items():
-            extra = part.get("error") or f"{part.get('latency_ms', '?')} ms"
+            extra = part.get("error") or part.get("detail") or f"{part.get('latency_ms', '?')} ms"
             print(f"{name:8} {part['status']:5} {extra}")
-    return 0 if all(part["status"] == "ok" for part in detail.values()) else 1
+    # "off" is a backend left unconfigured on purpose, not a failed check
+    return 0 if all(part["status"] in ("ok", "off") for part in detail.values()) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

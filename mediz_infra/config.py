@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         default="auto", validation_alias=_env("DATABASE_PGBOUNCER")
     )
     redis_url: SecretStr | None = Field(default=None, validation_alias=_env("REDIS_URL"))
-    """Redis URL. Unset: components use the in-memory backend (one process only)."""
+    """Redis URL. Unset or ``memory://``: components keep in-process stores (one process only)."""
     s3_url: SecretStr | None = Field(default=None, validation_alias=_env("S3_URL"))
 
     # MEDIZ_* settings

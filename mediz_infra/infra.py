@@ -37,7 +37,9 @@ class Infra:
     Attributes:
         settings: the settings the backends were built from.
         db: the Postgres pool, or ``None`` when no database is configured.
-        redis: the Redis client; the in-memory backend when ``REDIS_URL`` is unset.
+        redis: the Redis client, or ``None`` when ``REDIS_URL`` is unset (or ``memory://``).
+            Hand components ``infra.redis or "memory://app"``: without Redis each keeps its
+            own in-process store, which serves one process only.
     """
 
     def __init__(
@@ -54,7 +56,7 @@ class Infra:
         if db is None and self.settings.database_url is not None:
             db = PoolManager.from_settings(self.settings)
         self.db: PoolManager | None = db
-        self.redis: RedisClient = (
+        self.redis: RedisClient | None = (
             redis if redis is not None else create_redis_from_settings(self.settings)
         )
         self._started = False
@@ -78,7 +80,8 @@ class Infra:
 
     def __repr__(self) -> str:
         db = self.db.url if self.db else "none"
-        return f"<Infra db={db} redis={type(self.redis).__name__} started={self._started}>"
+        redis = type(self.redis).__name__ if self.redis is not None else "none"
+        return f"<Infra db={db} redis={redis} started={self._started}>"
 
     async def start(self) -> Infra:
         """Connect every backend and run start-up self-checks. Calling it twice is harmless.
@@ -108,7 +111,8 @@ class Infra:
                     )
                 if self.db is not None:
                     await self.db.start()
-                await check_redis(self.redis)  # logs a maxmemory-policy that evicts keys
+                if self.redis is not None:
+                    await check_redis(self.redis)  # logs a maxmemory-policy that evicts keys
             except BaseException:
                 await self._close_started()
                 raise
@@ -128,10 +132,11 @@ class Infra:
                 await self.db.close()
             except Exception as exc:  # keep closing the rest
                 errors.append(exc)
-        try:
-            await close_redis(self.redis)
-        except Exception as exc:
-            errors.append(exc)
+        if self.redis is not None:
+            try:
+                await close_redis(self.redis)
+            except Exception as exc:
+                errors.append(exc)
         if self._embedded is not None:
             embedded, self._embedded = self._embedded, None
             self.db = None  # its URL dies with the embedded server; start() makes a new one
@@ -168,6 +173,12 @@ class Infra:
                 out["db"] = {"status": "ok", **await self.db.check()}
             except InfraError as exc:
                 out["db"] = {"status": "down", "error": str(exc)}
+        if self.redis is None:
+            out["redis"] = {
+                "status": "off",
+                "detail": "REDIS_URL is unset: components keep in-process stores (one process)",
+            }
+            return out
         try:
             out["redis"] = {"status": "ok", **await check_redis(self.redis, log_warnings=False)}
         except InfraError as exc:

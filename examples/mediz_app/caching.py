@@ -55,8 +55,8 @@ class Queries:
 
 
 def build_queries(infra: Infra) -> Queries:
-    """Cache the heavy queries on the app's Redis (``memory://`` when ``REDIS_URL`` is unset)."""
-    cache = Cache(infra.redis, prefix="mediz")
+    """Cache the heavy queries on the app's Redis (in-process when ``REDIS_URL`` is unset)."""
+    cache = Cache(infra.redis or "memory://mediz", prefix="mediz")
 
     @cache(ttl=60, stale_ttl=300, key="symptoms:popular:{limit}:{days}", tags=[SYMPTOMS_TAG])
     async def popular(limit: int, days: int) -> list[dict[str, Any]]:

@@ -20,8 +20,13 @@ from mediz_infra import RedisClient
 from mediz_infra.ratelimit import RateLimitMiddleware, Rule, by_ip, by_user
 
 
-def rate_limit_middleware(redis: RedisClient, trusted_proxies: Sequence[str] = ()) -> Middleware:
-    """The app's ``RateLimitMiddleware`` on the app's own Redis client (one pool)."""
+def rate_limit_middleware(
+    redis: RedisClient | None, trusted_proxies: Sequence[str] = ()
+) -> Middleware:
+    """The app's ``RateLimitMiddleware`` on the app's own Redis client (one pool).
+
+    Without Redis (``REDIS_URL`` unset) the counters live in this process only.
+    """
     client_ip = by_ip(trusted_proxies=trusted_proxies)
     per_user = by_user(fallback=client_ip)
     rules = [
@@ -47,7 +52,7 @@ def rate_limit_middleware(redis: RedisClient, trusted_proxies: Sequence[str] = (
         rules=rules,
         default="300/minute",
         exempt=["/health"],
-        storage=redis,
+        storage=redis or "memory://mediz",
         key=client_ip,
     )
 

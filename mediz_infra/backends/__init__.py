@@ -1,9 +1,10 @@
 """Backends: one URL names each, one factory per kind turns it into a client.
 
 ``from_url("postgresql://...")`` gives a :class:`PoolManager`; ``from_url("redis://...")`` (and
-``rediss://``, ``redis+sentinel://``, ``redis+cluster://``, ``unix://``, ``memory://``) a Redis
-client. Nothing connects until the client is used (or, for a pool, started). Components share
-one outage policy per client: :class:`Outage` skips a failed backend until a probe sees it back.
+``rediss://``, ``redis+sentinel://``, ``redis+cluster://``, ``unix://``) a Redis client.
+Nothing connects until the client is used (or, for a pool, started). ``memory://`` is no backend
+here: each component keeps its own in-process store for it. Components share one outage policy
+per client: :class:`Outage` skips a failed backend until a probe sees it back.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from typing import Any
 from .._urls import parse_url
 from ..errors import ConfigError
 from ._pgconn import PgBouncerSessionWarning
-from .memory import MemoryRedis
 from .outage import BACKEND_ERRORS, Outage, describe_failure, redis_probe
 from .postgres import PoolManager, PoolStats
-from .protocols import KeyValueClient
 from .redis import (
     REDIS_SCHEMES,
     RedisClient,
@@ -29,8 +28,6 @@ from .redis import (
 
 __all__ = [
     "from_url",
-    # backends.memory
-    "MemoryRedis",
     # backends.outage
     "BACKEND_ERRORS",
     "Outage",
@@ -40,8 +37,6 @@ __all__ = [
     "PgBouncerSessionWarning",
     "PoolManager",
     "PoolStats",
-    # backends.protocols
-    "KeyValueClient",
     # backends.redis
     "REDIS_SCHEMES",
     "RedisClient",
@@ -66,5 +61,7 @@ def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
         return PoolManager(url, **options)
     if scheme in REDIS_SCHEMES:
         return create_redis(url, **options)
+    if scheme == "memory":
+        create_redis(url)  # raises the ConfigError that says where memory:// belongs
     known = ", ".join(f"{s}://" for s in (*_POSTGRES_SCHEMES, *REDIS_SCHEMES))
     raise ConfigError("url", f"unknown scheme {scheme + '://'!r}; known: {known}")

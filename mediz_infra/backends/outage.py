@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import (
     Connection,
     SSLConnection,
@@ -38,7 +38,6 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendTimeout, InfraError
-from .protocols import KeyValueClient
 
 __all__ = ["BACKEND_ERRORS", "Outage", "describe_failure", "redis_probe"]
 
@@ -83,13 +82,13 @@ def describe_failure(error: BaseException, timeout: float) -> tuple[str, str]:
     return "error", f"{type(error).__name__}: {message}"
 
 
-def redis_probe(client: KeyValueClient, timeout: float) -> Callable[[], Awaitable[object]]:
+def redis_probe(client: Redis | RedisCluster, timeout: float) -> Callable[[], Awaitable[object]]:
     """A probe for :class:`Outage`: one ``PING`` bounded by ``timeout`` seconds.
 
     On a standalone client (``redis://``, ``rediss://``, ``unix://``) the ``PING`` goes over a
     fresh connection with the client's address, credentials and TLS settings but no retries and
     ``timeout`` as its connect and socket timeouts: the app's pool may be configured to retry
-    and wait for seconds, and its slots belong to real work. Sentinel, Cluster and in-memory
+    and wait for seconds, and its slots belong to real work. Sentinel and Cluster
     clients are pinged through the client itself, under ``timeout``: they pick the node.
     """
     pool = getattr(client, "connection_pool", None)

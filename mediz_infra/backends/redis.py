@@ -7,7 +7,9 @@
     unix://[[user]:password@]/path/to/redis.sock[?db=0]
     redis+sentinel://[[user]:password@]h1:26379,h2:26379/service_name[/db]
     redis+cluster://[[user]:password@]h1:7000,h2:7001
-    memory://[name]                       in-process store; a name is shared, none is fresh
+
+There is no in-memory Redis: ``memory://`` names each component's own in-process store
+(``Cache("memory://")``, ``RateLimiter("memory://")``), and :func:`create_redis` refuses it.
 
 :func:`create_redis` connects nothing: the first command does, so building clients at import
 or start-up costs no round trip. Each client gets a ``BlockingConnectionPool`` whose wait ends in
@@ -28,7 +30,6 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import ConnectionPool
@@ -41,7 +42,6 @@ from .._urls import cast_options, parse_url
 from ..errors import BackendTimeout, BackendUnavailable, ConfigError, InfraError
 from ._redis_options import OPTIONS, SSL_OPTIONS, check_keywords
 from ._redis_topology import cluster, sentinel, standalone
-from .memory import MemoryRedis
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -58,10 +58,10 @@ __all__ = [
 
 log = logging.getLogger("mediz_infra.redis")
 
-RedisClient: TypeAlias = "Redis | RedisCluster | MemoryRedis"
+RedisClient: TypeAlias = "Redis | RedisCluster"
 """What :func:`create_redis` returns, depending on the URL's scheme."""
 
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "memory")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
 
 # Policies that may evict keys without a TTL, such as durable queue state.
 _EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
@@ -123,8 +123,8 @@ def create_redis(
     ``rediss://``) override the keywords, so operators can tune a deployment through its URL.
 
     Args:
-        url: ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``,
-            ``redis+cluster://`` or ``memory://`` (see the module docstring).
+        url: ``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://`` or
+            ``redis+cluster://`` (see the module docstring).
         max_connections: the pool's limit (per node on a cluster).
         timeout: how long a command waits for a free pooled connection before
             :class:`PoolExhausted`; also the default of the two timeouts below.
@@ -140,12 +140,19 @@ def create_redis(
 
     Returns:
         ``redis.asyncio.Redis`` (``redis``, ``rediss``, ``unix``, ``redis+sentinel``),
-        ``redis.asyncio.RedisCluster`` (``redis+cluster``) or :class:`MemoryRedis` (``memory``).
+        ``redis.asyncio.RedisCluster`` (``redis+cluster``).
 
     Raises:
         ConfigError: the URL is malformed, its scheme is unknown (the message lists the known
             ones) or an option is unknown or invalid; names the field, never the password.
     """
+    if url.partition("://")[0].strip().lower() == "memory":
+        raise ConfigError(
+            field_name,
+            "memory:// is not a Redis server: pass it to the component itself "
+            '(Cache("memory://"), RateLimiter("memory://")), which keeps its own in-process '
+            "store, or leave REDIS_URL unset; for a Redis in tests, point at a real server",
+        )
     parsed = parse_url(url, field_name=field_name, schemes=REDIS_SCHEMES)
     options: dict[str, Any] = {
         "max_connections": max_connections,
@@ -167,11 +174,6 @@ def create_redis(
     if parsed.scheme != "rediss" and (bad := SSL_OPTIONS.intersection(parsed.query)):
         where = f"{field_name}?{min(bad)}"
         raise ConfigError(where, f"TLS options need a rediss:// URL, not {parsed.redacted()!r}")
-    if parsed.scheme == "memory":
-        name = urlsplit(parsed.raw).netloc + parsed.path.rstrip("/")  # case kept
-        if name:
-            return MemoryRedis.shared(name, decode_responses=options["decode_responses"])
-        return MemoryRedis(decode_responses=options["decode_responses"])
     if parsed.scheme == "redis+cluster":
         return cluster(parsed, options, field_name)
     if parsed.scheme == "redis+sentinel":
@@ -179,13 +181,17 @@ def create_redis(
     return standalone(parsed, options, field_name)
 
 
-def create_redis_from_settings(settings: Settings) -> RedisClient:
+def create_redis_from_settings(settings: Settings) -> RedisClient | None:
     """The client for ``REDIS_URL`` with ``MEDIZ_REDIS_MAX_CONNECTIONS``/``MEDIZ_REDIS_TIMEOUT``.
 
-    With ``REDIS_URL`` unset, the process-wide in-memory store ``memory://mediz``.
+    ``None`` when ``REDIS_URL`` is unset or ``memory://``: components then keep their own
+    in-process stores (one process only).
     """
+    url = settings.redis_dsn()
+    if not url or url.partition("://")[0].strip().lower() == "memory":
+        return None
     return create_redis(
-        settings.redis_dsn() or "memory://mediz",
+        url,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_timeout,
         field_name="REDIS_URL",
@@ -275,8 +281,6 @@ async def _maxmemory_policy(client: RedisClient, info: Mapping[str, Any]) -> str
 
 
 def _backend_name(client: RedisClient) -> str:
-    if isinstance(client, MemoryRedis):
-        return "memory"
     if isinstance(client, RedisCluster):
         return "redis-cluster"
     if isinstance(client.connection_pool, SentinelConnectionPool):

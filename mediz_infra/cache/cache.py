@@ -20,9 +20,8 @@ from redis.asyncio.cluster import RedisCluster
 from .._urls import parse_url, redact
 from ..backends import (
     BACKEND_ERRORS,
-    KeyValueClient,
-    MemoryRedis,
     Outage,
+    RedisClient,
     close_redis,
     create_redis,
     redis_probe,
@@ -57,7 +56,7 @@ class Cache(KeyValues):
             process-wide store called ``name``), any ``redis://``-family URL (a client is built
             with ``timeout`` as its socket, connect and pool timeouts and no retries, so a dead
             server costs one short timeout before the back-off), or a client you built
-            (``redis.asyncio.Redis``, ``RedisCluster`` or ``MemoryRedis``; you close it).
+            (``redis.asyncio.Redis`` or ``RedisCluster``; you close it).
         prefix: first part of every key; ``clear()`` deletes ``{prefix}:cache:*``.
         version: part of every value key; change it when a deploy changes what functions return.
         serializer: default :class:`~mediz_infra.cache.serializers.JsonSerializer`.
@@ -76,7 +75,7 @@ class Cache(KeyValues):
 
     def __init__(
         self,
-        url_or_client: str | KeyValueClient = "memory://",
+        url_or_client: str | RedisClient = "memory://",
         *,
         prefix: str = "mediz",
         version: str = "v1",
@@ -131,7 +130,6 @@ class Cache(KeyValues):
             if isinstance(self.store.client, RedisCluster):
                 raise ConfigError("l1_size", "the L1 needs pub/sub invalidation: not on Cluster")
             self.l1 = LocalStore(maxsize=l1_size, max_ttl=l1_ttl)
-            self._l1_live = isinstance(self.store.client, MemoryRedis)  # no other process
         self.outage = Outage(
             f"cache {prefix!r} on {name}",
             probe=redis_probe(self.store.client, timeout) if self.store is not None else None,

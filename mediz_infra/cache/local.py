@@ -4,7 +4,7 @@ An ``OrderedDict`` used as an LRU of :class:`~mediz_infra.cache.entry.Entry` obj
 *copier* of the decoded value (see :func:`~mediz_infra.cache.serializers.frozen_copier`): a hit is
 one dict lookup, one clock read and one cheap copy, and no caller can mutate the stored value.
 
-``memory://name`` stores are shared per process by name (like ``MemoryRedis.shared``), so two
+``memory://name`` stores are shared per process by name, so two
 ``Cache("memory://app")`` objects see one store; ``memory://`` alone is private to its Cache.
 """
 

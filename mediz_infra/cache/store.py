@@ -1,4 +1,4 @@
-"""The shared store: a Redis (or MemoryRedis) client seen through the cache's few operations.
+"""The shared store: a Redis client seen through the cache's few operations.
 
 Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
 function has tags); taking the lock is ``mediz_infra/_lua/cache_lock.lua`` (``SET NX PX`` with a
@@ -8,8 +8,6 @@ another caller's token; invalidating one call is ``cache_invalidate.lua``, delet
 putting that marker in its lock key, so a computation that began before the invalidation cannot
 write back afterwards; a bare release is ``cache_unlock.lua``, deleting the lock only if the
 token still owns it.
-``MemoryRedis`` cannot run Lua; there the same steps run in Python, atomic because the memory
-client never yields between them.
 
 Each call is bounded by ``timeout``: a client the cache built itself gets it as its socket,
 connect and pool timeouts (no extra timer on the hot path); a client handed in by the user is
@@ -23,10 +21,9 @@ from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from ..backends import KeyValueClient
+from ..backends import RedisClient
 from .tags import TAG_TTL
 
 __all__ = ["INVALIDATED", "LOCKED", "LOCK_HELD", "LOCK_STORED", "RemoteStore"]
@@ -43,15 +40,11 @@ INVALIDATE_LUA = _LUA.joinpath("cache_invalidate.lua").read_text()
 _T = TypeVar("_T")
 
 
-def _text(value: Any) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class RemoteStore:
     """The cache's view of a key-value client.
 
     Args:
-        client: ``redis.asyncio.Redis``, ``RedisCluster`` or ``MemoryRedis``.
+        client: ``redis.asyncio.Redis`` or ``RedisCluster``.
         timeout: seconds each operation may take.
         bounded: the client already enforces ``timeout`` itself (built by the cache).
     """
@@ -60,20 +53,16 @@ class RemoteStore:
         "_cluster", "_invalidate", "_lock", "_store", "_unlock", "bounded", "client", "timeout"
     )
 
-    def __init__(self, client: KeyValueClient, timeout: float, *, bounded: bool) -> None:
+    def __init__(self, client: RedisClient, timeout: float, *, bounded: bool) -> None:
         self.client = client
         self.timeout = timeout
         self.bounded = bounded
         self._cluster = isinstance(client, RedisCluster)
-        self._unlock: Any = None
-        self._lock: Any = None
-        self._store: Any = None
-        self._invalidate: Any = None
-        if isinstance(client, Redis | RedisCluster):
-            self._unlock = client.register_script(UNLOCK_LUA)
-            self._lock = client.register_script(LOCK_LUA)
-            self._store = client.register_script(STORE_LUA)
-            self._invalidate = client.register_script(INVALIDATE_LUA)
+        # redis-py's Script: EVALSHA, and EVAL once on NOSCRIPT (after a restart or FLUSH)
+        self._unlock: Any = client.register_script(UNLOCK_LUA)
+        self._lock: Any = client.register_script(LOCK_LUA)
+        self._store: Any = client.register_script(STORE_LUA)
+        self._invalidate: Any = client.register_script(INVALIDATE_LUA)
 
     async def _run(self, call: Awaitable[_T]) -> _T:
         if self.bounded:
@@ -121,16 +110,8 @@ class RemoteStore:
         Returns :data:`LOCKED`, :data:`LOCK_HELD` (another caller has it) or
         :data:`LOCK_STORED` (a value appeared since the caller's miss: read it).
         """
-        px = int(ttl * 1000)
-        if self._lock is not None:
-            args = [token, px, "1" if force else "0"]
-            return int(await self._run(self._lock(keys=[key, lock_key], args=args)))
-        if not force and await self.client.exists(key):  # MemoryRedis: no yield in between
-            return LOCK_STORED
-        if _text(await self.client.get(lock_key)) not in (None, INVALIDATED):
-            return LOCK_HELD
-        await self.client.set(lock_key, token, px=px)
-        return LOCKED
+        args = [token, int(ttl * 1000), "1" if force else "0"]
+        return int(await self._run(self._lock(keys=[key, lock_key], args=args)))
 
     async def store_and_unlock(
         self, key: str, raw: bytes, ttl: float, lock_key: str, token: str
@@ -142,33 +123,16 @@ class RemoteStore:
         marker (the value was computed across an invalidation) or another caller's lock.
         """
         px = max(1, int(ttl * 1000))
-        if self._store is not None:
-            return bool(await self._run(self._store(keys=[key, lock_key], args=[raw, px, token])))
-        current = _text(await self.client.get(lock_key))  # MemoryRedis: no yield in between
-        if current is not None and current != token:
-            return False
-        await self.client.set(key, raw, px=px)
-        if current is not None:
-            await self.client.delete(lock_key)
-        return True
+        return bool(await self._run(self._store(keys=[key, lock_key], args=[raw, px, token])))
 
     async def invalidate(self, key: str, lock_key: str, lock_ttl: float) -> None:
         """Delete ``key`` and leave the invalidation marker in its lock key for ``lock_ttl``."""
         px = max(1, int(lock_ttl * 1000))
-        if self._invalidate is not None:
-            await self._run(self._invalidate(keys=[key, lock_key], args=[px]))
-            return
-        await self.client.delete(key)  # MemoryRedis: no yield in between
-        await self.client.set(lock_key, INVALIDATED, px=px)
+        await self._run(self._invalidate(keys=[key, lock_key], args=[px]))
 
     async def unlock(self, key: str, token: str) -> bool:
         """Delete the lock only if ``token`` still owns it."""
-        if self._unlock is not None:
-            return bool(await self._run(self._unlock(keys=[key], args=[token])))
-        current = await self.client.get(key)  # MemoryRedis: no yield between get and delete
-        if current is not None and (current == token or current == token.encode()):
-            return bool(await self.client.delete(key))
-        return False
+        return bool(await self._run(self._unlock(keys=[key], args=[token])))
 
     async def bump(self, tag_keys: Sequence[str]) -> None:
         """Invalidate tags: ``INCR`` each counter and push its expiry out to :data:`TAG_TTL`.
@@ -176,16 +140,11 @@ class RemoteStore:
         One pipelined round trip on a standalone or Sentinel client, one per node on a
         Cluster (the counters of several tags may live on several nodes).
         """
-        if isinstance(self.client, Redis | RedisCluster):
-            pipe = self.client.pipeline(transaction=False)
-            for key in tag_keys:
-                pipe.incr(key)
-                pipe.expire(key, TAG_TTL)
-            await self._run(pipe.execute())
-            return
+        pipe = self.client.pipeline(transaction=False)
         for key in tag_keys:
-            await self._run(self.client.incr(key))
-            await self._run(self.client.expire(key, TAG_TTL))
+            pipe.incr(key)
+            pipe.expire(key, TAG_TTL)
+        await self._run(pipe.execute())
 
     async def delete_matching(self, pattern: str, batch: int = 500) -> int:
         """Delete every key matching ``pattern`` with ``SCAN`` (never ``KEYS``), in batches."""

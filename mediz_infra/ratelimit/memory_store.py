@@ -1,7 +1,8 @@
 """The in-process counter store: the Lua script's arithmetic in Python, for one process.
 
-Used for ``memory://`` URLs and :class:`~mediz_infra.backends.MemoryRedis` clients (which run no
-Lua). A decision is synchronous, so it is atomic within the event loop; counters are not shared
+Used for ``memory://`` URLs (``memory://name``: one store per name in the process). The arithmetic
+is the Lua script's, written once more because an in-process store needs it; the contract suite
+runs both. A decision is synchronous, so it is atomic within the event loop; counters are not shared
 between processes: use Redis for that. Expired entries are swept every few thousand writes, so
 memory stays proportional to the clients active within the longest window.
 """

@@ -5,20 +5,20 @@ with the same arguments the Lua script takes, so the Redis and memory paths cann
 (one contract suite runs on both). ``redis://``, ``rediss://``, ``unix://``,
 ``redis+sentinel://`` and ``redis+cluster://`` URLs go through
 :func:`mediz_infra.backends.create_redis` (one pool shared with the rest of the app when you
-pass the client you already have); ``memory://`` is the in-process store. Any other
+pass the client you already have); ``memory://`` is a private in-process store and
+``memory://name`` the process-wide one called ``name``. Any other
 ``limits`` storage (``async+memcached://``, a ``limits.aio`` storage object) goes through
 :class:`~mediz_infra.ratelimit.limits_store.LimitsStore`, with ``limits``' own strategies.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import limits.aio.storage
 
-from ..backends.memory import MemoryRedis
+from .._urls import parse_url
 from ..backends.redis import RedisClient, create_redis
 from .limits_store import LimitsStore
 from .memory_store import MemoryStore
@@ -45,7 +45,7 @@ class LimiterStore(Protocol):
         ...
 
 
-_memory_stores: weakref.WeakKeyDictionary[object, MemoryStore] = weakref.WeakKeyDictionary()
+_named_memory_stores: dict[str, MemoryStore] = {}
 
 
 def store_for(
@@ -66,17 +66,15 @@ def store_for(
     if isinstance(storage, str) and storage.startswith("async+"):
         return LimitsStore(storage), False
     if isinstance(storage, str):
-        client = create_redis(storage, field_name=field_name)
-        if isinstance(client, MemoryRedis):
-            return store_for(client)
-        return RedisStore(client, owned=True), True
-    if isinstance(storage, MemoryRedis):
-        # one counter table per in-memory store, on that store's clock
-        shared = getattr(storage, "_store", storage)
-        found = _memory_stores.get(shared)
-        if found is None:
-            found = _memory_stores[shared] = MemoryStore(clock=lambda: storage.clock())
-        return found, False
+        parsed = parse_url(storage, field_name=field_name)
+        if parsed.scheme == "memory":
+            if not parsed.host:
+                return MemoryStore(), False
+            found = _named_memory_stores.get(parsed.host)
+            if found is None:
+                found = _named_memory_stores[parsed.host] = MemoryStore()
+            return found, False
+        return RedisStore(create_redis(storage, field_name=field_name), owned=True), True
     if isinstance(storage, LimiterStore):
         return storage, False
     return RedisStore(storage), False

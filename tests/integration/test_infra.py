@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mediz_infra import BackendUnavailable, Infra, Settings
-from mediz_infra.backends.memory import MemoryRedis
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +45,16 @@ async def test_lifecycle_with_real_postgres_and_redis(database_url: str, redis_u
     await infra.close()  # closing twice is harmless too
 
 
-async def test_memory_redis_when_redis_url_is_unset(database_url: str) -> None:
-    async with Infra.from_settings(Settings(database_url=database_url)) as infra:
-        assert isinstance(infra.redis, MemoryRedis)
+@pytest.mark.parametrize("redis_url", [None, "memory://"])
+async def test_no_redis_client_when_redis_url_is_unset_or_memory(
+    database_url: str, redis_url: str | None
+) -> None:
+    settings = Settings(database_url=database_url, redis_url=redis_url)
+    async with Infra.from_settings(settings) as infra:
+        assert infra.redis is None
+        detail = await infra.check()
+        assert detail["redis"]["status"] == "off"
+        assert "REDIS_URL is unset" in detail["redis"]["detail"]
 
 
 async def test_start_fails_cleanly_when_postgres_is_down() -> None:

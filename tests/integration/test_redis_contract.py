@@ -1,14 +1,14 @@
-"""One contract, every key-value backend: memory:// and the real Redis answer alike.
+"""The commands components rely on, through a ``create_redis`` client, on the real Redis.
 
-Each test runs on ``memory`` and on ``redis`` (the ``redis_url`` fixture, a non-zero database
-flushed before and after each test). A difference between the two is a bug in MemoryRedis.
+The ``redis_url`` fixture's database (never 0) is flushed before and after each test. What is
+checked is that the bounded pool, the retry loop and the options ``create_redis`` sets hand the
+server's answers back unchanged, one client or several, sequential or concurrent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -17,26 +17,20 @@ from urllib.parse import urlsplit
 import pytest
 from redis.exceptions import DataError, ResponseError
 
-from mediz_infra.backends.memory import MemoryRedis
-from mediz_infra.backends.protocols import KeyValueClient
-from mediz_infra.backends.redis import close_redis, create_redis
+from mediz_infra.backends.redis import RedisClient, close_redis, create_redis
 
 pytestmark = pytest.mark.integration
 
-BACKENDS = ["memory", "redis"]
-
+KeyValueClient = RedisClient
 Factory = Callable[..., KeyValueClient]
 
 
-@pytest.fixture(params=BACKENDS)
-async def make(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
-    """Build clients of the test's backend (options as keywords); flushed and closed after."""
-    name = f"contract-{uuid.uuid4().hex}"
-    url = f"memory://{name}"  # a named store: every client of the test shares it
-    if request.param == "redis":
-        url = str(request.getfixturevalue("redis_url"))
-        if urlsplit(url).path.strip("/") in ("", "0"):
-            pytest.fail(f"refusing to flush database 0 of {url}: use a test database like /15")
+@pytest.fixture
+async def make(redis_url: str) -> AsyncIterator[Factory]:
+    """Build clients (options as keywords); the database is flushed and clients closed after."""
+    url = redis_url
+    if urlsplit(url).path.strip("/") in ("", "0"):
+        pytest.fail(f"refusing to flush database 0 of {url}: use a test database like /15")
     clients = [create_redis(url)]
 
     def factory(**options: Any) -> KeyValueClient:
@@ -50,7 +44,6 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
         await clients[0].flushdb()
         for client in clients:
             await close_redis(client)
-        MemoryRedis.drop_shared(name)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mediz_infra
-from mediz_infra import ConfigError, MemoryRedis, PoolManager, from_url
+from mediz_infra import ConfigError, PoolManager, from_url
 
 
 def test_postgres_url_gives_an_unstarted_pool() -> None:
@@ -14,8 +14,9 @@ def test_postgres_url_gives_an_unstarted_pool() -> None:
     assert (pool.max_size, pool.stats().size) == (3, 0)
 
 
-def test_memory_url_gives_the_memory_backend() -> None:
-    assert isinstance(from_url("memory://from-url-test"), MemoryRedis)
+def test_memory_url_is_no_redis_and_says_where_it_belongs() -> None:
+    with pytest.raises(ConfigError, match=r"Cache\(\"memory://\"\)"):
+        from_url("memory://from-url-test")
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:

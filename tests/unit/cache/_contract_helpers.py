@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from mediz_infra.backends import MemoryRedis
 from mediz_infra.cache import Cache
 
 __all__ = ["Counter", "Factory", "eventually", "make_cache"]
@@ -28,14 +27,11 @@ async def make_cache(backend: str, request: pytest.FixtureRequest) -> AsyncItera
     """Caches on one backend sharing one store (two of them stand for two processes)."""
     made: list[Cache] = []
     prefix = f"t{uuid.uuid4().hex[:10]}"
-    shared = MemoryRedis() if backend == "memory-redis" else None
 
     def make(**options: Any) -> Cache:
         options.setdefault("prefix", prefix)
         if backend == "memory":
             cache = Cache(f"memory://{prefix}", **options)
-        elif backend == "memory-redis":
-            cache = Cache(shared, **options)  # type: ignore[arg-type]
         else:
             cache = Cache(request.getfixturevalue("redis_url"), **options)
         made.append(cache)

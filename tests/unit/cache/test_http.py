@@ -12,11 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mediz_infra.backends import MemoryRedis
 from mediz_infra.cache import Cache, HttpCache
 
 
-@pytest.fixture(params=["memory", "memory-redis"])
+@pytest.fixture(params=["memory"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -26,8 +25,6 @@ async def cache(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[C
     prefix = f"h{uuid.uuid4().hex[:8]}"
     if backend == "memory":
         made = Cache("memory://", prefix=prefix)
-    elif backend == "memory-redis":
-        made = Cache(MemoryRedis(), prefix=prefix)
     else:
         made = Cache(request.getfixturevalue("redis_url"), prefix=prefix)
     yield made

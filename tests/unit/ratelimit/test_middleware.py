@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mediz_infra.backends.memory import MemoryRedis
 from mediz_infra.errors import ConfigError
 from mediz_infra.ratelimit import (
+    MemoryStore,
     RateLimiter,
     RateLimitExceeded,
     RateLimitMiddleware,
@@ -181,7 +181,7 @@ def test_same_named_endpoints_of_two_modules_are_refused_without_a_group() -> No
 
 async def test_windows_roll_on_the_memory_clock() -> None:
     now = [1000.0]
-    client = MemoryRedis(clock=lambda: now[0])
+    client = MemoryStore(clock=lambda: now[0])
     for strategy in ("fixed-window", "moving-window", "sliding-window-counter", "gcra"):
         rule = Rule(f"roll-{strategy}", "2/minute", strategy=strategy)  # type: ignore[arg-type]
         mw = RateLimitMiddleware(ok_app, rules=[rule], storage=client)
@@ -201,7 +201,7 @@ async def test_windows_roll_on_the_memory_clock() -> None:
 
 async def test_acquire_waits_boundedly() -> None:
     now = [0.0]
-    limiter = RateLimiter(MemoryRedis(clock=lambda: now[0]))
+    limiter = RateLimiter(MemoryStore(clock=lambda: now[0]))
     assert (await limiter.acquire("2/hour", "hooks")).allowed
     assert (await limiter.acquire("2/hour", "hooks")).allowed
     with pytest.raises(RateLimitExceeded, match="'acquire'"):
