@@ -3,17 +3,20 @@
 ``from_url("postgresql://...")`` gives a :class:`PoolManager`; ``from_url("redis://...")`` (and
 ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``, ``unix://``, ``memory://``) a Redis
 client. Nothing connects until the client is used (or, for a pool, started).
+
+The Postgres names (:class:`PoolManager`, :class:`PoolStats`, :class:`PgBouncerSessionWarning`)
+are imported on first access (PEP 562 ``__getattr__``): asyncpg is a large import that the cache
+and the rate limiter, which import this package for the Redis client, never need.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .._urls import parse_url
 from ..errors import ConfigError
-from ._pgconn import PgBouncerSessionWarning
 from .memory import MemoryRedis
-from .postgres import PoolManager, PoolStats
 from .protocols import KeyValueClient
 from .redis import (
     REDIS_SCHEMES,
@@ -24,6 +27,10 @@ from .redis import (
     create_redis,
     create_redis_from_settings,
 )
+
+if TYPE_CHECKING:  # for mypy and IDEs; at run time __getattr__ below imports them
+    from ._pgconn import PgBouncerSessionWarning
+    from .postgres import PoolManager, PoolStats
 
 __all__ = [
     "from_url",
@@ -56,8 +63,37 @@ def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
     """
     scheme = parse_url(url).scheme
     if scheme in _POSTGRES_SCHEMES:
+        from .postgres import PoolManager  # asyncpg only when a Postgres URL is asked for
+
         return PoolManager(url, **options)
     if scheme in REDIS_SCHEMES:
         return create_redis(url, **options)
     known = ", ".join(f"{s}://" for s in (*_POSTGRES_SCHEMES, *REDIS_SCHEMES))
     raise ConfigError("url", f"unknown scheme {scheme + '://'!r}; known: {known}")
+
+
+# Lazily imported names -> their submodule (asyncpg comes with either).
+_LAZY = {
+    "PgBouncerSessionWarning": "._pgconn",
+    "PoolManager": ".postgres",
+    "PoolStats": ".postgres",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a Postgres name's submodule on first access (PEP 562) and cache the name here.
+
+    Raises:
+        AttributeError: ``name`` is not a name of the package.
+    """
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's real attributes plus the Postgres names not imported yet."""
+    return sorted({*globals(), *__all__})
