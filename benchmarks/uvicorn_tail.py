@@ -8,9 +8,11 @@ the other. The first ``--warmup`` responses are not counted; the run stops after
 (20,000) or ``--seconds`` (60), whichever comes first. It prints p50/p99/p99.9/max of the
 request latency and what the server's garbage collector did while it was being measured.
 
-``--gc-freeze`` makes the server call ``gc.freeze()`` once start-up is done, as
-``Infra(gc_freeze=True)`` does in its lifespan; ``--root`` serves mediz_infra from another
-checkout (say an older commit unpacked with ``git archive``) for a before/after comparison.
+``--gc-freeze`` makes the server call ``gc.collect()`` then ``gc.freeze()`` once start-up is
+done, to see whether keeping the start-up heap out of collections shortens the tail (it did not
+measurably: the server hardly collects at all while serving; see ``benchmarks/README.md``).
+``--root`` serves mediz_infra from another checkout (say an older commit unpacked with
+``git archive``) for a before/after comparison.
 """
 
 from __future__ import annotations
