@@ -80,18 +80,22 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a Postgres name's submodule on first access (PEP 562) and cache the name here.
+# Hidden from type checkers: they see the TYPE_CHECKING imports instead, and a visible
+# module __getattr__ would make every misspelt attribute of the package type-check as Any.
+if not TYPE_CHECKING:
 
-    Raises:
-        AttributeError: ``name`` is not a name of the package.
-    """
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        """Import a Postgres name's submodule on first access (PEP 562) and cache the name here.
+
+        Raises:
+            AttributeError: ``name`` is not a name of the package.
+        """
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
