@@ -1,64 +1,73 @@
 """mediz-infra: production infrastructure for ASGI (Starlette) apps.
 
-Nothing here connects, reads the environment or starts a task at import time.
+Nothing here connects, reads the environment or starts a task at import time, and nothing is
+imported until it is used: ``import mediz_infra`` loads no component, and each name below loads
+only its own module on first access (PEP 562 ``__getattr__``). So ``import mediz_infra.ratelimit``
+costs the rate limiter and Redis client, not asyncpg, pydantic-settings or the cache.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .backends import (
-    PgBouncerSessionWarning,
-    PoolManager,
-    PoolStats,
-    RedisClient,
-    check_redis,
-    close_redis,
-    create_redis,
-    from_url,
-)
-from .cache import (
-    Cache,
-    CachedFunction,
-    CacheStats,
-    CacheValueRejected,
-    HttpCache,
-    JsonSerializer,
-    LockPolicy,
-    Serializer,
-    SignedPickleSerializer,
-)
-from .config import Settings, load_settings
-from .errors import (
-    BackendTimeout,
-    BackendUnavailable,
-    ConfigError,
-    InfraError,
-    PoolClosed,
-    PoolExhausted,
-)
-from .infra import Infra
-from .ratelimit import (
-    ClientIdentifier,
-    Decision,
-    Limit,
-    LimiterStore,
-    LimitsStore,
-    LimitState,
-    MemoryStore,
-    RateLimiter,
-    RateLimitExceeded,
-    RateLimitMiddleware,
-    RedisStore,
-    Rule,
-    Strategy,
-    by_api_key,
-    by_header,
-    by_ip,
-    by_user,
-    composite,
-    parse_limits,
-    rate_limit,
-)
+
+# Seen by mypy and IDEs only; at run time the same names come from __getattr__ below.
+if TYPE_CHECKING:
+    from .backends import (
+        PgBouncerSessionWarning,
+        PoolManager,
+        PoolStats,
+        RedisClient,
+        check_redis,
+        close_redis,
+        create_redis,
+        from_url,
+    )
+    from .cache import (
+        Cache,
+        CachedFunction,
+        CacheStats,
+        CacheValueRejected,
+        HttpCache,
+        JsonSerializer,
+        LockPolicy,
+        Serializer,
+        SignedPickleSerializer,
+    )
+    from .config import Settings, load_settings
+    from .errors import (
+        BackendTimeout,
+        BackendUnavailable,
+        ConfigError,
+        InfraError,
+        PoolClosed,
+        PoolExhausted,
+    )
+    from .infra import Infra
+    from .ratelimit import (
+        ClientIdentifier,
+        Decision,
+        Limit,
+        LimiterStore,
+        LimitsStore,
+        LimitState,
+        MemoryStore,
+        RateLimiter,
+        RateLimitExceeded,
+        RateLimitMiddleware,
+        RedisStore,
+        Rule,
+        Strategy,
+        by_api_key,
+        by_header,
+        by_ip,
+        by_user,
+        composite,
+        parse_limits,
+        rate_limit,
+    )
 
 __all__ = [
     "__version__",
@@ -115,3 +124,87 @@ __all__ = [
     "parse_limits",
     "rate_limit",
 ]
+
+# Where each public name lives, by defining submodule (the groups of __all__). A name is
+# imported on first access and then cached in this module's globals, so later lookups are plain
+# attribute reads and __getattr__ runs once per name. tests/unit/test_imports.py checks that
+# this table, __all__ and the TYPE_CHECKING imports name the same things.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    ".backends": (
+        "from_url",
+        "PgBouncerSessionWarning",
+        "PoolManager",
+        "PoolStats",
+        "RedisClient",
+        "check_redis",
+        "close_redis",
+        "create_redis",
+    ),
+    ".cache": (
+        "Cache",
+        "CachedFunction",
+        "CacheStats",
+        "CacheValueRejected",
+        "HttpCache",
+        "JsonSerializer",
+        "LockPolicy",
+        "Serializer",
+        "SignedPickleSerializer",
+    ),
+    ".config": ("Settings", "load_settings"),
+    ".errors": (
+        "BackendTimeout",
+        "BackendUnavailable",
+        "ConfigError",
+        "InfraError",
+        "PoolClosed",
+        "PoolExhausted",
+    ),
+    ".infra": ("Infra",),
+    ".ratelimit": (
+        "ClientIdentifier",
+        "Decision",
+        "Limit",
+        "LimiterStore",
+        "LimitsStore",
+        "LimitState",
+        "MemoryStore",
+        "RateLimiter",
+        "RateLimitExceeded",
+        "RateLimitMiddleware",
+        "RedisStore",
+        "Rule",
+        "Strategy",
+        "by_api_key",
+        "by_header",
+        "by_ip",
+        "by_user",
+        "composite",
+        "parse_limits",
+        "rate_limit",
+    ),
+}
+_LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}
+
+
+# Hidden from type checkers: they see the TYPE_CHECKING imports instead, and a visible
+# module __getattr__ would make every misspelt attribute of the package type-check as Any.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name's submodule on first access (PEP 562) and cache the name here.
+
+        Raises:
+            AttributeError: ``name`` is not a public name of the package.
+        """
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's real attributes plus the public names not imported yet."""
+    return sorted({*globals(), *__all__})

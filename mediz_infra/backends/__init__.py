@@ -5,17 +5,20 @@
 Nothing connects until the client is used (or, for a pool, started). ``memory://`` is no backend
 here: each component keeps its own in-process store for it. Components share one outage policy
 per client: :class:`Outage` skips a failed backend until a probe sees it back.
+
+The Postgres names (:class:`PoolManager`, :class:`PoolStats`, :class:`PgBouncerSessionWarning`)
+are imported on first access (PEP 562 ``__getattr__``): asyncpg is a large import that the cache
+and the rate limiter, which import this package for the Redis client, never need.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .._urls import parse_url
 from ..errors import ConfigError
-from ._pgconn import PgBouncerSessionWarning
 from .outage import BACKEND_ERRORS, Outage, describe_failure, redis_probe
-from .postgres import PoolManager, PoolStats
 from .redis import (
     REDIS_SCHEMES,
     RedisClient,
@@ -25,6 +28,10 @@ from .redis import (
     create_redis,
     create_redis_from_settings,
 )
+
+if TYPE_CHECKING:  # for mypy and IDEs; at run time __getattr__ below imports them
+    from ._pgconn import PgBouncerSessionWarning
+    from .postgres import PoolManager, PoolStats
 
 __all__ = [
     "from_url",
@@ -58,6 +65,8 @@ def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
     """
     scheme = parse_url(url).scheme
     if scheme in _POSTGRES_SCHEMES:
+        from .postgres import PoolManager  # asyncpg only when a Postgres URL is asked for
+
         return PoolManager(url, **options)
     if scheme in REDIS_SCHEMES:
         return create_redis(url, **options)
@@ -65,3 +74,34 @@ def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
         create_redis(url)  # raises the ConfigError that says where memory:// belongs
     known = ", ".join(f"{s}://" for s in (*_POSTGRES_SCHEMES, *REDIS_SCHEMES))
     raise ConfigError("url", f"unknown scheme {scheme + '://'!r}; known: {known}")
+
+
+# Lazily imported names -> their submodule (asyncpg comes with either).
+_LAZY = {
+    "PgBouncerSessionWarning": "._pgconn",
+    "PoolManager": ".postgres",
+    "PoolStats": ".postgres",
+}
+
+
+# Hidden from type checkers: they see the TYPE_CHECKING imports instead, and a visible
+# module __getattr__ would make every misspelt attribute of the package type-check as Any.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        """Import a Postgres name's submodule on first access (PEP 562) and cache the name here.
+
+        Raises:
+            AttributeError: ``name`` is not a name of the package.
+        """
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's real attributes plus the Postgres names not imported yet."""
+    return sorted({*globals(), *__all__})
