@@ -12,10 +12,9 @@ from typing import Any
 
 from .._urls import parse_url
 from ..errors import ConfigError
-from ._pgconn import PgBouncerSessionWarning
 from .memory import MemoryRedis
 from .outage import BACKEND_ERRORS, Outage, describe_failure, redis_probe
-from .postgres import PoolManager, PoolStats
+from .postgres import PgBouncerSessionWarning, PoolManager, PoolStats
 from .protocols import KeyValueClient
 from .redis import (
     REDIS_SCHEMES,

@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 
 from mediz_infra import BackendUnavailable
-from mediz_infra.backends._pgconn import PgBouncerSessionWarning
-from mediz_infra.backends.postgres import PoolManager
+from mediz_infra.backends.postgres import PgBouncerSessionWarning, PoolManager
 from tests._servers import PgBouncerServer, PostgresServer
 
 pytestmark = pytest.mark.integration
