@@ -473,8 +473,7 @@ BENCHMARK = Benchmark(
     checks=_checks(),
     environment=_environment,
     code=(
-        "mediz_infra/backends/postgres.py",
-        ":(glob)mediz_infra/backends/_pg*.py",  # every module the pool is split into
+        "mediz_infra/backends/postgres",  # the pool's subpackage, every module of it
         "mediz_infra/_deadlines.py",
         "mediz_infra/telemetry.py",
         "mediz_infra/errors.py",

@@ -140,7 +140,6 @@ BENCHMARK = Benchmark(
         "connection with no round trip: what the pool itself costs per command."
     ),
     code=(
-        "mediz_infra/backends/redis.py",
-        ":(glob)mediz_infra/backends/_redis_*.py",
+        "mediz_infra/backends/redis",
     ),
 )

@@ -30,8 +30,7 @@ from .redis import (
 )
 
 if TYPE_CHECKING:  # for mypy and IDEs; at run time __getattr__ below imports them
-    from ._pgconn import PgBouncerSessionWarning
-    from .postgres import PoolManager, PoolStats
+    from .postgres import PgBouncerSessionWarning, PoolManager, PoolStats
 
 __all__ = [
     "from_url",
@@ -78,7 +77,7 @@ def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
 
 # Lazily imported names -> their submodule (asyncpg comes with either).
 _LAZY = {
-    "PgBouncerSessionWarning": "._pgconn",
+    "PgBouncerSessionWarning": ".postgres",
     "PoolManager": ".postgres",
     "PoolStats": ".postgres",
 }

@@ -21,10 +21,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from mediz_infra.backends import embedded
-from mediz_infra.backends._embedded_server import _accepts
 from mediz_infra.backends.embedded import (
     EmbeddedPostgres,
+    handle,
+    server,
     start_embedded_postgres,
     start_embedded_postgres_sync,
 )
@@ -40,10 +40,10 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs Postgres 
 def data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="mediz-embedded-"))
     yield path
-    running = embedded._running_postmaster(path)
+    running = server.running_postmaster(path)
     if running is not None:  # a failed test left it running
         os.kill(running[0], signal.SIGQUIT)
-        _wait_until(lambda: embedded._running_postmaster(path) is None)
+        _wait_until(lambda: server.running_postmaster(path) is None)
     shutil.rmtree(path, ignore_errors=True)
     path.with_name(path.name + ".lock").unlink(missing_ok=True)
 
@@ -100,8 +100,8 @@ async def test_start_query_stop_and_restart_keeps_data(
 
     pid, port = pg.pid, pg.port
     await pg.aclose()
-    assert not embedded._pid_alive(pid)
-    assert not _accepts(port)
+    assert not server.pid_alive(pid)
+    assert not server.accepts(port)
     await pg.aclose()  # idempotent
 
     again = await start_embedded_postgres(data_dir)
@@ -111,7 +111,7 @@ async def test_start_query_stop_and_restart_keeps_data(
         assert await _fetchval(again, "SELECT x FROM kept") == 42
     finally:
         await again.aclose()
-    assert not _accepts(port)
+    assert not server.accepts(port)
 
 
 async def test_handles_in_one_process_share_one_server(data_dir: Path) -> None:
@@ -125,7 +125,7 @@ async def test_handles_in_one_process_share_one_server(data_dir: Path) -> None:
     await first.aclose()  # a second close of one handle must not release the other
     assert await _fetchval(second, "SELECT 1") == 1
     await second.aclose()
-    assert not embedded._pid_alive(second.pid)
+    assert not server.pid_alive(second.pid)
 
 
 async def test_server_of_a_live_process_is_reused_and_one_left_by_a_dead_one_adopted(
@@ -151,7 +151,7 @@ async def test_server_of_a_live_process_is_reused_and_one_left_by_a_dead_one_ado
         borrowed = await start_embedded_postgres(data_dir)
         assert borrowed.reused and borrowed.pid == pid
         await borrowed.aclose()  # its owner is alive: left running
-        assert await asyncio.to_thread(embedded._running_postmaster, data_dir) is not None
+        assert await asyncio.to_thread(server.running_postmaster, data_dir) is not None
 
         child.stdin.write("\n")
         child.stdin.close()
@@ -167,13 +167,13 @@ async def test_server_of_a_live_process_is_reused_and_one_left_by_a_dead_one_ado
     assert adopted.reused and adopted.pid == pid
     assert await _fetchval(adopted, "SELECT 1") == 1
     await adopted.aclose()  # its owner died: ours to stop
-    assert not embedded._pid_alive(pid)
+    assert not server.pid_alive(pid)
 
 
 def test_no_binaries_is_a_config_error_naming_the_extra(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(embedded, "_candidate_bindirs", list)
+    monkeypatch.setattr(handle, "candidate_bindirs", list)
     with pytest.raises(ConfigError, match=r"pip install 'mediz-infra\[pg\]'") as caught:
         start_embedded_postgres_sync(data_dir)
     assert caught.value.field == "DATABASE_URL"
@@ -190,7 +190,7 @@ def test_a_directory_with_other_files_is_refused(data_dir: Path) -> None:
 def test_root_without_a_postgres_user_names_the_fix(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(embedded, "_SERVICE_USER", "mediz-no-such-user")
+    monkeypatch.setattr(handle, "_SERVICE_USER", "mediz-no-such-user")
     with pytest.raises(ConfigError, match="cannot run as root") as caught:
         start_embedded_postgres_sync(data_dir)
     assert "useradd" in str(caught.value)

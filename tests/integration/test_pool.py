@@ -181,7 +181,7 @@ async def test_gauges_and_wait_histogram_are_recorded(database_url: str) -> None
     original = telemetry.get_meter
     telemetry.get_meter = lambda component: provider.get_meter(f"mediz_infra.{component}")  # type: ignore[assignment]
     try:
-        import mediz_infra.backends._pggauges as pg
+        import mediz_infra.backends.postgres.gauges as pg
 
         pg._gauges_registered = False
         async with PoolManager(database_url, max_size=3, name="gauged") as pool:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from mediz_infra import BackendUnavailable
-from mediz_infra.backends._pgconn import PgBouncerSessionWarning
-from mediz_infra.backends.postgres import PoolManager
+from mediz_infra.backends.postgres import PgBouncerSessionWarning, PoolManager
 from tests._servers import PgBouncerServer, PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -147,7 +147,8 @@ async def test_pgbouncer_mode_keeps_descriptions_and_stays_correct(
     single_server_bouncer: PgBouncerServer, database_url: str
 ) -> None:
     """One round trip per query: described once, re-parsed with each Bind on any server conn."""
-    url = single_server_bouncer.url("test")
+    # the same database as the direct connection, whichever --database-url names
+    url = single_server_bouncer.url(urlsplit(database_url).path.lstrip("/") or "postgres")
     direct = await asyncpg.connect(database_url)
     await direct.execute("DROP TABLE IF EXISTS mz_describe; CREATE TABLE mz_describe (v int)")
     await direct.execute("INSERT INTO mz_describe VALUES (7)")

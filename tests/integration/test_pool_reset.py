@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from mediz_infra.backends import _pgconn
-from mediz_infra.backends._pgconn import statement_hooks_match
 from mediz_infra.backends.postgres import PoolManager
+from mediz_infra.backends.postgres import connection as _pgconn
+from mediz_infra.backends.postgres.connection import statement_hooks_match
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mediz_infra.backends._redis_cluster import BoundedCluster
 from mediz_infra.backends.redis import close_redis, create_redis
+from mediz_infra.backends.redis.cluster import BoundedCluster
 from mediz_infra.errors import PoolExhausted
 from tests.integration._cluster import one_node_cluster
 

@@ -21,8 +21,7 @@ from mediz_infra.backends.redis import RedisClient, close_redis, create_redis
 
 pytestmark = pytest.mark.integration
 
-KeyValueClient = RedisClient
-Factory = Callable[..., KeyValueClient]
+Factory = Callable[..., RedisClient]
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ async def make(redis_url: str) -> AsyncIterator[Factory]:
         pytest.fail(f"refusing to flush database 0 of {url}: use a test database like /15")
     clients = [create_redis(url)]
 
-    def factory(**options: Any) -> KeyValueClient:
+    def factory(**options: Any) -> RedisClient:
         clients.append(create_redis(url, **options))
         return clients[-1]
 
@@ -47,7 +46,7 @@ async def make(redis_url: str) -> AsyncIterator[Factory]:
 
 
 @pytest.fixture
-def kv(make: Factory) -> KeyValueClient:
+def kv(make: Factory) -> RedisClient:
     return make()
 
 
@@ -61,7 +60,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 2.
 # -- strings and keys -------------------------------------------------------------------
 
 
-async def test_get_and_set_round_trip_bytes(kv: KeyValueClient) -> None:
+async def test_get_and_set_round_trip_bytes(kv: RedisClient) -> None:
     assert await kv.get("missing") is None
     assert await kv.set("k", "välue") is True
     assert await kv.get("k") == "välue".encode()
@@ -71,7 +70,7 @@ async def test_get_and_set_round_trip_bytes(kv: KeyValueClient) -> None:
     assert await kv.mget(["n", "f", "b", "missing"]) == [b"5", b"1.5", b"\x00\xff", None]
 
 
-async def test_set_conditions_and_get_option(kv: KeyValueClient) -> None:
+async def test_set_conditions_and_get_option(kv: RedisClient) -> None:
     assert await kv.set("k", "1", nx=True) is True
     assert await kv.set("k", "2", nx=True) is None
     assert await kv.set("missing", "x", xx=True) is None
@@ -82,7 +81,7 @@ async def test_set_conditions_and_get_option(kv: KeyValueClient) -> None:
     assert await kv.exists("missing") == 0
 
 
-async def test_refused_values_and_options(kv: KeyValueClient) -> None:
+async def test_refused_values_and_options(kv: RedisClient) -> None:
     with pytest.raises(DataError):
         await kv.set("k", True)
     with pytest.raises(DataError):
@@ -91,13 +90,13 @@ async def test_refused_values_and_options(kv: KeyValueClient) -> None:
         await kv.set("k", "v", ex=0)
 
 
-async def test_mget_skips_other_types(kv: KeyValueClient) -> None:
+async def test_mget_skips_other_types(kv: RedisClient) -> None:
     await kv.set("s", "1")
     await kv.sadd("set", "a")
     assert await kv.mget("s", "set", "nope") == [b"1", None, None]
 
 
-async def test_delete_and_exists_count(kv: KeyValueClient) -> None:
+async def test_delete_and_exists_count(kv: RedisClient) -> None:
     await kv.set("a", "1")
     await kv.hset("h", "f", "v")
     assert await kv.exists("a", "a", "h", "missing") == 3
@@ -105,7 +104,7 @@ async def test_delete_and_exists_count(kv: KeyValueClient) -> None:
     assert await kv.exists("a", "h") == 0
 
 
-async def test_counters(kv: KeyValueClient) -> None:
+async def test_counters(kv: RedisClient) -> None:
     assert await kv.incr("c") == 1
     assert await kv.incrby("c", 10) == 11
     assert await kv.decr("c") == 10
@@ -120,7 +119,7 @@ async def test_counters(kv: KeyValueClient) -> None:
         await kv.incr("big")
 
 
-async def test_wrong_type_is_refused(kv: KeyValueClient) -> None:
+async def test_wrong_type_is_refused(kv: RedisClient) -> None:
     await kv.hset("h", "f", "v")
     for call in (kv.get("h"), kv.incr("h"), kv.sadd("h", "x"), kv.lpush("h", "x")):
         with pytest.raises(ResponseError, match="WRONGTYPE"):
@@ -132,7 +131,7 @@ async def test_wrong_type_is_refused(kv: KeyValueClient) -> None:
 # -- expiry -----------------------------------------------------------------------------
 
 
-async def test_ttl_and_persist(kv: KeyValueClient) -> None:
+async def test_ttl_and_persist(kv: RedisClient) -> None:
     assert await kv.ttl("missing") == -2
     assert await kv.pttl("missing") == -2
     await kv.set("k", "v")
@@ -147,7 +146,7 @@ async def test_ttl_and_persist(kv: KeyValueClient) -> None:
     assert 19 <= await kv.ttl("k") <= 20
 
 
-async def test_set_clears_or_keeps_ttl(kv: KeyValueClient) -> None:
+async def test_set_clears_or_keeps_ttl(kv: RedisClient) -> None:
     await kv.set("k", "v", ex=100)
     await kv.set("k", "w", keepttl=True)
     assert await kv.ttl("k") > 90
@@ -155,7 +154,7 @@ async def test_set_clears_or_keeps_ttl(kv: KeyValueClient) -> None:
     assert await kv.ttl("k") == -1
 
 
-async def test_expire_conditions(kv: KeyValueClient) -> None:
+async def test_expire_conditions(kv: RedisClient) -> None:
     assert await kv.expire("missing", 10) is False
     await kv.set("k", "v")
     assert await kv.expire("k", 100, xx=True) is False
@@ -172,13 +171,13 @@ async def test_expire_conditions(kv: KeyValueClient) -> None:
     assert 39 <= await kv.ttl("k") <= 40
 
 
-async def test_expire_in_the_past_deletes(kv: KeyValueClient) -> None:
+async def test_expire_in_the_past_deletes(kv: RedisClient) -> None:
     await kv.set("k", "v")
     assert await kv.expire("k", 0) is True
     assert await kv.exists("k") == 0
 
 
-async def test_keys_expire(kv: KeyValueClient) -> None:
+async def test_keys_expire(kv: RedisClient) -> None:
     await kv.set("k", "v", px=50)
     await kv.hset("h", "f", "v")
     await kv.pexpire("h", 50)
@@ -194,7 +193,7 @@ async def test_keys_expire(kv: KeyValueClient) -> None:
 # -- hashes -----------------------------------------------------------------------------
 
 
-async def test_hashes(kv: KeyValueClient) -> None:
+async def test_hashes(kv: RedisClient) -> None:
     assert await kv.hset("h", "a", "1") == 1
     assert await kv.hset("h", mapping={"a": "2", "b": 3}) == 1
     assert await kv.hget("h", "a") == b"2"
@@ -216,7 +215,7 @@ async def test_hashes(kv: KeyValueClient) -> None:
 # -- sets -------------------------------------------------------------------------------
 
 
-async def test_sets(kv: KeyValueClient) -> None:
+async def test_sets(kv: RedisClient) -> None:
     assert await kv.sadd("s", "a", "b", "a") == 2
     assert await kv.sadd("s", "b", "c") == 1
     assert await kv.smembers("s") == {b"a", b"b", b"c"}
@@ -233,7 +232,7 @@ async def test_sets(kv: KeyValueClient) -> None:
 # -- sorted sets ------------------------------------------------------------------------
 
 
-async def test_zadd_options(kv: KeyValueClient) -> None:
+async def test_zadd_options(kv: RedisClient) -> None:
     assert await kv.zadd("z", {"a": 1, "b": 2}) == 2
     assert await kv.zadd("z", {"a": 5, "c": 3}) == 1
     assert await kv.zadd("z", {"a": 6, "d": 1}, ch=True) == 2
@@ -250,7 +249,7 @@ async def test_zadd_options(kv: KeyValueClient) -> None:
         await kv.zadd("z", {"a": 1}, nx=True, xx=True)
 
 
-async def test_zrange(kv: KeyValueClient) -> None:
+async def test_zrange(kv: RedisClient) -> None:
     await kv.zadd("z", {"c": 2, "b": 2, "a": 3, "d": -1.5})
     assert await kv.zrange("z", 0, -1) == [b"d", b"b", b"c", b"a"]
     assert await kv.zrange("z", 1, 2) == [b"b", b"c"]
@@ -262,7 +261,7 @@ async def test_zrange(kv: KeyValueClient) -> None:
     assert await kv.zcard("z") == 4
 
 
-async def test_zrangebyscore_and_removal(kv: KeyValueClient) -> None:
+async def test_zrangebyscore_and_removal(kv: RedisClient) -> None:
     await kv.zadd("z", {"a": 1, "b": 2, "c": 3, "d": 4})
     assert await kv.zrangebyscore("z", 2, 3) == [b"b", b"c"]
     assert await kv.zrangebyscore("z", "(2", "+inf") == [b"c", b"d"]
@@ -278,7 +277,7 @@ async def test_zrangebyscore_and_removal(kv: KeyValueClient) -> None:
 # -- lists ------------------------------------------------------------------------------
 
 
-async def test_lists(kv: KeyValueClient) -> None:
+async def test_lists(kv: RedisClient) -> None:
     assert await kv.rpush("l", "a", "b") == 2
     assert await kv.lpush("l", "c", "d") == 4
     assert await kv.lrange("l", 0, -1) == [b"d", b"c", b"a", b"b"]
@@ -313,7 +312,7 @@ async def test_blocking_pops(make: Factory) -> None:
 # -- keyspace and server ----------------------------------------------------------------
 
 
-async def test_scan_iter_matches_redis_globs(kv: KeyValueClient) -> None:
+async def test_scan_iter_matches_redis_globs(kv: RedisClient) -> None:
     for key in ("user:1", "user:2", "user:10", "users", "job:a", "x*y", "xay"):
         await kv.set(key, "v")
     await kv.sadd("user:set", "m")
@@ -343,7 +342,7 @@ async def test_decode_responses(make: Factory) -> None:
     assert {key async for key in kv.scan_iter(match="k")} == {"k"}
 
 
-async def test_server_commands(kv: KeyValueClient) -> None:
+async def test_server_commands(kv: RedisClient) -> None:
     assert await kv.ping() is True
     info = await kv.info()
     assert "redis_version" in info
@@ -355,6 +354,6 @@ async def test_server_commands(kv: KeyValueClient) -> None:
     assert await kv.exists("k") == 0
 
 
-async def test_concurrent_increments_are_atomic(kv: KeyValueClient) -> None:
+async def test_concurrent_increments_are_atomic(kv: RedisClient) -> None:
     await asyncio.gather(*(kv.incr("c") for _ in range(200)))
     assert await kv.get("c") == b"200"

@@ -18,9 +18,9 @@ import redis
 from redis.asyncio import Redis
 from redis.event import AsyncAfterConnectionReleasedEvent
 
-from mediz_infra.backends import _redis_pool
-from mediz_infra.backends._redis_pool import BoundedPool
 from mediz_infra.backends.redis import close_redis, create_redis
+from mediz_infra.backends.redis import pool as _redis_pool
+from mediz_infra.backends.redis.pool import BoundedPool
 from mediz_infra.errors import PoolExhausted
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mediz_infra import ConfigError, PoolClosed
-from mediz_infra.backends._pgconn import changes_session
 from mediz_infra.backends.postgres import PoolManager
+from mediz_infra.backends.postgres.connection import changes_session
 
 URL = "postgresql://app:hunter2@db.internal:5432/app"
 

@@ -1,27 +1,46 @@
-"""Observable gauges for every live PoolManager: connections by state, and waiting callers."""
+"""A pool's statistics, and the observable gauges that report them for every live pool."""
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from .. import telemetry
+from ... import telemetry
 
-if TYPE_CHECKING:
-    from .postgres import PoolManager
+__all__ = ["Observed", "PoolStats", "register_gauges"]
 
-__all__ = ["register_gauges"]
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A snapshot of a pool's connections."""
+
+    size: int
+    idle: int
+    in_use: int
+    waiting: int
+    max_size: int
+
+
+class Observed(Protocol):
+    """What the gauges read of a pool: its name and its statistics."""
+
+    name: str
+
+    def stats(self) -> PoolStats: ...
+
 
 # One set of observable gauges for every live pool: registering per pool would make an SDK
 # complain about duplicate instruments.
-_LIVE_POOLS: weakref.WeakSet[PoolManager] = weakref.WeakSet()
+_LIVE_POOLS: weakref.WeakSet[Observed] = weakref.WeakSet()
 _gauges_registered = False
 
 
-def register_gauges(pool: PoolManager) -> None:
+def register_gauges(pool: Observed) -> None:
+    """Report ``pool`` on the shared gauges for as long as it lives."""
     global _gauges_registered
     _LIVE_POOLS.add(pool)
     if _gauges_registered:

@@ -26,8 +26,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..errors import PoolExhausted
-from ..telemetry import REDIS_ERRORS, get_meter
+from ...errors import PoolExhausted
+from ...telemetry import REDIS_ERRORS, get_meter
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter

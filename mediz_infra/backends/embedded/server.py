@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import BackendUnavailable
-from ._embedded_binaries import _FIX, _Account
+from ...errors import BackendUnavailable
+from .binaries import FIX, Account
 
 log = logging.getLogger("mediz_infra.embedded")
 
@@ -33,7 +33,7 @@ _LOG_FILE = "server.log"
 
 
 @dataclass(slots=True)
-class _Server:
+class Server:
     """One running cluster, shared by every handle of this process on its data directory."""
 
     data_dir: Path
@@ -51,7 +51,7 @@ class _Server:
 
 
 @contextlib.contextmanager
-def _dir_lock(path: Path, *, timeout: float) -> Iterator[None]:
+def dir_lock(path: Path, *, timeout: float) -> Iterator[None]:
     """Lock ``<data_dir>.lock`` so that two processes never start or stop one cluster at once."""
     import fcntl
 
@@ -74,7 +74,7 @@ def _dir_lock(path: Path, *, timeout: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run(cmd: list[str], account: _Account, timeout: float, path: Path) -> None:
+def _run(cmd: list[str], account: Account, timeout: float, path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # no PGDATA, PGPORT
     env["LC_ALL"] = "C"
     with tempfile.TemporaryFile("w+") as out:
@@ -96,11 +96,11 @@ def _run(cmd: list[str], account: _Account, timeout: float, path: Path) -> None:
             output = " | ".join(out.read().strip().splitlines()[-5:])
             raise BackendUnavailable(
                 f"embedded Postgres in {path}: {Path(cmd[0]).name} failed ({exc}): {output}"
-                f"{_log_tail(path)}; fix the cause or delete {path} to start afresh, {_FIX}"
+                f"{_log_tail(path)}; fix the cause or delete {path} to start afresh, {FIX}"
             ) from exc
 
 
-def _initdb(path: Path, bindir: Path, account: _Account, password: str, timeout: float) -> None:
+def initdb(path: Path, bindir: Path, account: Account, password: str, timeout: float) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", prefix="mediz-pw-") as pwfile:
         pwfile.write(password)
@@ -119,14 +119,14 @@ def _initdb(path: Path, bindir: Path, account: _Account, password: str, timeout:
         )
 
 
-def _pg_ctl_start(path: Path, bindir: Path, account: _Account, port: int, timeout: float) -> int:
+def pg_ctl_start(path: Path, bindir: Path, account: Account, port: int, timeout: float) -> int:
     cmd = [str(bindir / "pg_ctl"), "-D", str(path), "-l", str(path / _LOG_FILE)]
     cmd += ["-o", f"-p {port}", "-w", "-t", str(max(1, round(timeout))), "start"]
     _run(cmd, account, timeout + 5, path)
     deadline = time.monotonic() + timeout
     while True:
-        running = _running_postmaster(path)
-        if running is not None and _accepts(port):
+        running = running_postmaster(path)
+        if running is not None and accepts(port):
             return running[0]
         if time.monotonic() > deadline:
             raise BackendUnavailable(
@@ -136,7 +136,7 @@ def _pg_ctl_start(path: Path, bindir: Path, account: _Account, port: int, timeou
         time.sleep(0.02)
 
 
-def _shutdown(server: _Server) -> None:
+def shutdown(server: Server) -> None:
     """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL, each with a deadline."""
     started = time.monotonic()
     for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
@@ -146,7 +146,7 @@ def _shutdown(server: _Server) -> None:
             break
         log.warning("embedded Postgres in %s ignored %s", server.data_dir, sig.name)
     elapsed = time.monotonic() - started
-    log.info("stopped embedded Postgres in %s in %.2f s", _shown(server.data_dir), elapsed)
+    log.info("stopped embedded Postgres in %s in %.2f s", shown(server.data_dir), elapsed)
 
 
 def _exited(pid: int, *, timeout: float) -> bool:
@@ -155,21 +155,21 @@ def _exited(pid: int, *, timeout: float) -> bool:
     while True:
         with contextlib.suppress(ChildProcessError):  # reap it when we are its parent (pid 1)
             os.waitpid(pid, os.WNOHANG)
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
 
 
-def _running_postmaster(path: Path) -> tuple[int, int] | None:
+def running_postmaster(path: Path) -> tuple[int, int] | None:
     """``(pid, port)`` of a live postmaster of ``path``, read from its ``postmaster.pid``."""
     try:
         lines = (path / "postmaster.pid").read_text().splitlines()
         pid, port = int(lines[0]), int(lines[3])
     except (OSError, ValueError, IndexError):
         return None
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return None
     with contextlib.suppress(OSError):  # Linux: a recycled pid is not our postmaster
         if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
@@ -177,7 +177,7 @@ def _running_postmaster(path: Path) -> tuple[int, int] | None:
     return pid, port
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
     try:
@@ -191,14 +191,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _cluster_version(path: Path) -> int:
+def cluster_version(path: Path) -> int:
     try:
         return int((path / "PG_VERSION").read_text().strip())
     except (OSError, ValueError):
         return 0
 
 
-def _read_state(path: Path) -> dict[str, Any] | None:
+def read_state(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((path / _STATE_FILE).read_text())
     except (OSError, ValueError):
@@ -206,23 +206,23 @@ def _read_state(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "password" in data else None
 
 
-def _write_state(path: Path, state: dict[str, Any]) -> None:
+def write_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path / f".{_STATE_FILE}.tmp"
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
         json.dump(state, out)
     os.replace(tmp, path / _STATE_FILE)
 
 
-def _pick_port(preferred: int) -> int:
+def pick_port(preferred: int) -> int:
     """``preferred`` if it is free (a stable URL across restarts), else a free port."""
-    if preferred and _port_free(preferred):
+    if preferred and port_free(preferred):
         return preferred
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as sock:
         # as Postgres does, so a port in TIME_WAIT after our own restart counts as free
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -233,7 +233,7 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -249,7 +249,7 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     return f"; server log ({path / _LOG_FILE}): " + " | ".join(text) if text else ""
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """``path`` relative to the working directory when it lies under it, for log lines."""
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))

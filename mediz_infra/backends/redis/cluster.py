@@ -30,8 +30,8 @@ from redis.asyncio import RedisCluster
 from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import MaxConnectionsError, RedisClusterException
 
-from ..errors import PoolExhausted
-from ._redis_pool import count_error
+from ...errors import PoolExhausted
+from .pool import count_error
 
 __all__ = ["BoundedCluster"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._urls import BackendURL, parse_bool, parse_url
-from ..errors import ConfigError
+from ..._urls import BackendURL, parse_bool, parse_url
+from ...errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 __all__ = ["PGBOUNCER_PORTS", "check_arguments", "parse_pool_url", "settings_options"]
 

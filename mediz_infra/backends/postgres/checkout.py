@@ -1,37 +1,42 @@
-"""How PoolManager lends a connection: the ``acquire()``, ``read()`` and ``transaction()`` contexts.
+"""How a pool lends a connection: the ``acquire()``, ``read()`` and ``transaction()`` contexts.
 
 Plain classes with ``__aenter__``/``__aexit__`` rather than generator-based context managers: this
-is the per-query hot path, and a class saves a generator and its frame on every use.
+is the per-query hot path, and a class saves a generator and its frame on every use. They talk
+to the pool through :class:`Lender` (its public ``checkout`` and ``release``) and, for reads, to
+its :class:`~.replicas.ReplicaSet`.
 """
 
 from __future__ import annotations
 
-import logging
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-from ..errors import BackendTimeout, BackendUnavailable
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-    from .postgres import PoolManager
+    from .replicas import ReplicaSet
 
-__all__ = ["Acquire", "Read", "Transaction"]
+__all__ = ["Acquire", "Lender", "Read", "Transaction"]
 
-log = logging.getLogger("mediz_infra.postgres")
+
+class Lender(Protocol):
+    """A pool the contexts take a connection from and give it back to."""
+
+    async def checkout(self, timeout: float | None = None) -> PoolConnectionProxy: ...
+
+    async def release(self, proxy: PoolConnectionProxy) -> None: ...
 
 
 class Acquire:
     __slots__ = ("_manager", "_proxy", "_timeout")
 
-    def __init__(self, manager: PoolManager, timeout: float | None) -> None:
+    def __init__(self, manager: Lender, timeout: float | None) -> None:
         self._manager = manager
         self._timeout = timeout
         self._proxy: PoolConnectionProxy | None = None
 
     async def __aenter__(self) -> PoolConnectionProxy:
-        self._proxy = await self._manager._get(self._timeout)
+        self._proxy = await self._manager.checkout(self._timeout)
         return self._proxy
 
     async def __aexit__(
@@ -39,33 +44,27 @@ class Acquire:
     ) -> None:
         proxy, self._proxy = self._proxy, None
         if proxy is not None:
-            await self._manager._release(proxy)
+            await self._manager.release(proxy)
 
 
 class Read(Acquire):
-    __slots__ = ("_owner",)
+    __slots__ = ("_owner", "_replicas")
 
-    def __init__(self, manager: PoolManager, timeout: float | None) -> None:
+    def __init__(
+        self, manager: Lender, timeout: float | None, replicas: ReplicaSet | None
+    ) -> None:
         super().__init__(manager, timeout)
         self._owner = manager
+        self._replicas = replicas
 
     async def __aenter__(self) -> PoolConnectionProxy:
-        primary = self._manager
-        if primary._replicas:
-            for replica in primary._healthy_replicas():
-                try:
-                    if replica._pool is None:  # down at start: try again after its back-off
-                        await replica.start()
-                    self._proxy = await replica._get(self._timeout)
-                except (BackendUnavailable, BackendTimeout) as exc:
-                    if replica._pool is None:
-                        replica._note_outage(exc)
-                    log.warning("replica %s unavailable, trying the next: %s", replica.url, exc)
-                    continue
-                self._owner = replica
+        if self._replicas is not None:
+            lent = await self._replicas.checkout(self._timeout)
+            if lent is not None:
+                self._owner, self._proxy = lent
                 return self._proxy
-        self._owner = primary
-        self._proxy = await primary._get(self._timeout)
+        primary = self._owner = self._manager
+        self._proxy = await primary.checkout(self._timeout)
         return self._proxy
 
     async def __aexit__(
@@ -73,13 +72,13 @@ class Read(Acquire):
     ) -> None:
         proxy, self._proxy = self._proxy, None
         if proxy is not None:
-            await self._owner._release(proxy)
+            await self._owner.release(proxy)
 
 
 class Transaction(Acquire):
     __slots__ = ("_options", "_tx")
 
-    def __init__(self, manager: PoolManager, timeout: float | None, options: dict[str, Any]):
+    def __init__(self, manager: Lender, timeout: float | None, options: dict[str, Any]):
         super().__init__(manager, timeout)
         self._options = options
         self._tx: Any = None

@@ -18,6 +18,10 @@ What it cannot see: session state changed by code running *inside* the server, s
 PL/pgSQL function that calls ``set_config(..., false)`` or takes a session advisory lock. An app
 that does that passes ``reset="always"`` to :class:`~mediz_infra.backends.postgres.PoolManager`.
 
+:class:`ConnectionHooks` is asyncpg's per-connection ``init`` and ``reset`` for these connections:
+it stamps each one's lifetime, recycles it when that is over, and runs the reset query only for a
+dirty one. It lives here, with the connection whose bookkeeping it keeps.
+
 Private API note: the class hooks ``Connection.execute`` and ``Connection._get_statement`` (every
 extended-protocol query, prepared statement and cursor goes through the latter) and
 ``_drop_local_statement_cache``. What that buys: no reset round trip on release for clean
@@ -33,14 +37,29 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import random
 import re
 import time
 import warnings
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import asyncpg
 
-__all__ = ["PgBouncerSessionWarning", "TrackedConnection", "changes_session"]
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter
+
+__all__ = [
+    "ConnectionHooks",
+    "PgBouncerSessionWarning",
+    "TrackedConnection",
+    "changes_session",
+    "released_at",
+    "statement_hooks_match",
+]
+
+log = logging.getLogger("mediz_infra.postgres")
 
 _STATEMENT_START = re.compile(
     r"(?:^|;)\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*"
@@ -160,3 +179,81 @@ class TrackedConnection(asyncpg.Connection):
         super()._drop_local_statement_cache()  # type: ignore[misc]
         if self._mz_described:
             self._mz_described.clear()
+
+
+def released_at(proxy: Any) -> float:
+    """When the pool last took back the connection behind ``proxy`` (``time.monotonic()``)."""
+    released: float = proxy._mz_released
+    return released
+
+
+class ConnectionHooks:
+    """asyncpg's ``init`` and ``reset`` hooks for one pool's :class:`TrackedConnection` objects.
+
+    Args:
+        name: the pool's name, for log lines.
+        max_lifetime: seconds a connection lives; each gets up to 10% less, at random.
+        pgbouncer: PgBouncer transaction pooling: never reset, warn on session changes.
+        describe_cache: in PgBouncer mode, keep each query's description per connection.
+        reset_mode: ``"auto"`` resets dirty connections only, ``"always"`` every one.
+        connect_timeout: seconds a recycled connection may take to close.
+        errors: the pool's error counter (``kind="recycled"`` is added here).
+        attrs: the pool's telemetry attributes.
+    """
+
+    __slots__ = (
+        "attrs", "connect_timeout", "describe_cache", "errors", "max_lifetime", "name",
+        "pgbouncer", "reset_mode",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        max_lifetime: float,
+        pgbouncer: bool,
+        describe_cache: bool,
+        reset_mode: Literal["auto", "always"],
+        connect_timeout: float,
+        errors: Counter,
+        attrs: Mapping[str, str],
+    ) -> None:
+        self.name = name
+        self.max_lifetime = max_lifetime
+        self.pgbouncer = pgbouncer
+        self.describe_cache = describe_cache
+        self.reset_mode = reset_mode
+        self.connect_timeout = connect_timeout
+        self.errors = errors
+        self.attrs = attrs
+
+    async def init(self, con: asyncpg.Connection) -> None:
+        tracked = cast(TrackedConnection, con)
+        # Up to 10% shorter, at random: connections opened together do not all expire together.
+        tracked._mz_expires = time.monotonic() + self.max_lifetime * (1 - 0.1 * random.random())
+        tracked._mz_pgbouncer = self.pgbouncer
+        if self.pgbouncer and self.describe_cache:
+            tracked._mz_described = {}
+
+    async def reset(self, con: asyncpg.Connection) -> None:
+        # Runs on release, after asyncpg rolled back any open transaction. Must not raise:
+        # an error here would reach the caller of release.
+        tracked = cast(TrackedConnection, con)
+        now = time.monotonic()
+        tracked._mz_released = now
+        try:
+            if now >= tracked._mz_expires:
+                self.errors.add(1, {**self.attrs, "kind": "recycled"})
+                # Closing hands the holder back to asyncpg's pool, which reconnects lazily.
+                await con.close(timeout=self.connect_timeout)
+                return
+            if self.pgbouncer:
+                return
+            if tracked._mz_dirty or self.reset_mode == "always":
+                query = con.get_reset_query()
+                if query:
+                    await asyncpg.Connection.execute(con, query)
+                tracked._mz_dirty = False
+        except Exception as exc:
+            log.warning("pool %s: reset failed (%s); dropping the connection", self.name, exc)
+            con.terminate()

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .._urls import parse_bool, parse_seconds
-from ..errors import ConfigError
+from ..._urls import parse_bool, parse_seconds
+from ...errors import ConfigError
 
 __all__ = ["OPTIONS", "SSL_OPTIONS", "check_keywords"]
 

