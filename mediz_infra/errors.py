@@ -2,8 +2,21 @@
 
 Every error derives from :class:`InfraError` and from the builtin it refines, so
 ``except TimeoutError`` still catches a :class:`PoolExhausted`. Messages name the
-cause and the fix. Driver errors (asyncpg, redis-py) never leak past a backend:
-they are re-raised ``from`` the original as one of these.
+cause and the fix.
+
+Where driver errors go:
+
+- The Postgres pool (:class:`~mediz_infra.backends.PoolManager`) translates at its boundary:
+  failing to connect or acquire raises :class:`BackendUnavailable`, :class:`PoolExhausted` or
+  :class:`PoolClosed`, ``from`` the driver's error. Errors of the queries you run on a
+  connection are asyncpg's own (a unique violation is ``asyncpg.UniqueViolationError``).
+- The Redis client :func:`~mediz_infra.backends.create_redis` returns is redis-py's own object,
+  so the hot path is a plain redis-py call, and commands on it raise redis-py's errors, except
+  a full pool (:class:`PoolExhausted`). :func:`~mediz_infra.backends.as_backend_error`
+  translates one at your own boundary.
+- Components (the cache, the rate limiter) never import a driver's exceptions: they catch the
+  one tuple :data:`mediz_infra.backends.BACKEND_ERRORS` and follow their declared failure
+  policy, so no driver error reaches a caller through them.
 
 ::
 

@@ -2,10 +2,9 @@
 
 It takes the client :func:`~mediz_infra.backends.create_redis` built (standalone, Sentinel or
 Cluster), so the rate limiter shares the app's one bounded pool and its retry policy. Every key
-of a decision shares one hash tag, so the script runs unchanged on Cluster. After ``SCRIPT
-FLUSH``, a restart or a failover to a replica that never saw the script, the ``NOSCRIPT`` reply
-is answered by sending the script itself once (``EVAL`` caches it on that node again): the
-caller never notices.
+of a decision shares one hash tag, so the script runs unchanged on Cluster. The script runs
+through :class:`~mediz_infra.backends.redis.LuaScript`, which answers ``NOSCRIPT`` (after
+``SCRIPT FLUSH``, a restart or a failover) by sending the script once more.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from ..backends.redis import LuaScript
 
 __all__ = ["SCRIPT", "SCRIPT_SHA", "RedisStore"]
 
@@ -34,14 +33,11 @@ class RedisStore:
     def __init__(self, client: Any, *, owned: bool = False) -> None:
         self.client = client
         self._owned = owned
-        self._evalsha = client.evalsha
+        self._script = LuaScript(client, SCRIPT)
 
     async def decide(self, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
         """See :class:`~mediz_infra.ratelimit.store.LimiterStore`; raises redis-py's errors."""
-        try:
-            reply = await self._evalsha(SCRIPT_SHA, len(keys), *keys, *args)
-        except NoScriptError:
-            reply = await self.client.eval(SCRIPT, len(keys), *keys, *args)
+        reply = await self._script(keys, args)
         return [int(x) for x in reply.split()]
 
     async def aclose(self) -> None:

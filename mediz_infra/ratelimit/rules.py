@@ -32,19 +32,8 @@ STRATEGIES: dict[str, str] = {
 
 Cost: TypeAlias = "int | Callable[[Scope], int]"
 
-_UNITS = {
-    "second": 1,
-    "minute": 60,
-    "hour": 3600,
-    "day": 86400,
-    "month": 2_592_000,  # 30 days, as in limits
-    "year": 31_104_000,  # 12 such months, as in limits
-}
-_ONE = re.compile(
-    r"^\s*(?P<amount>\d+)\s*(?:/|per)\s*(?P<multiple>\d+)?\s*"
-    r"(?P<unit>second|minute|hour|day|month|year)s?\s*$",
-    re.IGNORECASE,
-)
+# limits reads a zero multiple ("10 per 0 minutes") as 1; we refuse it instead.
+_ZERO_MULTIPLE = re.compile(r"(?:/|\bper\b)\s*0+\s*[a-z]", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[;,|]")
 
 
@@ -78,25 +67,27 @@ def parse_limits(text: str, *, rule: str = "limit") -> tuple[Limit, ...]:
     Raises:
         ConfigError: a part does not parse, or has a zero amount or a zero window.
     """
+    # limits' own grammar (limits.parse_many), one part at a time so an error names the part,
+    # plus the two refusals limits does not make: a zero amount and a zero window.
     parsed: list[Limit] = []
     for part in _SEPARATORS.split(text):
-        match = _ONE.match(part)
-        if match is None:
+        try:
+            (item,) = limits.parse_many(part)
+        except ValueError:
             raise ConfigError(
                 f"rule {rule!r}",
                 f"cannot parse the limit {part.strip()!r} in {text!r}; write it as "
                 "'<amount>/<unit>' or '<amount> per <n> <unit>s', e.g. '20/minute;200/day'",
-            )
-        amount = int(match["amount"])
-        multiple = int(match["multiple"] or 1)
-        if amount <= 0 or multiple <= 0:
+            ) from None
+        if item.amount <= 0 or _ZERO_MULTIPLE.search(part):
             raise ConfigError(
                 f"rule {rule!r}",
                 f"the limit {part.strip()!r} allows nothing; amount and window must be above 0 "
                 "(to block a route, do not route it)",
             )
-        unit = match["unit"].lower()
-        parsed.append(Limit(amount, multiple * _UNITS[unit], f"{amount}/{multiple} {unit}"))
+        unit = item.GRANULARITY.name
+        window = item.multiples * item.GRANULARITY.seconds
+        parsed.append(Limit(item.amount, window, f"{item.amount}/{item.multiples} {unit}"))
     return tuple(parsed)
 
 

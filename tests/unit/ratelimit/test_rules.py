@@ -17,7 +17,8 @@ def test_parse_several_limits() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["ten per minute", "0/second", "5", "1/0 seconds", "", "5/fortnight"]
+    "text",
+    ["ten per minute", "0/second", "5", "1/0 seconds", "", "5/fortnight", "٣/minute", "1_0/minute"],
 )
 def test_malformed_limit_names_the_rule(text: str) -> None:
     with pytest.raises(ConfigError, match="rule 'chat'"):
