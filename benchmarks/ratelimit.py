@@ -62,12 +62,14 @@ from benchmarks._runner import (
     driven,
 )
 from mediz_infra.backends.redis import create_redis
-from mediz_infra.ratelimit import RateLimiter, RateLimitMiddleware, Rule
+from mediz_infra.ratelimit import RateLimiter, RateLimitMiddleware, Rule, Strategy
 
 __all__ = ["BENCHMARK"]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 NEVER = "1000000000/hour"  # the limit is never reached: every request is allowed
+# The other strategies, each against the same one-key floor (the cheapest exact Redis limiter).
+OTHER_STRATEGIES: tuple[Strategy, ...] = ("moving-window", "sliding-window-counter", "gcra")
 BATCH = 200
 OURS = "mediz-infra"
 FLOOR = "EVALSHA floor"
@@ -132,8 +134,8 @@ def _slowapi(storage: str) -> Starlette:
     return app
 
 
-def _ours(app: Starlette, storage: Any) -> RateLimitMiddleware:
-    rule = Rule("bench", NEVER, paths=["/r"], strategy="fixed-window")
+def _ours(app: Starlette, storage: Any, strategy: Strategy = "fixed-window") -> RateLimitMiddleware:
+    rule = Rule("bench", NEVER, paths=["/r"], strategy=strategy)
     return RateLimitMiddleware(app, rules=[rule], storage=storage, timeout=5.0)
 
 
@@ -231,6 +233,21 @@ async def _redis(options: Options) -> AsyncIterator[Sequence[Case]]:
                 ],
             )
         ]
+        floor_app = _evalsha_wrapper(bare, raw_client, sha)
+        for strategy in OTHER_STRATEGIES:
+            cases.append(
+                Case(
+                    f"redis/overhead/{strategy}",
+                    {"storage": "redis", "measure": f"per-request overhead, {strategy}", "c": "1"},
+                    MICROSECONDS,
+                    [
+                        Contender(
+                            OURS, _overhead(_ours(bare, ours_client, strategy), bare), ours=True
+                        ),
+                        Contender(FLOOR, _overhead(floor_app, bare)),
+                    ],
+                )
+            )
         for c in (1, 50):
             cases.append(
                 Case(
@@ -309,6 +326,15 @@ BENCHMARK = Benchmark(
             ("redis/overhead", OURS),
             ("redis/overhead", FLOOR),
             1 / 1.2,
+        ),
+        *(
+            Check(
+                f"overhead, Redis, {strategy}: ours vs one raw EVALSHA (goal: at most 1.2x)",
+                (f"redis/overhead/{strategy}", OURS),
+                (f"redis/overhead/{strategy}", FLOOR),
+                1 / 1.2,
+            )
+            for strategy in OTHER_STRATEGIES
         ),
         Check(
             "decisions, Redis, c=1: ours vs raw EVALSHA (goal: at most 1.2x)",
