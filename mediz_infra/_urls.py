@@ -29,7 +29,7 @@ class BackendURL:
     username: str | None
     password: str | None = field(repr=False)
     path: str
-    query: Mapping[str, str]
+    query: Mapping[str, str] = field(repr=False)  # may hold ?password=
     raw: str = field(repr=False)
 
     @property
@@ -62,20 +62,75 @@ def _has_port(part: str) -> bool:
     return ":" in part
 
 
+# Query options that carry a secret (libpq's password/sslpassword, tokens, keys): their values
+# are replaced like a password.
+_SECRET_OPTION = re.compile(
+    r"([?&;](?:[a-z0-9_]*password|passwd|pwd|secret|[a-z0-9_]*token|[a-z0-9_]*secret_key"
+    r"|access_key|sslkey)=)[^&;#]*",
+    re.IGNORECASE,
+)
+
+
+def _authority_end(rest: str) -> int:
+    return min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+
+
+def _ambiguous_userinfo(rest: str) -> bool:
+    """Whether an ``@`` sits past where the authority ends: a password with ``#``, ``/``, ``?``.
+
+    ``rest`` is what follows ``scheme://``. There, the authority ends at the first ``/``, ``?``
+    or ``#``; an ``@`` beyond it, with no ``=`` in between (so not inside a query option such as
+    ``?client_name=a@b``), means an unencoded reserved character in the user or password.
+    """
+    end = _authority_end(rest)
+    if "@" in rest[:end]:
+        return False
+    at = rest.find("@", end)
+    return at >= 0 and "=" not in rest[end:at]
+
+
+def _odd_port(netloc: str) -> bool:
+    """A ``host:port`` whose port is not digits: perhaps ``user:password`` missing its ``@``."""
+    parts = netloc.split(",")
+    return any(_has_port(part) and not part.rpartition(":")[2].isdigit() for part in parts)
+
+
 def redact(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``; safe on malformed input."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" not in netloc:
-        # No netloc (say, "user:pw@host/db" without a scheme): hide anything before an "@".
-        return re.sub(r"^([^:/@]*):[^@]*@", r"\1:***@", url) if "@" in url else url
-    userinfo, _, hosts = netloc.rpartition("@")
-    user, sep, _pw = userinfo.partition(":")
-    safe = f"{user}:{_REDACTED}@{hosts}" if sep else f"{user}@{hosts}"
-    return parts._replace(netloc=safe).geturl()
+    """Return ``url`` with every password replaced by ``***``; safe on any input.
+
+    Hides the password of the userinfo, also where unencoded reserved characters make the URL
+    ambiguous (then everything up to the last ``@`` is hidden) or where what a parser would read
+    as the port may be a password; and the value of query options that carry a secret
+    (``?password=``, ``?sslpassword=``, ``?token=``...).
+    """
+    if not isinstance(url, str):
+        return "<not a URL>"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        # No scheme (say, "user:pw@host/db"): hide anything before an "@".
+        shown = re.sub(r"^([^:/@]*):[^@]*@", r"\1:***@", url) if "@" in url else url
+        return _SECRET_OPTION.sub(r"\1***", shown)
+    end = _authority_end(rest)
+    netloc, path = rest[:end], rest[end:]
+    if _ambiguous_userinfo(rest):
+        rest = f"{_REDACTED}@{rest.rpartition('@')[2]}"
+    elif "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user, colon, _pw = userinfo.partition(":")
+        rest = (f"{user}:{_REDACTED}@{hosts}" if colon else f"{user}@{hosts}") + path
+    elif _odd_port(netloc):  # perhaps a password: hide it, and up to a later "@" if any
+        if "@" in path:
+            rest = f"{_REDACTED}@{path.rpartition('@')[2]}"
+        else:
+            rest = f"{netloc.partition(':')[0]}:{_REDACTED}{path}"
+    return f"{scheme}://" + _SECRET_OPTION.sub(r"\1***", rest)
+
+
+def _shown_host(url: str) -> str:
+    """``scheme://host`` of a URL too malformed to parse: nothing that may be a secret."""
+    scheme, _, rest = url.partition("://")
+    host = re.split(r"[/?#]", rest.rpartition("@")[2], maxsplit=1)[0]
+    return f"{scheme}://{host.rpartition(':')[0] or host}"
 
 
 def parse_url(url: str, *, field_name: str = "url", schemes: tuple[str, ...] = ()) -> BackendURL:
@@ -91,6 +146,12 @@ def parse_url(url: str, *, field_name: str = "url", schemes: tuple[str, ...] = (
     """
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(field_name, "expected a backend URL, got an empty value")
+    if _ambiguous_userinfo(url.strip().partition("://")[2]):
+        raise ConfigError(
+            field_name,
+            f"malformed URL for {_shown_host(url.strip())!r}: the user or password holds a "
+            "reserved character; percent-encode it (# is %23, / is %2F, ? is %3F, @ is %40)",
+        )
     try:
         parts = urlsplit(url.strip())
         port = _port_of(parts.netloc)
@@ -118,6 +179,14 @@ def parse_url(url: str, *, field_name: str = "url", schemes: tuple[str, ...] = (
     )
 
 
+# The value is not shown: in a URL whose password holds a reserved character, what a parser
+# takes for the port is part of the password.
+_BAD_PORT = (
+    "the port is not a number from 1 to 65535 (if the password holds a reserved character, "
+    "percent-encode it: # is %23, / is %2F, ? is %3F, @ is %40)"
+)
+
+
 def _port_of(netloc: str) -> int | None:
     hosts = netloc.rpartition("@")[2]
     if "," in hosts:  # several seeds: each is checked by BackendURL.hosts
@@ -125,13 +194,13 @@ def _port_of(netloc: str) -> int | None:
             if _has_port(part):
                 port = part.rpartition(":")[2]
                 if not port.isdigit() or not 0 < int(port) < 65536:
-                    raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+                    raise ValueError(_BAD_PORT)
         return None
     if not _has_port(hosts):
         return None
     port = hosts.rpartition(":")[2]
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+        raise ValueError(_BAD_PORT)
     return int(port)
 
 

@@ -42,8 +42,13 @@ class Settings(BaseSettings):
         ConfigError: from :func:`load_settings`, naming the variable that was wrong.
     """
 
+    # hide_input_in_errors: a validation error must not echo a URL (or its password) back
     model_config = SettingsConfigDict(
-        env_prefix="MEDIZ_", extra="ignore", populate_by_name=True, frozen=True
+        env_prefix="MEDIZ_",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     database_url: SecretStr | None = Field(default=None, validation_alias=_env("DATABASE_URL"))

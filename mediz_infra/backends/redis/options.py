@@ -56,6 +56,9 @@ OPTIONS: Mapping[str, Callable[[str], Any]] = MappingProxyType(
         "backoff_cap": parse_seconds,
         "decode_responses": parse_bool,
         "client_name": str,
+        # credentials in the query (as libpq allows): shown as *** like the userinfo's
+        "username": str,
+        "password": str,
         "db": _int_at_least(0),
         "ssl_cert_reqs": _cert_reqs,
         "ssl_ca_certs": str,

@@ -36,8 +36,8 @@ __all__ = ["cluster", "sentinel", "standalone"]
 
 def _connection_kwargs(parsed: BackendURL, options: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "username": parsed.username,
-        "password": parsed.password,
+        "username": options.get("username") or parsed.username,
+        "password": options.get("password") or parsed.password,
         "socket_timeout": options["socket_timeout"],
         "socket_connect_timeout": options["connect_timeout"],
         "health_check_interval": options["health_check_interval"],
