@@ -103,8 +103,6 @@ def redact(url: str) -> str:
     as the port may be a password; and the value of query options that carry a secret
     (``?password=``, ``?sslpassword=``, ``?token=``...).
     """
-    if not isinstance(url, str):
-        return "<not a URL>"
     scheme, sep, rest = url.partition("://")
     if not sep:
         # No scheme (say, "user:pw@host/db"): hide anything before an "@".

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -30,6 +31,14 @@ URLS = [
 ]
 
 
+def shown(build: Callable[[], object]) -> str:
+    """What a user sees: the repr of what ``build`` returns, or the error it raises."""
+    try:
+        return repr(build())
+    except (ConfigError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
 @pytest.mark.parametrize("url", URLS)
 def test_redact_hides_the_password(url: str) -> None:
     assert PASSWORD not in redact(url)
@@ -37,13 +46,8 @@ def test_redact_hides_the_password(url: str) -> None:
 
 @pytest.mark.parametrize("url", URLS)
 def test_parse_errors_and_reprs_hide_the_password(url: str) -> None:
-    try:
-        parsed = parse_url(url, field_name="DATABASE_URL")
-    except ConfigError as exc:
-        assert PASSWORD not in str(exc)
-        assert "DATABASE_URL" in str(exc)
-    else:
-        assert PASSWORD not in repr(parsed) and PASSWORD not in str(parsed)
+    assert PASSWORD not in shown(lambda: parse_url(url, field_name="DATABASE_URL"))
+    assert PASSWORD not in shown(lambda: str(parse_url(url, field_name="DATABASE_URL")))
 
 
 def test_a_reserved_character_in_the_password_is_named_not_shown() -> None:
@@ -54,12 +58,7 @@ def test_a_reserved_character_in_the_password_is_named_not_shown() -> None:
 
 @pytest.mark.parametrize("url", [u for u in URLS if u.startswith("redis")])
 def test_create_redis_never_shows_the_password(url: str) -> None:
-    try:
-        client = create_redis(url)
-    except ConfigError as exc:
-        assert PASSWORD not in str(exc)
-    else:
-        assert PASSWORD not in repr(client)
+    assert PASSWORD not in shown(lambda: create_redis(url))
 
 
 def test_a_password_in_the_redis_query_is_used_and_hidden() -> None:
@@ -70,32 +69,19 @@ def test_a_password_in_the_redis_query_is_used_and_hidden() -> None:
 
 @pytest.mark.parametrize("url", [u for u in URLS if u.startswith("postgresql")])
 def test_the_pool_never_shows_the_password(url: str) -> None:
-    try:
-        pool = PoolManager(url)
-    except ConfigError as exc:
-        assert PASSWORD not in str(exc)
-    else:
-        assert PASSWORD not in pool.url and PASSWORD not in repr(pool)
+    assert PASSWORD not in shown(lambda: PoolManager(url))
+    assert PASSWORD not in shown(lambda: PoolManager(url).url)
 
 
 @pytest.mark.parametrize("url", [u for u in URLS if u.startswith("redis")])
 def test_the_cache_never_shows_the_password(url: str) -> None:
-    try:
-        cache = Cache(url)
-    except ConfigError as exc:
-        assert PASSWORD not in str(exc)
-    else:
-        assert PASSWORD not in repr(cache)
+    assert PASSWORD not in shown(lambda: Cache(url))
 
 
 @pytest.mark.parametrize("url", URLS)
 def test_settings_describe_hides_the_password(url: str) -> None:
-    try:
-        settings = Settings(database_url=url)
-    except (ConfigError, ValueError) as exc:
-        assert PASSWORD not in str(exc)
-    else:
-        assert PASSWORD not in json.dumps(settings.describe(), default=str)
+    described = shown(lambda: json.dumps(Settings(database_url=url).describe(), default=str))
+    assert PASSWORD not in described
 
 
 @pytest.mark.parametrize("url", URLS[:2] + URLS[5:7])
