@@ -45,7 +45,9 @@ if TYPE_CHECKING:
         PoolClosed,
         PoolExhausted,
     )
+    from .guard import AdminGuard
     from .infra import Infra
+    from .problems import install_problem_handlers, problem_handlers, problem_response
     from .ratelimit import (
         ClientIdentifier,
         Decision,
@@ -100,8 +102,14 @@ __all__ = [
     "InfraError",
     "PoolClosed",
     "PoolExhausted",
+    # guard
+    "AdminGuard",
     # infra
     "Infra",
+    # problems
+    "install_problem_handlers",
+    "problem_handlers",
+    "problem_response",
     # ratelimit
     "ClientIdentifier",
     "Decision",
@@ -160,7 +168,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "PoolClosed",
         "PoolExhausted",
     ),
+    ".guard": ("AdminGuard",),
     ".infra": ("Infra",),
+    ".problems": ("install_problem_handlers", "problem_handlers", "problem_response"),
     ".ratelimit": (
         "ClientIdentifier",
         "Decision",

@@ -1,6 +1,8 @@
 """``mediz-infra``: the command line. Today: ``check`` and ``settings``; workers and backups follow.
 
 Every failure prints its cause and the fix and exits non-zero; nothing prints a password.
+``check`` exits 0 when every configured backend answers (an unset one is reported as ``off``),
+1 when one is down or unreachable, and 2 on a usage or settings error (nothing was checked).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Sequence
 
 from .config import load_settings
-from .errors import InfraError
+from .errors import ConfigError, InfraError
 
 __all__ = ["main"]
 
@@ -22,20 +24,31 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# Exit codes: what a script or an orchestrator can tell apart.
+EXIT_OK = 0  # every configured backend answered (unconfigured ones are reported, not failed)
+EXIT_FAILED = 1  # a backend is down or could not be reached
+EXIT_USAGE = 2  # the command or a setting is wrong: nothing was checked
+
+
 async def _check(as_json: bool) -> int:
     from .infra import Infra
 
-    settings = load_settings()
+    settings = load_settings()  # a ConfigError here is a usage error (main)
     infra = Infra.from_settings(settings)
     _progress(f"connecting: {infra!r}")
+    for name, unset in (("DATABASE_URL", infra.db is None), ("REDIS_URL", infra.redis is None)):
+        if unset:
+            _progress(f"note: {name} is unset; that backend is reported as off")
     started = time.perf_counter()
     try:
         async with infra:
             _progress(f"connected in {time.perf_counter() - started:.2f} s; checking backends ...")
             detail = await infra.check()
+    except ConfigError:
+        raise
     except InfraError as exc:
         _progress(f"error: {exc}")
-        return 2
+        return EXIT_FAILED
     if as_json:
         print(json.dumps(detail, indent=2, default=str))
     else:
@@ -43,7 +56,8 @@ async def _check(as_json: bool) -> int:
             extra = part.get("error") or part.get("detail") or f"{part.get('latency_ms', '?')} ms"
             print(f"{name:8} {part['status']:5} {extra}")
     # "off" is a backend left unconfigured on purpose, not a failed check
-    return 0 if all(part["status"] in ("ok", "off") for part in detail.values()) else 1
+    healthy = all(part["status"] in ("ok", "off") for part in detail.values())
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(load_settings().describe(), indent=2, default=str))
             return 0
         return asyncio.run(_check(args.json))
-    except InfraError as exc:
+    except InfraError as exc:  # a setting is wrong (ConfigError): nothing was checked
         _progress(f"error: {exc}")
-        return 2
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     application_name: str = "mediz-infra"
     redis_max_connections: int = Field(default=50, ge=1)
     redis_timeout: float = Field(default=5.0, gt=0)
+    admin_token: SecretStr | None = None
+    """``MEDIZ_ADMIN_TOKEN``: the bearer token :class:`~mediz_infra.guard.AdminGuard` requires."""
 
     @field_validator("database_replica_urls", mode="before")
     @classmethod
@@ -128,11 +130,15 @@ class Settings(BaseSettings):
         return self.s3_url.get_secret_value() if self.s3_url else None
 
     def describe(self) -> dict[str, object]:
-        """The settings as a dict safe to log or show: every URL has its password redacted."""
+        """The settings as a dict safe to log or show: every URL has its password redacted.
+
+        A secret that is not a URL (the admin token) shows as ``***`` when set.
+        """
         out: dict[str, object] = {}
         for name, value in self:
             if isinstance(value, SecretStr):
-                out[name] = redact(value.get_secret_value())
+                text = value.get_secret_value()
+                out[name] = redact(text) if "://" in text else "***"
             elif isinstance(value, list):
                 out[name] = [
                     redact(v.get_secret_value()) if isinstance(v, SecretStr) else v for v in value

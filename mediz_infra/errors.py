@@ -57,10 +57,12 @@ class ConfigError(InfraError, ValueError):
     Attributes:
         field: the setting or argument that was wrong (``"DATABASE_POOL_MAX"``,
             ``"url"``, ``"max_size"``).
+        reason: what is wrong with it, without the field's name.
     """
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.reason = message
         super().__init__(f"{field}: {message}")
 
 

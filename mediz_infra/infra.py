@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
+
+from ._urls import redact
 from .backends.postgres import PoolManager
 from .backends.redis import check_redis, close_redis, create_redis_from_settings
 from .config import Settings, load_settings
 from .errors import InfraError
+from .problems import problem_handlers
 
 if TYPE_CHECKING:
     from .backends.embedded import EmbeddedPostgres
@@ -49,8 +53,12 @@ class Infra:
         db: PoolManager | None = None,
         redis: RedisClient | None = None,
         embedded_postgres: bool = False,
+        require_redis: bool = False,
+        check_timeout: float = 3.0,
     ) -> None:
         self.settings = settings if settings is not None else load_settings()
+        self.require_redis = require_redis
+        self.check_timeout = check_timeout
         self._embedded_wanted = embedded_postgres and db is None and not self.settings.database_url
         self._embedded: EmbeddedPostgres | None = None
         if db is None and self.settings.database_url is not None:
@@ -64,7 +72,11 @@ class Infra:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings | None = None, *, embedded_postgres: bool = False
+        cls,
+        settings: Settings | None = None,
+        *,
+        embedded_postgres: bool = False,
+        require_redis: bool = False,
     ) -> Infra:
         """Build from ``settings`` (default: read the environment now).
 
@@ -72,11 +84,15 @@ class Infra:
             settings: the settings; ``None`` reads them from the environment.
             embedded_postgres: when ``DATABASE_URL`` is unset, start an embedded Postgres
                 (needs the ``pg`` extra) instead of running without a database.
+            require_redis: refuse to start while Redis is unreachable. By default the app
+                starts degraded: each component follows its declared failure policy (the cache
+                calls through, the rate limiter decides by ``on_backend_error``) and
+                :meth:`check` reports Redis down until it answers.
 
         Raises:
             ConfigError: a setting is invalid; names the variable.
         """
-        return cls(settings, embedded_postgres=embedded_postgres)
+        return cls(settings, embedded_postgres=embedded_postgres, require_redis=require_redis)
 
     def __repr__(self) -> str:
         db = self.db.url if self.db else "none"
@@ -112,13 +128,41 @@ class Infra:
                 if self.db is not None:
                     await self.db.start()
                 if self.redis is not None:
-                    await check_redis(self.redis)  # logs a maxmemory-policy that evicts keys
+                    await self._check_redis_at_start(self.redis)
             except BaseException:
                 await self._close_started()
                 raise
             self._started = True
             log.info("infra started in %.2f s: %r", time.perf_counter() - started, self)
         return self
+
+    @staticmethod
+    def problem_handlers(**options: Any) -> dict[Any, Any]:
+        """:func:`mediz_infra.problems.problem_handlers` that also answer 503 for a Postgres
+        connection lost mid-query, a server shutting down or a statement cancelled by its
+        timeout (asyncpg's own errors), besides the library's errors.
+
+        Use as ``Starlette(exception_handlers=Infra.problem_handlers())``.
+        """
+        unavailable = (
+            asyncpg.PostgresConnectionError,  # lost or never made (08xxx)
+            asyncpg.exceptions.OperatorInterventionError,  # shutdown, statement timeout (57xxx)
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+        )
+        return problem_handlers(unavailable=unavailable, **options)
+
+    async def _check_redis_at_start(self, redis: RedisClient) -> None:
+        try:
+            await check_redis(redis)  # logs a maxmemory-policy that evicts keys
+        except InfraError as exc:
+            if self.require_redis:
+                raise
+            log.warning(
+                "Redis is not answering at start-up (%s); starting degraded: the cache calls "
+                "through and the rate limiter follows each rule's on_backend_error until Redis "
+                "answers (pass require_redis=True to refuse to start instead)",
+                exc,
+            )
 
     async def close(self) -> None:
         """Close every backend; safe to call when not started or twice."""
@@ -165,22 +209,29 @@ class Infra:
     async def check(self) -> dict[str, Any]:
         """Health detail of every backend: ``{"db": {...}, "redis": {...}}``; no passwords.
 
-        A backend that fails reports ``{"status": "down", "error": "..."}`` instead of raising.
+        Never raises and never takes much longer than ``check_timeout``: a backend that fails or
+        does not answer in time reports ``{"status": "down", "error": "..."}``. A backend left
+        unconfigured on purpose reports ``{"status": "off", "detail": "..."}``.
         """
         out: dict[str, Any] = {}
-        if self.db is not None:
-            try:
-                out["db"] = {"status": "ok", **await self.db.check()}
-            except InfraError as exc:
-                out["db"] = {"status": "down", "error": str(exc)}
+        if self.db is None:
+            out["db"] = {"status": "off", "detail": "DATABASE_URL is unset: no database"}
+        else:
+            out["db"] = await self._probe("db", self.db.check(timeout=self.check_timeout))
         if self.redis is None:
             out["redis"] = {
                 "status": "off",
                 "detail": "REDIS_URL is unset: components keep in-process stores (one process)",
             }
-            return out
-        try:
-            out["redis"] = {"status": "ok", **await check_redis(self.redis, log_warnings=False)}
-        except InfraError as exc:
-            out["redis"] = {"status": "down", "error": str(exc)}
+        else:
+            out["redis"] = await self._probe("redis", check_redis(self.redis, log_warnings=False))
         return out
+
+    async def _probe(self, name: str, check: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(self.check_timeout + 1.0):
+                return {"status": "ok", **await check}
+        except TimeoutError:
+            return {"status": "down", "error": f"{name} did not answer within the check's time"}
+        except Exception as exc:  # whatever a driver raises, a health check reports it
+            return {"status": "down", "error": redact(str(exc)) or type(exc).__name__}

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mediz_infra import ConfigError, Infra, PoolManager, Settings
+from mediz_infra.guard import AdminGuard
 
 from .caching import build_queries, dashboard_stats, record_symptom
 from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
@@ -43,23 +45,13 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-def _problem(exc: ConfigError) -> JSONResponse:
-    # RFC 9457 problem details naming the parameter that was wrong
-    return JSONResponse(
-        {"type": "about:blank", "title": "Invalid parameter", "status": 400,
-         "detail": str(exc), "invalid_params": [{"name": exc.field, "reason": str(exc)}]},
-        status_code=400, media_type="application/problem+json",
-    )
-
-
 async def popular_symptoms(request: Request) -> JSONResponse:
     """``GET /api/symptoms/popular?limit=10&days=30``: most reported symptoms, from a replica,
-    cached (``caching.py``: 60 s fresh, then served stale while one process refreshes)."""
-    try:
-        limit = _int_param(request, "limit", 10, 1, 100)
-        days = _int_param(request, "days", 30, 1, 365)
-    except ConfigError as exc:
-        return _problem(exc)
+    cached (``caching.py``: 60 s fresh, then served stale while one process refreshes).
+
+    A bad parameter raises ``ConfigError``: the app's problem handlers answer 400 naming it."""
+    limit = _int_param(request, "limit", 10, 1, 100)
+    days = _int_param(request, "days", 30, 1, 365)
     symptoms = await request.app.state.queries.popular(limit, days)
     return JSONResponse({"days": days, "symptoms": symptoms})
 
@@ -67,8 +59,8 @@ async def popular_symptoms(request: Request) -> JSONResponse:
 async def infra_status(request: Request) -> JSONResponse:
     """``GET /api/admin/infra``: every backend's health detail (no passwords)."""
     infra: Infra = request.app.state.infra
-    detail = await infra.check()
-    down = any(part.get("status") != "ok" for part in detail.values())
+    detail = await infra.check()  # never raises; "off" is a backend left unconfigured
+    down = any(part.get("status") == "down" for part in detail.values())
     return JSONResponse(detail, status_code=503 if down else 200)
 
 
@@ -93,6 +85,11 @@ def create_app(
 
     ``trusted_proxies`` (addresses or CIDRs of your load balancers) lets the rate limiter read
     the client address from ``X-Forwarded-For``; by default no header is trusted.
+
+    Every ``/api/admin`` route needs ``Authorization: Bearer $MEDIZ_ADMIN_TOKEN`` (without the
+    variable the admin answers 403 to everyone). Errors answer ``application/problem+json``:
+    a database or Redis outage is a 503 with ``Retry-After``, a bad parameter a 400 naming it.
+    The app starts while Redis is down and serves degraded until it answers.
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
     queries = build_queries(infra)
@@ -118,8 +115,16 @@ def create_app(
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         Route("/health", health),
     ]
-    middleware = [rate_limit_middleware(infra.redis, trusted_proxies)]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    middleware = [
+        Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
+        rate_limit_middleware(infra.redis, trusted_proxies),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=middleware,
+        exception_handlers=Infra.problem_handlers(),
+    )
     app.state.infra = infra
     app.state.queries = queries
     return app

@@ -30,7 +30,7 @@ def test_check_reports_every_backend(database_url: str, redis_url: str) -> None:
 
 def test_check_names_the_cause_without_the_password() -> None:
     out = run("check", DATABASE_URL="postgresql://u:hunter2@127.0.0.1:1/db")
-    assert out.returncode == 2
+    assert out.returncode == 1  # a failed check, not a usage error
     assert "cannot open the Postgres pool" in out.stderr
     assert "hunter2" not in out.stderr + out.stdout
 
@@ -45,3 +45,25 @@ def test_settings_are_redacted() -> None:
     out = run("settings", DATABASE_URL="postgresql://u:hunter2@db/app")
     assert out.returncode == 0
     assert json.loads(out.stdout)["database_url"] == "postgresql://u:***@db/app"
+
+
+def test_check_with_nothing_configured_says_what_is_unset() -> None:
+    out = run("check", "--json")
+    assert out.returncode == 0, out.stderr
+    detail = json.loads(out.stdout)
+    assert detail["db"]["status"] == "off" and "DATABASE_URL" in detail["db"]["detail"]
+    assert detail["redis"]["status"] == "off" and "REDIS_URL" in detail["redis"]["detail"]
+    assert "DATABASE_URL is unset" in out.stderr
+
+
+def test_check_fails_when_redis_is_down_but_starts_degraded(database_url: str) -> None:
+    out = run("check", "--json", DATABASE_URL=database_url, REDIS_URL="redis://127.0.0.1:1/0")
+    assert out.returncode == 1
+    detail = json.loads(out.stdout)
+    assert detail["db"]["status"] == "ok" and detail["redis"]["status"] == "down"
+
+
+def test_a_bad_setting_is_a_usage_error_for_check() -> None:
+    out = run("check", DATABASE_POOL_MAX="-4")
+    assert out.returncode == 2
+    assert "DATABASE_POOL_MAX" in out.stderr

@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from examples.mediz_app import create_app
 from mediz_infra import Settings
+from tests._servers import PostgresServer
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +37,26 @@ def app_database(database_url: str) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+ADMIN_TOKEN = "admin-token-" + "k3" * 10
+
+
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(settings: Settings, *, admin: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on ``settings`` (admin token set), and a client that sends the token to admin
+    routes only (a credential on a public route would make its responses private)."""
+    settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
     app = create_app(settings, embedded_postgres=False)
+
+    async def authorise(request: httpx.Request) -> None:
+        if admin and request.url.path.startswith("/api/admin"):
+            request.headers.setdefault("Authorization", f"Bearer {ADMIN_TOKEN}")
+
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://app", event_hooks={"request": [authorise]}
+        ) as client:
+            client.app = app  # type: ignore[attr-defined]
             yield client
 
 
@@ -187,3 +203,53 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
     finally:
         await _drop_cache_keys(redis_url, "mediz")
         await _drop_rate_limit_keys(redis_url)
+
+
+async def test_admin_routes_need_the_token(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-admin")
+    async with serve(settings, admin=False) as client:
+        for path in ("/api/admin/infra", "/api/admin/stats"):
+            anonymous = await client.get(path)
+            assert anonymous.status_code == 401
+            assert anonymous.headers["content-type"] == "application/problem+json"
+            assert "127.0.0.1" not in anonymous.text and "headache" not in anonymous.text
+            wrong = await client.get(path, headers={"Authorization": "Bearer " + "z" * 32})
+            assert wrong.status_code == 403
+            right = await client.get(path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            assert right.status_code == 200
+        assert (await client.get("/api/symptoms/popular")).status_code == 200  # not guarded
+
+
+async def test_a_database_outage_answers_503_problems(
+    throwaway_postgres: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(database_url=throwaway_postgres.url, redis_url="memory://app-outage")
+    async with serve(settings) as client:
+        assert (await client.get("/api/admin/stats")).status_code == 200
+        throwaway_postgres.stop()
+        try:
+            for days in (11, 12, 13):  # cache misses (the in-process cache is per process)
+                params = {"limit": 7, "days": days}
+                down = await client.get("/api/symptoms/popular", params=params)
+                assert down.status_code == 503, down.text
+                assert down.headers["content-type"] == "application/problem+json"
+                assert int(down.headers["retry-after"]) > 0
+                assert "127.0.0.1" not in down.text
+                assert str(throwaway_postgres.port) not in down.text
+            infra = await client.get("/api/admin/infra")
+            assert infra.status_code == 503 and infra.json()["db"]["status"] == "down"
+        finally:
+            throwaway_postgres.start()
+    tracebacks = [r for r in caplog.records if r.name == "mediz_infra.problems" and r.exc_info]
+    assert 1 <= len(tracebacks) <= 2  # throttled: one per error kind, not one per request
+
+
+async def test_the_app_starts_and_serves_while_redis_is_down(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="redis://127.0.0.1:1/0")
+    async with serve(settings) as client:
+        popular = await client.get("/api/symptoms/popular")
+        assert popular.status_code == 200  # the cache calls through, the limiter fails open
+        admin = await client.get("/api/admin/infra")
+        assert admin.status_code in (429, 503)  # its rule fails closed, as declared
+        infra = await client.app.state.infra.check()  # type: ignore[attr-defined]
+        assert infra["redis"]["status"] == "down" and infra["db"]["status"] == "ok"

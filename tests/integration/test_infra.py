@@ -80,3 +80,28 @@ async def test_starlette_lifespan(database_url: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/")).json() == {"one": 1}
     assert infra.db is not None and infra.db.stats().size == 0
+
+
+async def test_redis_down_at_start_serves_degraded_unless_required(database_url: str) -> None:
+    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0")
+    async with Infra.from_settings(settings) as infra:
+        detail = await infra.check()
+        assert detail["db"]["status"] == "ok"
+        assert detail["redis"]["status"] == "down"
+        assert "refused" in detail["redis"]["error"] or "111" in detail["redis"]["error"]
+    strict = Infra.from_settings(settings, require_redis=True)
+    with pytest.raises(BackendUnavailable):
+        await strict.start()
+
+
+async def test_check_never_raises(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with Infra.from_settings(Settings(database_url=database_url)) as infra:
+        assert infra.db is not None
+
+        async def hung(timeout: float = 2.0) -> dict[str, object]:
+            raise TimeoutError  # what a query timeout inside the pool's check raised before
+
+        monkeypatch.setattr(infra.db, "check", hung)
+        detail = await infra.check()
+        assert detail["db"]["status"] == "down"
+        assert detail["redis"]["status"] == "off"

@@ -85,7 +85,7 @@ def test_every_public_name_resolves_and_star_import_works() -> None:
 
 
 def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
-    from mediz_infra import backends, cache, config, errors, infra, ratelimit
+    from mediz_infra import backends, cache, config, errors, guard, infra, problems, ratelimit
 
     for name in mediz_infra.__all__:
         if name == "__version__":
@@ -96,7 +96,9 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
             ".cache": cache,
             ".config": config,
             ".errors": errors,
+            ".guard": guard,
             ".infra": infra,
+            ".problems": problems,
             ".ratelimit": ratelimit,
         }[mediz_infra._LAZY[name]]
         assert value is getattr(home, name), name
