@@ -223,3 +223,58 @@ async def test_close_waits_for_checked_out_connections(database_url: str) -> Non
     assert await task == 5  # the in-flight request finished
     assert time.monotonic() - started < 2.0  # close did not sit out its whole timeout
     assert pool.stats().size == 0
+
+
+async def test_waiters_are_served_in_order_and_reuse_is_lifo(database_url: str) -> None:
+    async with PoolManager(database_url, min_size=2, max_size=2, acquire_timeout=5) as pool:
+        first, second = await pool.checkout(), await pool.checkout()
+        await pool.release(first)
+        await pool.release(second)
+        assert await pool.checkout() is second  # the most recently released comes first
+        held = await pool.checkout()
+        served: list[int] = []
+
+        async def wait(i: int) -> None:
+            async with pool.acquire():
+                served.append(i)
+
+        waiters = [asyncio.create_task(wait(i)) for i in range(4)]
+        for _ in range(100):  # let every waiter join the queue, in creation order
+            await asyncio.sleep(0)
+        assert pool.stats().waiting == 4
+        await pool.release(held)
+        await pool.release(second)
+        await asyncio.gather(*waiters)
+        assert served == [0, 1, 2, 3]
+
+
+async def test_idle_connections_above_min_size_are_closed_after_max_idle(
+    database_url: str,
+) -> None:
+    async with PoolManager(database_url, min_size=1, max_size=3, max_idle=0.05) as pool:
+        held = [await pool.checkout() for _ in range(3)]
+        for con in held:
+            await pool.release(con)
+        assert pool.stats().size == 3
+        deadline = time.monotonic() + 10
+        while pool.stats().size > 1:
+            assert time.monotonic() < deadline, pool.stats()
+            await asyncio.sleep(0.02)
+        assert pool.stats().size == 1  # min_size stays
+        assert await pool.fetchval("SELECT 1") == 1
+
+
+async def test_expire_connections_replaces_idle_now_and_held_on_release(
+    database_url: str,
+) -> None:
+    async with PoolManager(database_url, min_size=2, max_size=2) as pool:
+        held = await pool.checkout()
+        held_pid = await held.fetchval("SELECT pg_backend_pid()")
+        idle_pid = await pool.fetchval("SELECT pg_backend_pid()")
+        await pool.expire_connections()
+        assert pool.stats().idle == 0 and pool.stats().in_use == 1
+        assert await held.fetchval("SELECT 1") == 1  # never closed while held
+        await pool.release(held)
+        assert held.is_closed()
+        pids = {await pool.fetchval("SELECT pg_backend_pid()") for _ in range(3)}
+        assert not pids & {held_pid, idle_pid}

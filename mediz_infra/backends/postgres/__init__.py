@@ -1,10 +1,11 @@
-"""Postgres: :class:`PoolManager`, a bounded, PgBouncer-ready pool over asyncpg.
+"""Postgres: :class:`PoolManager`, a bounded, PgBouncer-ready pool of asyncpg connections.
 
-Layout: :mod:`.pool` is the :class:`PoolManager` facade (opening, taking a connection out of
-asyncpg's pool, the outage back-off); :mod:`.checkout` holds the ``acquire()``, ``read()`` and
+Layout: :mod:`.pool` is :class:`PoolManager` (the free list, the waiters and the slots, the
+pre-ping, the outage back-off); :mod:`.checkout` holds the ``acquire()``, ``read()`` and
 ``transaction()`` context managers; :mod:`.connection` the connection class that notes session
-changes and the hooks that reset it; :mod:`.replicas` the read replicas and their round robin;
-:mod:`.options` the argument checks; :mod:`.gauges` the statistics and their gauges.
+changes and guards use after release, and the connector that opens and restores connections;
+:mod:`.replicas` the read replicas and their round robin; :mod:`.options` the argument checks;
+:mod:`.gauges` the statistics and their gauges.
 """
 
 from .connection import PgBouncerSessionWarning

@@ -2,8 +2,11 @@
 
 Plain classes with ``__aenter__``/``__aexit__`` rather than generator-based context managers: this
 is the per-query hot path, and a class saves a generator and its frame on every use. They talk
-to the pool through :class:`Lender` (its public ``checkout`` and ``release``) and, for reads, to
-its :class:`~.replicas.ReplicaSet`.
+to the pool through :class:`Lender` (its public ``checkout`` and ``release``, each with a
+synchronous ``_nowait`` first step that serves a free connection and takes back a clean one with
+no further coroutine) and, for reads, to its :class:`~.replicas.ReplicaSet`.
+
+What they hand out is the pool's :class:`~.connection.TrackedConnection` itself, not a con.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
+    from .connection import TrackedConnection
     from .replicas import ReplicaSet
 
 __all__ = ["Acquire", "Lender", "Read", "Transaction"]
@@ -22,29 +24,35 @@ __all__ = ["Acquire", "Lender", "Read", "Transaction"]
 class Lender(Protocol):
     """A pool the contexts take a connection from and give it back to."""
 
-    async def checkout(self, timeout: float | None = None) -> PoolConnectionProxy: ...
+    def checkout_nowait(self) -> TrackedConnection | None: ...
 
-    async def release(self, proxy: PoolConnectionProxy) -> None: ...
+    async def checkout(self, timeout: float | None = None) -> TrackedConnection: ...
+
+    def release_nowait(self, con: TrackedConnection) -> bool: ...
+
+    async def release(self, con: TrackedConnection) -> None: ...
 
 
 class Acquire:
-    __slots__ = ("_manager", "_proxy", "_timeout")
+    __slots__ = ("_con", "_manager", "_timeout")
 
     def __init__(self, manager: Lender, timeout: float | None) -> None:
         self._manager = manager
         self._timeout = timeout
-        self._proxy: PoolConnectionProxy | None = None
+        self._con: TrackedConnection | None = None
 
-    async def __aenter__(self) -> PoolConnectionProxy:
-        self._proxy = await self._manager.checkout(self._timeout)
-        return self._proxy
+    async def __aenter__(self) -> TrackedConnection:
+        manager = self._manager
+        con = manager.checkout_nowait() or await manager.checkout(self._timeout)
+        self._con = con
+        return con
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        proxy, self._proxy = self._proxy, None
-        if proxy is not None:
-            await self._manager.release(proxy)
+        con, self._con = self._con, None
+        if con is not None and not self._manager.release_nowait(con):
+            await self._manager.release(con)
 
 
 class Read(Acquire):
@@ -57,22 +65,22 @@ class Read(Acquire):
         self._owner = manager
         self._replicas = replicas
 
-    async def __aenter__(self) -> PoolConnectionProxy:
+    async def __aenter__(self) -> TrackedConnection:
         if self._replicas is not None:
             lent = await self._replicas.checkout(self._timeout)
             if lent is not None:
-                self._owner, self._proxy = lent
-                return self._proxy
+                self._owner, self._con = lent
+                return self._con
         primary = self._owner = self._manager
-        self._proxy = await primary.checkout(self._timeout)
-        return self._proxy
+        self._con = await primary.checkout(self._timeout)
+        return self._con
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        proxy, self._proxy = self._proxy, None
-        if proxy is not None:
-            await self._owner.release(proxy)
+        con, self._con = self._con, None
+        if con is not None and not self._owner.release_nowait(con):
+            await self._owner.release(con)
 
 
 class Transaction(Acquire):
@@ -83,15 +91,15 @@ class Transaction(Acquire):
         self._options = options
         self._tx: Any = None
 
-    async def __aenter__(self) -> PoolConnectionProxy:
-        proxy = await super().__aenter__()
+    async def __aenter__(self) -> TrackedConnection:
+        con = await super().__aenter__()
         try:
-            self._tx = proxy.transaction(**self._options)
+            self._tx = con.transaction(**self._options)
             await self._tx.start()
         except BaseException:
             await super().__aexit__(None, None, None)
             raise
-        return proxy
+        return con
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

@@ -1,31 +1,49 @@
-"""PoolManager: a bounded, PgBouncer-ready Postgres pool over asyncpg.
+"""PoolManager: a bounded, PgBouncer-ready Postgres pool of its own over asyncpg connections.
 
-It wraps asyncpg's pool (its queue, LIFO reuse and cancellation-safe release stay as they are)
-and adds what a serverless-style deployment needs: a typed, descriptive error when the pool is
-exhausted, a bounded wait queue, connections recycled after a jittered maximum lifetime and a
-maximum idle time, a pre-ping only for connections idle longer than ``ping_after``, jittered
-back-off while the server is unreachable, read replicas, PgBouncer transaction-pooling mode, and
-gauges and an acquire-wait histogram through :mod:`mediz_infra.telemetry`.
+PoolManager opens asyncpg connections itself (``asyncpg.connect`` with
+:class:`~.connection.TrackedConnection`) and lends them without asyncpg's ``Pool``: a checkout
+that finds a free connection and nobody waiting is synchronous bookkeeping (no task, no timer,
+no proxy object), and so is the release of a connection whose session is clean. That is what
+makes it faster than asyncpg's pool at low concurrency (see ``python -m benchmarks pool``).
 
-When the release reset runs (``reset="auto"``, the default): asyncpg resets every connection on
-release with a round trip. PoolManager skips it unless the connection's session was changed
-(see :mod:`mediz_infra.backends.postgres.connection` for the exact statements that count). An open
-transaction is always rolled back and Python-side listeners always cleared (no round trip when
-the connection is idle). In PgBouncer mode the reset query never runs: PgBouncer hands the
-server connection to other clients between transactions, so a reset would land on a random
-server connection. ``reset="always"`` restores asyncpg's behaviour.
+- **Free list, LIFO.** The most recently released connection is lent first: it is the warmest,
+  and the ones at the bottom age out after ``max_idle`` (one timer per pool, not per release).
+- **Waiters, FIFO.** A caller that finds no free connection and no room to open one waits in a
+  bounded queue (``max_waiting``) under the pool's shared :class:`~mediz_infra._deadlines.Deadlines`
+  timer; a released connection goes straight to the first waiter, and a freed slot (a
+  connection closed) lets the first waiter open a new one.
+- **Slots.** At most ``max_size`` connections exist or are being opened; ``min_size`` are opened
+  by :meth:`PoolManager.start`, the rest on demand.
+- **Release.** A clean connection goes back with no I/O. One that needs work (an open
+  transaction, a dirty session, a query cancelled mid-flight, an expired lifetime or
+  generation) is restored by :meth:`.connection.Connector.restore` in a task of the pool's, which
+  the releasing caller awaits through :func:`asyncio.shield`: a cancelled caller never takes the
+  connection with it.
+- **Cancellation.** No await of acquire, pre-ping, reset or release loses a connection: a
+  connection handed to a waiter that was cancelled at that moment goes to the next one, a
+  connect whose caller was cancelled finishes in the pool's task and joins the free list, a
+  pre-ping cancelled mid-query is restored like a release.
 
-Layout: :class:`PoolManager` is here, with what it does to its own state: opening and closing the
-asyncpg pool, taking a connection out of it (the bounded wait, the ping, the errors) and the
-back-off after an outage. :mod:`.options` checks its arguments, :mod:`.checkout` lends a
-connection (the context managers), :mod:`.replicas` keeps the read replicas and their round
-robin, :mod:`.connection` notes session changes and holds the init and reset hooks, and
-:mod:`.gauges` reports gauges.
+When the release reset runs (``reset="auto"``, the default): only when the connection's session
+was changed (see :mod:`.connection` for the exact statements that count) or a transaction was
+left open (rolled back: asyncpg's ``Connection.reset()``). Python-side listeners are removed with
+it. In PgBouncer mode the reset query never runs: PgBouncer hands the server connection to other
+clients between transactions, so a reset would land on a random server connection.
+``reset="always"`` runs it on every release, as asyncpg's pool does.
+
+Layout: :class:`PoolManager` is here, with what it does to its own state: the free list, the
+waiters and the slots, the pre-ping, the errors and the back-off after an outage. :mod:`.options`
+checks its arguments, :mod:`.checkout` lends a connection (the context managers),
+:mod:`.replicas` keeps the read replicas and their round robin, :mod:`.connection` is the
+connection class (session tracking, the use-after-release guard) and the :class:`~.connection.
+Connector` that opens and restores connections, and :mod:`.gauges` reports gauges.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import random
 import time
@@ -40,14 +58,12 @@ from ..._deadlines import Deadlines
 from ..._urls import redact
 from ...errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed, PoolExhausted
 from .checkout import Acquire, Read, Transaction
-from .connection import ConnectionHooks, TrackedConnection, released_at, statement_hooks_match
+from .connection import Connector, TrackedConnection, statement_hooks_match
 from .gauges import PoolStats, register_gauges
 from .options import PGBOUNCER_PORTS, check_arguments, parse_pool_url, settings_options
 from .replicas import ReplicaSet
 
 if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
     from ...config import Settings
 
 __all__ = ["PoolManager", "PoolStats"]
@@ -65,14 +81,17 @@ _OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 _BACKOFF_BASE = 0.05
 _BACKOFF_CAP = 1.0
 
+# What a waiter is handed: a connection, or None for "a slot is free: open one".
+_Handoff = asyncio.Future[TrackedConnection | None]
+
 
 class PoolManager:
     """A Postgres connection pool for one primary and optional read replicas.
 
     Use it as ``async with PoolManager(url) as pool`` or call :meth:`start` and :meth:`close`;
     nothing connects before :meth:`start`. Get connections with ``async with pool.acquire() as
-    con`` (plain asyncpg connections), ``pool.read()`` for read-only work that a replica may
-    serve, and ``pool.transaction()`` for a transaction on the primary.
+    con`` (the pool's own asyncpg connections, no proxy), ``pool.read()`` for read-only work
+    that a replica may serve, and ``pool.transaction()`` for a transaction on the primary.
 
     Args:
         url: ``postgresql://user:password@host:port/database``. A ``pgbouncer=true|false`` query
@@ -160,23 +179,33 @@ class PoolManager:
         self.max_waiting = max_waiting
         self.reset_mode = reset
         self.describe_cache = describe_cache
-        if not statement_hooks_match():  # an asyncpg whose statement path we cannot see
+        self._private_hooks = statement_hooks_match()
+        if not self._private_hooks:  # an asyncpg whose private parts we cannot rely on
             log.warning(
-                "pool %s: asyncpg %s routes statements differently from the releases mediz-infra "
-                "was tested with; every released connection is reset and PgBouncer query "
-                "descriptions are not kept (slower, still correct). Install an asyncpg version "
-                "in the range mediz-infra declares to get them back",
+                "pool %s: asyncpg %s differs from the releases mediz-infra was tested with; "
+                "every released connection is reset, PgBouncer query descriptions are not kept "
+                "and use after release is not caught (slower, still correct). Install an "
+                "asyncpg version in the range mediz-infra declares to get them back",
                 name, asyncpg.__version__,
             )
             self.reset_mode, self.describe_cache = "always", False
         self.connect_timeout = connect_timeout
         self._replicas = self._make_replicas(replicas, pgbouncer)
-        self._pool: asyncpg.Pool | None = None
-        self._free_holders: asyncio.Queue[Any] | None = None
-        self._closing: asyncpg.Pool | None = None
+        self._connector: Connector | None = None
+        self._started = False  # lending: between a successful start() and close()
+        self._live = False  # adopting new connections: from start() to close()
+        # Release needs no I/O for a clean connection only when asyncpg's private parts are known.
+        self._fast_release = self._private_hooks and self.reset_mode == "auto"
+        self._free: list[TrackedConnection] = []  # LIFO: append and pop at the end
+        self._waiters: collections.deque[_Handoff] = collections.deque()
+        self._connections: set[TrackedConnection] = set()  # every open one; each holds a slot
+        self._slots = 0  # connections open or being opened (<= max_size)
+        self._generation = 0
+        self._tasks: set[asyncio.Task[Any]] = set()  # restores, connects and closes in flight
+        self._drained: asyncio.Event | None = None  # set by the last connection out, on close
+        self._reaper: asyncio.TimerHandle | None = None
         self._deadlines = Deadlines()  # waiting acquires share one timer
         self._start_lock: asyncio.Lock | None = None
-        self._waiting = 0
         self._failures = 0
         self._retry_at = 0.0
         self._last_error: str | None = None
@@ -184,6 +213,7 @@ class PoolManager:
         self._wait_hist = meter.create_histogram(
             telemetry.DB_POOL_ACQUIRE_WAIT, unit="s", description="Time to get a pooled connection"
         )
+        self._record_wait = self._wait_hist.record
         self._errors = meter.create_counter(
             telemetry.DB_POOL_ERRORS, unit="{error}", description="Pool errors by kind"
         )
@@ -229,7 +259,7 @@ class PoolManager:
             raise ConfigError("DATABASE_REPLICA_URLS", str(exc).partition(": ")[2]) from None
 
     def __repr__(self) -> str:
-        state = "open" if self._pool is not None else "closed"
+        state = "open" if self._started else "closed"
         return f"<PoolManager {self.name} {self.url} {state} max_size={self.max_size}>"
 
     # lifecycle ------------------------------------------------------------------------------
@@ -237,7 +267,7 @@ class PoolManager:
     @property
     def started(self) -> bool:
         """True between a successful :meth:`start` and :meth:`close`."""
-        return self._pool is not None
+        return self._started
 
     @property
     def replicas(self) -> ReplicaSet | None:
@@ -250,22 +280,22 @@ class PoolManager:
         Raises:
             BackendUnavailable: the primary cannot be reached; the pool stays closed.
         """
-        if self._pool is not None:
+        if self._started:
             return self
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
-            if self._pool is not None:  # another task started it while we waited
+            if self._started:  # another task started it while we waited
                 return self  # type: ignore[unreachable]
-            pool = await self._open()
-            self._pool = pool
-            self._free_holders = _free_holders(pool)
+            await self._open()
+            self._started = True
+            self._arm_reaper()
             if self._replicas is not None:
                 await self._replicas.start()
         return self
 
-    async def _open(self) -> asyncpg.Pool:
-        """Open the asyncpg pool with its ``min_size`` connections.
+    async def _open(self) -> None:
+        """Open the ``min_size`` first connections, concurrently.
 
         Raises:
             BackendUnavailable: the server cannot be reached or refused the connection.
@@ -273,58 +303,89 @@ class PoolManager:
         server_settings = {"application_name": self.application_name}
         if self.statement_timeout is not None and not self.pgbouncer:
             server_settings["statement_timeout"] = str(int(self.statement_timeout * 1000))
-        hooks = ConnectionHooks(
-            name=self.name, max_lifetime=self.max_lifetime, pgbouncer=self.pgbouncer,
-            describe_cache=self.describe_cache, reset_mode=self.reset_mode,
-            connect_timeout=self.connect_timeout, errors=self._errors, attrs=self._attrs,
+        self._connector = Connector(
+            dsn=self._dsn, name=self.name, max_lifetime=self.max_lifetime,
+            pgbouncer=self.pgbouncer, describe_cache=self.describe_cache,
+            reset_mode=self.reset_mode, private_hooks=self._private_hooks,
+            connect_timeout=self.connect_timeout, command_timeout=self.command_timeout,
+            server_settings=server_settings, errors=self._errors, attrs=self._attrs,
         )
-        # Through Any: asyncpg-stubs before 0.31 type the async ``reset`` hook as a plain function.
-        create_pool: Any = asyncpg.create_pool
+        self._generation += 1  # a connection of an earlier start() is closed on release
+        self._live, self._drained = True, None
+        self._slots += self.min_size
+        opening = [self._connect(self.connect_timeout) for _ in range(self.min_size)]
         try:
-            pool: asyncpg.Pool = await create_pool(
-                self._dsn,
-                min_size=self.min_size,
-                max_size=self.max_size,
-                max_inactive_connection_lifetime=self.max_idle,
-                command_timeout=self.command_timeout,
-                timeout=self.connect_timeout,
-                connection_class=TrackedConnection,
-                statement_cache_size=0 if self.pgbouncer else 100,
-                server_settings=server_settings,
-                init=hooks.init,
-                reset=hooks.reset,
-            )
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise BackendUnavailable(
-                f"cannot open the Postgres pool {self.name} at {self.url}: "
-                f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
-            ) from exc
-        return pool
+            results = await asyncio.gather(*opening, return_exceptions=True)
+        except BaseException:  # cancelled: nothing opened so far stays behind
+            self._live = False
+            for con in list(self._connections):
+                con.terminate()
+                self._forget(con)
+            raise
+        opened = [r for r in results if isinstance(r, TrackedConnection)]
+        failed = [r for r in results if not isinstance(r, TrackedConnection)]
+        if not failed:
+            for con in opened:
+                con._mz_leased = False
+            self._free.extend(opened)
+            return
+        self._live = False
+        for con in opened:
+            con.terminate()
+            self._forget(con)
+        exc = failed[0]
+        if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt
+            raise exc
+        raise BackendUnavailable(
+            f"cannot open the Postgres pool {self.name} at {self.url}: "
+            f"{redact(str(exc))}; check that the server is up and DATABASE_URL is right"
+        ) from exc
 
     async def close(self) -> None:
-        """Close every connection, waiting up to ``acquire_timeout`` for checked-out ones."""
-        pool, self._pool = self._pool, None
+        """Close every connection, waiting up to ``acquire_timeout`` for checked-out ones.
+
+        Waiting callers get :class:`PoolClosed`; a connection released after this closes.
+        """
         if self._replicas is not None:
             await self._replicas.close()
-        if pool is None:
+        if not self._live:
             return
-        self._closing = pool  # checked-out connections are still released into it
+        self._started = self._live = False
+        self._generation += 1
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        waiters, self._waiters = self._waiters, collections.deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(PoolClosed(f"pool {self.name} was closed"))
+        idle, self._free = self._free, []
+        for con in idle:
+            self._spawn(self._close(con))
+        drained = self._drained = asyncio.Event()
+        if not self._connections:
+            drained.set()
         try:
-            await asyncio.wait_for(pool.close(), self.acquire_timeout)
+            await asyncio.wait_for(drained.wait(), self.acquire_timeout)
         except TimeoutError:
             log.warning("pool %s: connections still in use after %.1f s; terminating",
                         self.name, self.acquire_timeout)
-            pool.terminate()
-        finally:
-            self._closing = None
+            for con in list(self._connections):
+                con.terminate()
+                self._forget(con)
+        if self._tasks:  # restores and closes still under way end within connect_timeout
+            await asyncio.wait(list(self._tasks))
 
     async def expire_connections(self) -> None:
         """Replace every connection (replicas' too): idle ones now, checked-out ones on release.
 
         Use it after a schema migration, or after rotating the database password.
         """
-        if self._pool is not None:
-            await self._pool.expire_connections()
+        self._generation += 1
+        idle, self._free = self._free, []
+        closing = [self._spawn(self._close(con)) for con in idle]
+        if closing:
+            await asyncio.wait(closing)  # owned tasks: a cancelled caller does not stop them
         if self._replicas is not None:
             await self._replicas.expire_connections()
 
@@ -338,6 +399,10 @@ class PoolManager:
 
     def acquire(self, *, timeout: float | None = None) -> Acquire:
         """A connection from the primary: ``async with pool.acquire() as con: ...``.
+
+        ``con`` is a :class:`~.connection.TrackedConnection`, an :class:`asyncpg.Connection`:
+        every asyncpg method works on it. After the block it belongs to the pool again, and a
+        query on it raises :class:`asyncpg.InterfaceError` while it sits idle.
 
         Raises (on enter):
             PoolExhausted: no connection was free within ``timeout`` (default
@@ -359,111 +424,314 @@ class PoolManager:
         """
         return Transaction(self, timeout, options)
 
-    async def checkout(self, timeout: float | None = None) -> PoolConnectionProxy:
+    def checkout_nowait(self) -> TrackedConnection | None:
+        """A free connection that needs no pre-ping when nobody waits, else ``None``. No I/O.
+
+        The synchronous first step of :meth:`checkout`, for the context managers' hot path.
+        """
+        free = self._free
+        if free and not self._waiters:
+            con = free[-1]
+            if time.monotonic() - con._mz_released <= self.ping_after and not con.is_closed():
+                free.pop()
+                con._mz_leased = True
+                self._record_wait(0.0, self._attrs)
+                return con
+        return None
+
+    async def checkout(self, timeout: float | None = None) -> TrackedConnection:
         """A connection from the primary, to give back with :meth:`release`.
 
         The step under :meth:`acquire`, for code that cannot use a context manager; prefer
         :meth:`acquire`, which always gives the connection back. Raises what it does.
         """
-        pool = self._pool
-        if pool is None:
+        con = self.checkout_nowait()
+        if con is not None:
+            return con
+        if not self._started:
             raise PoolClosed(f"pool {self.name} is not started: call await pool.start() first")
         budget = self.acquire_timeout if timeout is None else timeout
         start = time.perf_counter()
         deadline = time.monotonic() + budget
         try:
             while True:
-                proxy = await self._acquire_once(pool, budget)
-                if time.monotonic() - released_at(proxy) <= self.ping_after or await self._ping(
-                    proxy
-                ):
-                    return proxy
+                con, fresh = await self._take(budget)
+                if fresh or time.monotonic() - con._mz_released <= self.ping_after:
+                    return con
+                if await self._ping(con):
+                    return con
                 budget = deadline - time.monotonic()
                 if budget <= 0:
                     raise BackendTimeout(f"no live Postgres connection to {self.url} in time")
         finally:
             # recorded for failures too: a slow PoolExhausted is the wait that matters most
-            self._wait_hist.record(time.perf_counter() - start, self._attrs)
+            self._record_wait(time.perf_counter() - start, self._attrs)
 
-    async def release(self, proxy: PoolConnectionProxy) -> None:
-        """Give back a connection from :meth:`checkout` (also while the pool is closing)."""
-        pool = self._pool or self._closing
-        if pool is not None:
-            await pool.release(proxy)
+    def release_nowait(self, con: TrackedConnection) -> bool:
+        """Give back a clean connection with no I/O; ``False`` when :meth:`release` must run.
 
-    async def _acquire_once(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
-        """One connection from ``pool`` within ``budget`` seconds, not yet pinged.
+        The synchronous first step of :meth:`release`, for the context managers' hot path.
 
-        A free holder is handed over at once; otherwise the caller joins a bounded wait queue
-        with a shared deadline. During the back-off after an outage a pool with no idle
-        connection fails fast.
+        Raises:
+            asyncpg.InterfaceError: ``con`` is not one of this pool's connections.
+        """
+        if con._mz_pool is not self:
+            raise asyncpg.InterfaceError(
+                f"release(): this connection does not belong to pool {self.name}"
+            )
+        if (
+            self._fast_release
+            and self._started
+            and con._mz_leased
+            and con._mz_release(time.monotonic(), self._generation)
+        ):
+            self._recycle(con)
+            return True
+        return False
+
+    async def release(self, con: TrackedConnection) -> None:
+        """Give back a connection from :meth:`checkout` (also while the pool is closing).
+
+        A clean connection goes back at once; one that needs a rollback, a reset or a close is
+        restored in a task of the pool's, awaited through :func:`asyncio.shield`: cancelling
+        the caller does not stop it. Releasing a connection twice is harmless.
+        """
+        if self.release_nowait(con) or not con._mz_leased:
+            return
+        con._mz_leased = False
+        await asyncio.shield(self._spawn(self._restore(con)))
+
+    async def _take(self, budget: float) -> tuple[TrackedConnection, bool]:
+        """A connection within ``budget`` seconds, and whether it is fresh (no ping needed).
+
+        A free connection when nobody waits; else a new one while there is a free slot; else
+        the caller joins the bounded wait queue with a shared deadline. During the back-off
+        after an outage a pool with no free connection fails fast.
 
         Raises:
             BackendUnavailable: in back-off after an outage, or the server cannot be reached.
             PoolExhausted: ``max_waiting`` callers already wait, or none was free in time.
             BackendTimeout: a slot was free but opening the connection took the whole budget.
+            PoolClosed: the pool was closed meanwhile.
         """
-        if self._retry_at and time.monotonic() < self._retry_at and pool.get_idle_size() == 0:
+        free = self._free
+        while free and not self._waiters:
+            con = free.pop()
+            if not con.is_closed():
+                con._mz_leased = True
+                return con, False
+            self._forget(con)
+        if self._retry_at and time.monotonic() < self._retry_at:
             raise BackendUnavailable(
                 f"Postgres pool {self.name} at {self.url} is unreachable "
                 f"({self._last_error}); retrying in {self._retry_at - time.monotonic():.2f} s"
             )
-        free = self._free_holders
-        # A free holder means no wait: asyncpg hands it over at once (at worst it opens a
-        # connection, bounded by connect_timeout), so that path skips the timer.
-        fast = free is not None and free.qsize() > 0
-        if not fast and self.max_waiting is not None and self._waiting >= self.max_waiting:
+        if self._slots < self.max_size and not self._waiters:
+            self._slots += 1
+            return await self._open_in_slot(budget), True
+        if self.max_waiting is not None and len(self._waiters) >= self.max_waiting:
             self._errors.add(1, {**self._attrs, "kind": "exhausted"})
             raise self._exhausted(budget, queue_full=True)
+        started = time.monotonic()
+        handed = await self._wait(budget)
+        if handed is None:  # a slot was freed for us
+            return await self._open_in_slot(budget - (time.monotonic() - started)), True
+        return handed, True
+
+    async def _wait(self, budget: float) -> TrackedConnection | None:
+        """Wait in line for a released connection (or a freed slot, ``None``)."""
+        handoff: _Handoff = asyncio.get_running_loop().create_future()
+        self._waiters.append(handoff)
+        task = self._deadlines.enter(budget)
         try:
-            if fast:
-                proxy = await pool.acquire()
-            else:
-                proxy = await self._wait_for_holder(pool, budget)
+            return await handoff
+        except asyncio.CancelledError:
+            if handoff.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(handoff)
+            elif handoff.exception() is None:
+                # Handed over just as we were cancelled: it goes to the next in line.
+                self._pass_on(handoff.result())
+            if self._deadlines.expired(task):  # ours becomes PoolExhausted; a caller's cancel stays
+                self._errors.add(1, {**self._attrs, "kind": "exhausted"})
+                raise self._exhausted(budget) from None
+            raise
+        finally:
+            self._deadlines.leave(task)
+
+    async def _open_in_slot(self, budget: float) -> TrackedConnection:
+        """Open a connection in the slot the caller holds.
+
+        The connect runs in a task of the pool's, awaited through a shield: a caller cancelled
+        meanwhile leaves the new connection to the free list (or the next waiter).
+
+        Raises:
+            BackendUnavailable, BackendTimeout, PoolClosed: as :meth:`checkout`.
+        """
+        timeout = max(min(self.connect_timeout, budget), 0.001)
+        opening = self._spawn(self._connect(timeout))
+        try:
+            con: TrackedConnection = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(self._adopt)
+            raise
         except TimeoutError:
-            if pool.get_size() - pool.get_idle_size() < self.max_size:
-                # A slot was free: the time went into opening a connection.
-                raise BackendTimeout(
-                    f"opening a Postgres connection to {self.url} took more than "
-                    f"{budget:.1f} s; check the server's load and network"
-                ) from None
-            self._errors.add(1, {**self._attrs, "kind": "exhausted"})
-            raise self._exhausted(budget) from None
+            raise BackendTimeout(
+                f"opening a Postgres connection to {self.url} took more than "
+                f"{timeout:.1f} s; check the server's load and network"
+            ) from None
         except _OUTAGE_ERRORS as exc:
             self.note_outage(exc)
             raise BackendUnavailable(
                 f"cannot connect to Postgres pool {self.name} at {self.url}: "
                 f"{redact(str(exc))}; check that the server is up"
             ) from exc
+        except asyncpg.PostgresError as exc:  # refused: authentication, unknown database ...
+            raise BackendUnavailable(
+                f"Postgres refused a connection for pool {self.name} at {self.url}: "
+                f"{redact(str(exc))}; check DATABASE_URL"
+            ) from exc
         if self._failures:
             self._failures = 0
             self._retry_at = 0.0
             log.info("pool %s: Postgres reachable again", self.name)
-        return proxy
+        return con
 
-    async def _wait_for_holder(self, pool: asyncpg.Pool, budget: float) -> PoolConnectionProxy:
-        task = self._deadlines.enter(budget)
-        self._waiting += 1
+    async def _connect(self, timeout: float) -> TrackedConnection:
+        """Open one connection in a slot already counted; the slot is freed if that fails."""
+        assert self._connector is not None
         try:
-            return await pool.acquire()
-        except asyncio.CancelledError:
-            if self._deadlines.expired(task):  # ours becomes a timeout; a caller's cancel stays
-                raise TimeoutError from None
+            con = await self._connector.connect(timeout)
+        except BaseException:
+            self._free_slot()
             raise
-        finally:
-            self._waiting -= 1
-            self._deadlines.leave(task)
+        if not self._live:  # closed meanwhile
+            con.terminate()
+            self._free_slot()
+            raise PoolClosed(f"pool {self.name} was closed")
+        con._mz_pool = self
+        con._mz_generation = self._generation
+        self._connections.add(con)
+        return con
 
-    async def _ping(self, proxy: PoolConnectionProxy) -> bool:
-        """``SELECT 1`` on ``proxy``; a dead connection is dropped (asyncpg reopens its holder)."""
+    def _adopt(self, opening: asyncio.Task[TrackedConnection]) -> None:
+        """A connect whose caller was cancelled: its connection joins the pool."""
+        if not opening.cancelled() and opening.exception() is None:
+            self._recycle(opening.result())
+
+    async def _ping(self, con: TrackedConnection) -> bool:
+        """``SELECT 1`` on ``con``; a dead connection is dropped (its slot freed)."""
         try:
-            await proxy.fetchval("SELECT 1", timeout=self.connect_timeout)
+            await con.fetchval("SELECT 1", timeout=self.connect_timeout)
+        except asyncio.CancelledError:
+            # Interrupted mid-query: restored (the server's cancel awaited) like a release.
+            con._mz_leased = False
+            self._spawn(self._restore(con))
+            raise
         except Exception as exc:
             self._errors.add(1, {**self._attrs, "kind": "stale"})
             log.info("pool %s: dropped a stale connection (%s)", self.name, exc)
-            proxy.terminate()  # hands the holder back; asyncpg reconnects on next acquire
+            con.terminate()
+            self._forget(con)
             return False
         return True
+
+    # giving back -----------------------------------------------------------------------------
+
+    def _recycle(self, con: TrackedConnection) -> None:
+        """A usable connection: to the first waiter, else onto the free list."""
+        if not self._live:
+            self._spawn(self._close(con))
+            return
+        waiters = self._waiters
+        while waiters:
+            handoff = waiters.popleft()
+            if not handoff.done():
+                con._mz_leased = True
+                handoff.set_result(con)
+                return
+        con._mz_leased = False
+        self._free.append(con)
+
+    def _pass_on(self, handed: TrackedConnection | None) -> None:
+        """What a cancelled waiter was handed goes on: a connection, or a slot."""
+        if handed is None:
+            self._free_slot()
+        else:
+            self._recycle(handed)
+
+    def _free_slot(self) -> None:
+        """A slot came free: the first waiter may open a connection in it."""
+        if self._live:
+            waiters = self._waiters
+            while waiters:
+                handoff = waiters.popleft()
+                if not handoff.done():
+                    handoff.set_result(None)
+                    return
+        self._slots -= 1
+
+    def _forget(self, con: TrackedConnection) -> None:
+        """``con`` is closed (or terminated): drop it and free its slot, once."""
+        if con not in self._connections:
+            return
+        self._connections.discard(con)
+        self._free_slot()
+        if self._drained is not None and not self._connections:
+            self._drained.set()
+
+    async def _restore(self, con: TrackedConnection) -> None:
+        """Restore a released connection (see :meth:`.connection.Connector.restore`)."""
+        assert self._connector is not None
+        guarded, con._mz_guarded = con._mz_guarded, False  # the pool's own queries pass
+        try:
+            retire = not self._live or con._mz_generation != self._generation
+            usable = await self._connector.restore(con, retire=retire)
+        except BaseException:  # cancelled at loop shutdown: restore() terminated it
+            self._forget(con)
+            raise
+        finally:
+            con._mz_guarded = guarded
+        if not usable:
+            self._forget(con)
+        elif self._live and con._mz_generation == self._generation:
+            self._recycle(con)
+        else:  # the pool closed or expired its connections meanwhile
+            await self._close(con)
+
+    async def _close(self, con: TrackedConnection) -> None:
+        assert self._connector is not None
+        try:
+            await self._connector.close(con)
+        finally:
+            self._forget(con)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """A task of the pool's: kept until done, awaited by :meth:`close`."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # idle connections ------------------------------------------------------------------------
+
+    def _arm_reaper(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._reaper = loop.call_later(max(self.max_idle / 2, 0.01), self._reap)
+
+    def _reap(self) -> None:
+        """Close connections idle longer than ``max_idle`` above ``min_size``: the oldest first."""
+        self._reaper = None
+        if not self._live:
+            return
+        limit = time.monotonic() - self.max_idle
+        free = self._free
+        spare = len(self._connections) - self.min_size
+        closing = 0
+        while closing < spare and free and free[0]._mz_released <= limit:
+            self._spawn(self._close(free.pop(0)))
+            closing += 1
+        self._arm_reaper()
 
     def _exhausted(self, budget: float, *, queue_full: bool = False) -> PoolExhausted:
         stats = self.stats()
@@ -503,33 +771,51 @@ class PoolManager:
 
     async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Any]:
         """Run ``query`` on the primary and return every row."""
-        async with self.acquire() as con:
+        con = self.checkout_nowait() or await self.checkout()
+        try:
             return await con.fetch(query, *args, timeout=timeout)
+        finally:
+            if not self.release_nowait(con):
+                await self.release(con)
 
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Any:
         """Run ``query`` on the primary and return the first row or ``None``."""
-        async with self.acquire() as con:
+        con = self.checkout_nowait() or await self.checkout()
+        try:
             return await con.fetchrow(query, *args, timeout=timeout)
+        finally:
+            if not self.release_nowait(con):
+                await self.release(con)
 
     async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any:
         """Run ``query`` on the primary and return the first column of the first row."""
-        async with self.acquire() as con:
+        con = self.checkout_nowait() or await self.checkout()
+        try:
             return await con.fetchval(query, *args, timeout=timeout)
+        finally:
+            if not self.release_nowait(con):
+                await self.release(con)
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
         """Run ``query`` on the primary and return its status (``"INSERT 0 1"``)."""
-        async with self.acquire() as con:
+        con = self.checkout_nowait() or await self.checkout()
+        try:
             return await con.execute(query, *args, timeout=timeout)
+        finally:
+            if not self.release_nowait(con):
+                await self.release(con)
 
     # observing -------------------------------------------------------------------------------
 
     def stats(self) -> PoolStats:
-        """Current size, idle, in-use and waiting counts (zeros before start)."""
-        pool = self._pool
-        if pool is None:
-            return PoolStats(0, 0, 0, self._waiting, self.max_size)
-        size, idle = pool.get_size(), pool.get_idle_size()
-        return PoolStats(size, idle, size - idle, self._waiting, self.max_size)
+        """Current size, idle, in-use and waiting counts (zeros before start).
+
+        ``size`` counts open connections (one being restored or closed after release counts
+        as in use until that ends); ``waiting`` the callers in line.
+        """
+        size, idle = len(self._connections), len(self._free)
+        waiting = sum(not w.done() for w in self._waiters) if self._waiters else 0
+        return PoolStats(size, idle, size - idle, waiting, self.max_size)
 
     async def check(self, timeout: float = 2.0) -> dict[str, Any]:
         """Health detail: round-trip latency, pool stats and replicas; no password anywhere.
@@ -550,11 +836,3 @@ class PoolManager:
         if self._replicas is not None:
             detail["replicas"] = await self._replicas.check(timeout)
         return detail
-
-
-def _free_holders(pool: asyncpg.Pool) -> asyncio.Queue[Any] | None:
-    """asyncpg's queue of free holders, or ``None`` when this asyncpg has none."""
-    # Private to asyncpg: peeked to skip the acquire timer when a holder is free. Without it
-    # every acquire simply takes the timed path.
-    queue = getattr(pool, "_queue", None)
-    return queue if isinstance(queue, asyncio.Queue) else None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ...errors import BackendTimeout, BackendUnavailable, PoolClosed, PoolExhausted
 
 if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
+    from .connection import TrackedConnection
 
 __all__ = ["Replica", "ReplicaSet"]
 
@@ -40,9 +40,13 @@ class Replica(Protocol):
 
     async def expire_connections(self) -> None: ...
 
-    async def checkout(self, timeout: float | None = None) -> PoolConnectionProxy: ...
+    def checkout_nowait(self) -> TrackedConnection | None: ...
 
-    async def release(self, proxy: PoolConnectionProxy) -> None: ...
+    async def checkout(self, timeout: float | None = None) -> TrackedConnection: ...
+
+    def release_nowait(self, con: TrackedConnection) -> bool: ...
+
+    async def release(self, con: TrackedConnection) -> None: ...
 
     def note_outage(self, exc: BaseException) -> None: ...
 
@@ -95,7 +99,7 @@ class ReplicaSet:
 
     async def checkout(
         self, timeout: float | None
-    ) -> tuple[Replica, PoolConnectionProxy] | None:
+    ) -> tuple[Replica, TrackedConnection] | None:
         """A connection from the next healthy replica that gives one, with that replica.
 
         ``None`` when every replica is in back-off or failed now; the caller uses the primary.
@@ -104,13 +108,13 @@ class ReplicaSet:
             try:
                 if not replica.started:  # down at start: try again after its back-off
                     await replica.start()
-                proxy = await replica.checkout(timeout)
+                con = await replica.checkout(timeout)
             except (BackendUnavailable, BackendTimeout) as exc:
                 if not replica.started:
                     replica.note_outage(exc)
                 log.warning("replica %s unavailable, trying the next: %s", replica.url, exc)
                 continue
-            return replica, proxy
+            return replica, con
         return None
 
     async def check(self, timeout: float) -> list[dict[str, Any]]:
