@@ -8,9 +8,9 @@ costs the rate limiter and Redis client, not asyncpg, pydantic-settings or the c
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from ._version import __version__
 
 # Seen by mypy and IDEs only; at run time the same names come from __getattr__ below.
@@ -200,21 +200,4 @@ _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for 
 # Hidden from type checkers: they see the TYPE_CHECKING imports instead, and a visible
 # module __getattr__ would make every misspelt attribute of the package type-check as Any.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        """Import a public name's submodule on first access (PEP 562) and cache the name here.
-
-        Raises:
-            AttributeError: ``name`` is not a public name of the package.
-        """
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    """The module's real attributes plus the public names not imported yet."""
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, __all__)

@@ -13,9 +13,9 @@ and the rate limiter, which import this package for the Redis client, never need
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from .._urls import parse_url
 from ..errors import ConfigError
 from .outage import BACKEND_ERRORS, Outage, describe_failure, redis_probe
@@ -86,21 +86,4 @@ _LAZY = {
 # Hidden from type checkers: they see the TYPE_CHECKING imports instead, and a visible
 # module __getattr__ would make every misspelt attribute of the package type-check as Any.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        """Import a Postgres name's submodule on first access (PEP 562) and cache the name here.
-
-        Raises:
-            AttributeError: ``name`` is not a name of the package.
-        """
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value
-        return value
-
-
-def __dir__() -> list[str]:
-    """The module's real attributes plus the Postgres names not imported yet."""
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, __all__)
