@@ -100,6 +100,29 @@ def test_speedups_and_checks_use_medians() -> None:
     ]
 
 
+def test_a_relative_check_scales_its_target_by_the_reference_pair() -> None:
+    # ours keeps 4100/6000 = 0.68 through the hop; the reference tool keeps 1/4 = 0.25 of it
+    direct = _case("direct/c10", [6000, 6000, 6000], [4, 4, 4])
+    bouncer = _case("bouncer/c10", [4100, 4100, 4100], [1, 1, 1])
+    pair = (("bouncer/c10", "peer"), ("direct/c10", "peer"))
+    checks = [
+        Check("kept", ("bouncer/c10", "Ours"), ("direct/c10", "Ours"), 1.0, relative_to=pair),
+        Check("strict", ("bouncer/c10", "Ours"), ("direct/c10", "Ours"), 3.0, relative_to=pair),
+        Check(
+            "no reference",
+            ("bouncer/c10", "Ours"),
+            ("direct/c10", "Ours"),
+            1.0,
+            relative_to=(("missing", "peer"), ("direct/c10", "peer")),
+        ),
+    ]
+    rows = evaluate_checks(checks, [direct, bouncer])
+    assert [(r["label"], r["target"], r["met"]) for r in rows] == [
+        ("kept", 0.25, True),
+        ("strict", 0.75, False),
+    ]
+
+
 def _run(cases: list[CaseResult], checks: list[Check]) -> RunResult:
     return RunResult(
         benchmark="demo",
