@@ -23,6 +23,7 @@ end
 local out = {1}
 local writes = {}
 local counted = {}
+local held = {}
 local allowed = true
 
 local function reply(values)
@@ -119,6 +120,7 @@ for i = 1, #KEYS do
     local tolerance = burst * interval
     local tat = tonumber(redis.call('GET', key) or '0')
     if tat < now then tat = now end
+    held[i] = ms(tat - now)
     local new_tat = tat + cost * interval
     local allow_at = new_tat - tolerance
     if allow_at > now then
@@ -143,7 +145,10 @@ end
 if not allowed then
   -- nothing is consumed: a limit that would have allowed still has its units
   for i = 1, #KEYS do
-    if writes[i] ~= nil then out[3 * i - 1] = out[3 * i - 1] + cost end
+    if writes[i] ~= nil then
+      out[3 * i - 1] = out[3 * i - 1] + cost
+      if held[i] ~= nil then out[3 * i] = held[i] end  -- GCRA: the previous TAT's reset
+    end
     if counted[i] ~= nil then  -- take the fixed window's optimistic count back
       if counted[i] == cost then
         redis.call('DEL', KEYS[i])

@@ -69,6 +69,7 @@ class MemoryStore:
         data = self._data
         out = [1]
         writes: list[tuple[str, int, Any]] = []
+        held: dict[int, int] = {}  # GCRA: limit index -> its reset if nothing is consumed
         for key, (amount, window, burst) in zip(keys, limits, strict=True):
             entry = data.get(key)
             if entry is not None and entry[0] <= now:
@@ -93,9 +94,11 @@ class MemoryStore:
                 )
                 write = ([live, new_cur, prev], now + 2 * window)
             else:
-                g = gcra(entry[1] if entry else None, now, amount, window, burst, cost)
+                stored = entry[1] if entry else None
+                g = gcra(stored, now, amount, window, burst, cost)
                 verdict = g
                 write = (g.tat, g.tat)
+                held[len(writes)] = _ms(stored - now) if stored is not None else 0
             out.extend((verdict.remaining, _ms(verdict.reset), _ms(verdict.retry)))
             if not verdict.allowed:
                 out[0] = 0
@@ -114,6 +117,8 @@ class MemoryStore:
             for i in range(len(keys)):
                 if out[3 + 3 * i] == 0:
                     out[1 + 3 * i] += cost
+                    if i in held:  # and its reset stays the previous TAT's
+                        out[2 + 3 * i] = held[i]
         return out
 
     def sweep(self, now_us: int | None = None) -> int:

@@ -108,3 +108,18 @@ async def test_acquire_waits_for_capacity_within_max_wait(limiter: RateLimiter) 
         await limiter.acquire(
             Rule("acq-h", "1/hour", strategy="fixed-window"), "once", cost=2, max_wait=0.2
         )
+
+
+async def test_gcra_refusal_keeps_each_allowing_limits_reset(limiter: RateLimiter) -> None:
+    """A refused request consumes nothing: the limit that would have allowed keeps its `t`."""
+    if "g" not in getattr(limiter.store, "strategies", "g"):
+        pytest.skip("no GCRA on this store")
+    rule = Rule("two", "3/minute;5/hour")
+    decisions = [await limiter.hit(rule, "client") for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    hours = [d.states[1] for d in decisions[2:]]
+    assert [h.remaining for h in hours] == [2, 2, 2]
+    # the hour's reset after the 3rd request is 3 emission intervals (2160 s) away; the refusals
+    # wrote nothing, so it may only shrink as the clock moves, never grow by another 720 s
+    assert 2100 < hours[0].reset <= 2160
+    assert hours[0].reset >= hours[1].reset >= hours[2].reset > 2100
