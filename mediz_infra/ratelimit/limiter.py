@@ -66,6 +66,21 @@ class _Plan:
         }
 
 
+def _check_cost_fits(rule: Rule, cost: int) -> None:
+    """Refuse a cost no wait can satisfy: it exceeds a limit's whole capacity."""
+    if cost < 1:
+        raise ConfigError("cost", f"expected units >= 1, got {cost!r}")
+    for limit in rule.parsed:
+        capacity = (rule.burst or limit.amount) if rule.code == "g" else limit.amount
+        if cost > capacity:
+            held = f"a burst of {capacity}" if capacity != limit.amount else f"{capacity}"
+            raise ConfigError(
+                "cost",
+                f"{cost} units exceed the limit {limit.text!r} of rule {rule.name!r}, which "
+                f"never holds more than {held}; split the work or raise the limit",
+            )
+
+
 class RateLimiter:
     """Decides requests against rules, on one store.
 
@@ -271,9 +286,11 @@ class RateLimiter:
         Raises:
             RateLimitExceeded: no capacity within ``max_wait`` (waits no longer than that).
             BackendUnavailable: the store is down and the rule fails closed.
-            ConfigError: a malformed limit string.
+            ConfigError: a malformed limit string, or a ``cost`` above what a limit can ever
+                hold (its amount; its burst for GCRA), raised at once without waiting.
         """
         rule = limits if isinstance(limits, Rule) else self._adhoc_rule(limits, name)
+        _check_cost_fits(rule, cost)
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + max_wait

@@ -104,10 +104,34 @@ async def test_acquire_waits_for_capacity_within_max_wait(limiter: RateLimiter) 
     began = time.monotonic()
     decision = await limiter.acquire(rule, "fanout", max_wait=3.0)  # waits for the window
     assert decision.allowed and time.monotonic() - began < 3.0
+    once = Rule("acq-h", "1/hour", strategy="fixed-window")
+    await limiter.acquire(once, "once")
     with pytest.raises(RateLimitExceeded):
-        await limiter.acquire(
-            Rule("acq-h", "1/hour", strategy="fixed-window"), "once", cost=2, max_wait=0.2
-        )
+        await limiter.acquire(once, "once", max_wait=0.2)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_acquire_refuses_a_cost_no_wait_can_fit(limiter: RateLimiter, strategy: str) -> None:
+    from mediz_infra.errors import ConfigError
+
+    rule = Rule("big", "10/second;3/hour", strategy=strategy)  # type: ignore[arg-type]
+    calls = 0
+    decide = limiter.store.decide
+
+    async def counting(*args: object) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return await decide(*args)  # type: ignore[arg-type]
+
+    limiter.store.decide = counting  # type: ignore[method-assign]
+    with pytest.raises(ConfigError, match="'3/1 hour'") as caught:
+        await limiter.acquire(rule, "k", cost=4, max_wait=30)  # at once, not after 30 s
+    assert caught.value.field == "cost" and calls == 0
+    assert (await limiter.acquire(rule, "k", cost=3, max_wait=0)).allowed
+    if strategy == "gcra":  # GCRA's capacity is its burst
+        bursty = Rule("bursty", "10/hour", burst=2)
+        with pytest.raises(ConfigError, match="burst of 2"):
+            await limiter.acquire(bursty, "k", cost=3)
 
 
 async def test_gcra_refusal_keeps_each_allowing_limits_reset(limiter: RateLimiter) -> None:
