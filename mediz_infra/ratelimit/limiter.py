@@ -53,10 +53,16 @@ class _Plan:
     def __init__(self, rule: Rule, prefix: str, legacy: bool) -> None:
         # one hash tag for the rule and client: every key of a decision lands in one slot
         self.head = f"{prefix}:ratelimit:{{{rule.name}:"
-        self.suffixes = tuple(f"}}:{rule.code}{lim.amount}/{lim.window}" for lim in rule.parsed)
-        # (amount, window µs, burst) per limit: parsed for the memory store, flat for the script
-        self.limits = tuple(
-            (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount) for lim in rule.parsed
+        # GCRA keys are "gn": their value became "seconds ticks" (integer ticks) in 0.1; an
+        # older process's "g" key holds a float µs TAT that must never be read as the new form
+        tag = "gn" if rule.code == "g" else rule.code
+        self.suffixes = tuple(f"}}:{tag}{lim.amount}/{lim.window}" for lim in rule.parsed)
+        # (amount, window µs, burst) per limit, (interval, tick ns, burst) for GCRA: parsed
+        # for the memory store, flat for the script
+        self.limits: tuple[tuple[int, int, int], ...] = (
+            rule.emissions
+            if rule.code == "g"
+            else tuple((lim.amount, lim.window * 1_000_000, 0) for lim in rule.parsed)
         )
         self.args: tuple[int, ...] = tuple(x for limit in self.limits for x in limit)
         self.headers = HeaderBuilder(rule, legacy=legacy)

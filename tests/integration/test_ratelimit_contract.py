@@ -147,3 +147,26 @@ async def test_gcra_refusal_keeps_each_allowing_limits_reset(limiter: RateLimite
     # wrote nothing, so it may only shrink as the clock moves, never grow by another 720 s
     assert 2100 < hours[0].reset <= 2160
     assert hours[0].reset >= hours[1].reset >= hours[2].reset > 2100
+
+
+async def test_gcra_counts_every_hit_at_a_billion_a_minute(limiter: RateLimiter) -> None:
+    """A float TAT lost the 60 ns interval next to the timestamp: every hit said r=amount."""
+    if "g" not in getattr(limiter.store, "strategies", "g"):
+        pytest.skip("no GCRA on this store")
+    rule = Rule("fast", "1000000000/minute")
+    remaining = [(await limiter.hit(rule, "c")).states[0].remaining for _ in range(1000)]
+    # the clock refills a unit every 60 ns, faster than hits arrive, but never above the burst
+    assert max(remaining) == 1_000_000_000 - 1
+
+
+async def test_gcra_long_windows_count_in_microseconds(limiter: RateLimiter) -> None:
+    if "g" not in getattr(limiter.store, "strategies", "g"):
+        pytest.skip("no GCRA on this store")
+    rule = Rule("yearly", "4/year;2/month")
+    decisions = [await limiter.hit(rule, "c") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    year, month = decisions[-1].states
+    assert year.remaining == 2 and month.remaining == 0
+    half_month, two_quarters = month.limit.window / 2, year.limit.window / 2
+    assert half_month - 60 < month.retry_after <= half_month  # one interval away
+    assert two_quarters - 60 < year.reset <= two_quarters  # two intervals of debt, to the ms

@@ -199,6 +199,15 @@ async def test_windows_roll_on_the_memory_clock() -> None:
         now[0] += 300
 
 
+async def test_gcra_is_exact_at_a_billion_a_minute_on_a_frozen_clock() -> None:
+    store = MemoryStore(clock=lambda: 1_765_000_000.0)  # now, as floats go: ulp 0.25 µs
+    limiter = RateLimiter(store)
+    rule = Rule("fast", "1000000000/minute")
+    decisions = [await limiter.hit(rule, "c") for _ in range(1000)]
+    assert decisions[-1].states[0].remaining == 1_000_000_000 - 1000
+    assert decisions[-1].states[0].reset == 0.001  # 1000 x 60 ns = 60 µs, rounded up to 1 ms
+
+
 async def test_acquire_waits_boundedly() -> None:
     now = [0.0]
     limiter = RateLimiter(MemoryStore(clock=lambda: now[0]))
