@@ -257,11 +257,16 @@ class _SlowStore:
         return None
 
 
-async def test_timeout_applies_the_policy_and_outside_cancellation_propagates() -> None:
+async def test_timeout_applies_the_policy_and_outside_cancellation_propagates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     limiter = RateLimiter(_SlowStore(30), timeout=0.05)
     rule = Rule("slow", "1/second", on_backend_error="closed")
-    decision = await asyncio.wait_for(limiter.hit(rule, "x"), 5)
+    with caplog.at_level(logging.WARNING, logger="mediz_infra.ratelimit"):
+        decision = await asyncio.wait_for(limiter.hit(rule, "x"), 5)
     assert not decision.allowed and isinstance(decision.error, TimeoutError)
+    # the line says what happened (it once read "store failed (TimeoutError: )")
+    assert "store failed (no answer within 0.05 s); failing closed" in caplog.text
     assert (await limiter.hit(Rule("slow-open", "1/second"), "x")).allowed
 
     limiter.outage.reset()  # ask the store again: during the outage no call waits on it
