@@ -96,8 +96,8 @@ class RateLimiter:
             (preferred: one pool for the whole app), or a :class:`LimiterStore`.
         prefix: first part of every key (``{prefix}:ratelimit:{rule:client}:...``).
         timeout: seconds a decision may take before the rule's ``on_backend_error`` policy
-            applies (checked every quarter of it, so at most 1.25 times this), so no request
-            waits on a sick store for longer.
+            applies. Checked every quarter of it, so a request waits on a sick store for at
+            most about 1.25 times this (plus the moment the client takes to drop the call).
         key: how requests are identified when a rule has no ``key`` (default: client IP,
             trusting no proxy header).
         legacy_headers: also send ``X-RateLimit-*``.
