@@ -19,7 +19,9 @@ def main() -> None:
     app = create_app()
     url = f"http://{args.host}:{args.port}"
     print(f"meDIZ reference app: open {url}/api/symptoms/popular  (Ctrl+C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # the rate limiter decides who the client is (create_app(trusted_proxies=...)): uvicorn's
+    # default --proxy-headers would rewrite it from X-Forwarded-For for any peer on 127.0.0.1
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 -- KEYS[i]   one key per limit, all sharing one hash tag (one slot on Redis Cluster)
 -- ARGV[1]   strategy: f = fixed window, m = moving window, s = sliding-window counter, g = GCRA
 -- ARGV[2]   cost of this request (units)
--- ARGV[3i .. 3i+2]  amount, window (microseconds), burst (GCRA) of limit i
+-- ARGV[3i .. 3i+2]  amount, window (microseconds), unused, of limit i; for GCRA: emission
+--                   interval in ticks, tick (nanoseconds: 1 or 1000), burst
 --
 -- Returns "allowed remaining_1 reset_ms_1 retry_ms_1 ..." as one string (one bulk reply parses
 -- far faster on the client than an array of integers). All limits are checked first and
@@ -15,14 +16,16 @@
 
 local code = ARGV[1]
 local cost = tonumber(ARGV[2])
-local now = 0
+local now, now_s, now_us = 0, 0, 0
 if code ~= 'f' then
   local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  now_s, now_us = tonumber(t[1]), tonumber(t[2])
+  now = now_s * 1000000 + now_us
 end
 local out = {1}
 local writes = {}
 local counted = {}
+local held = {}
 local allowed = true
 
 local function reply(values)
@@ -33,6 +36,21 @@ end
 local function ms(us)
   if us <= 0 then return 0 end
   return math.ceil(us / 1000)
+end
+
+-- floor(a / b) for integers a >= 0, b > 0 with a + b < 2^53, exactly: the double quotient
+-- can round up to the next integer when b is large
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
+  return q
+end
+
+-- whole milliseconds, rounded up, in ticks of tick nanoseconds (1 or 1000)
+local function ticks_ms(ticks, tick)
+  if ticks <= 0 then return 0 end
+  local per_ms = 1000000 / tick
+  return idiv(ticks + per_ms - 1, per_ms)
 end
 
 for i = 1, #KEYS do
@@ -114,24 +132,38 @@ for i = 1, #KEYS do
       writes[i] = {live, cur + cost, prev}
     end
 
-  else -- 'g'
-    local interval = window / amount
+  else -- 'g': integer ticks, every value below 2^53 (gcra.py; the limiter checks the bounds)
+    local interval, tick = amount, window
+    local per_s = 1000000000 / tick
+    local sub = now_us * (1000 / tick)  -- ticks since the current second began
     local tolerance = burst * interval
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then tat = now end
-    local new_tat = tat + cost * interval
-    local allow_at = new_tat - tolerance
-    if allow_at > now then
-      ok = false
-      remaining = math.max(0, math.floor((now - (tat - tolerance)) / interval))
-      reset, retry = math.ceil(tat - now), math.ceil(allow_at - now)
-    else
-      ok, retry = true, 0
-      remaining = math.max(0, math.floor((now - (new_tat - tolerance)) / interval))
-      local stored = math.ceil(new_tat)
-      reset = stored - now
-      writes[i] = stored
+    -- the TAT is stored as "seconds ticks": an absolute time in ns would exceed 2^53, the
+    -- debt (TAT - now) never does
+    local debt = 0
+    local v = redis.call('GET', key)
+    if v then
+      local s, n = string.match(v, '^(%d+) (%d+)$')
+      if s then
+        debt = (tonumber(s) - now_s) * per_s + tonumber(n) - sub
+        if debt < 0 then debt = 0 end
+      end
     end
+    held[i] = ticks_ms(debt, tick)
+    remaining = math.max(0, idiv(math.max(0, tolerance - debt), interval))
+    local new = debt + cost * interval
+    if cost > burst or new > tolerance then
+      ok = false
+      reset, retry = debt, tolerance
+      if cost <= burst then retry = new - tolerance end
+    else
+      ok, retry, reset = true, 0, new
+      remaining = idiv(tolerance - new, interval)
+      local x = sub + new
+      local whole = idiv(x, per_s)
+      writes[i] = {now_s + whole, x - whole * per_s, ticks_ms(new, tick)}
+    end
+    -- in ms already: as µs for the common conversion below (exact multiples of 1000)
+    reset, retry = ticks_ms(reset, tick) * 1000, ticks_ms(retry, tick) * 1000
   end
 
   if not ok then allowed = false end
@@ -143,7 +175,10 @@ end
 if not allowed then
   -- nothing is consumed: a limit that would have allowed still has its units
   for i = 1, #KEYS do
-    if writes[i] ~= nil then out[3 * i - 1] = out[3 * i - 1] + cost end
+    if writes[i] ~= nil then
+      out[3 * i - 1] = out[3 * i - 1] + cost
+      if held[i] ~= nil then out[3 * i] = held[i] end  -- GCRA: the previous TAT's reset
+    end
     if counted[i] ~= nil then  -- take the fixed window's optimistic count back
       if counted[i] == cost then
         redis.call('DEL', KEYS[i])
@@ -174,7 +209,7 @@ for i = 1, #KEYS do
     redis.call('HSET', key, 'i', string.format('%d', w[1]), 'c', w[2], 'p', w[3])
     redis.call('PEXPIRE', key, ms(2 * window))
   else
-    redis.call('SET', key, string.format('%d', w), 'PX', math.max(1, ms(w - now)))
+    redis.call('SET', key, string.format('%d %d', w[1], w[2]), 'PX', math.max(1, w[3]))
   end
 end
 return reply(out)

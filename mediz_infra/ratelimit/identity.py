@@ -8,6 +8,10 @@ Client headers are never trusted by default: ``X-Forwarded-For`` and ``Forwarded
 when the socket peer is one of ``trusted_proxies``, and then right to left, skipping every
 trusted hop, so the first address not ours is the client. A client prepending a forged address
 only adds entries to the left of the one our proxy wrote.
+
+The ASGI server runs first, though: uvicorn's default ``--proxy-headers`` already replaces the
+client address from ``X-Forwarded-For`` for peers on 127.0.0.1 (``--forwarded-allow-ips``).
+Run it with ``--no-proxy-headers`` when ``trusted_proxies`` decides (see docs/ratelimit.md).
 """
 
 from __future__ import annotations

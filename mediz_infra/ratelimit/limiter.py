@@ -53,10 +53,16 @@ class _Plan:
     def __init__(self, rule: Rule, prefix: str, legacy: bool) -> None:
         # one hash tag for the rule and client: every key of a decision lands in one slot
         self.head = f"{prefix}:ratelimit:{{{rule.name}:"
-        self.suffixes = tuple(f"}}:{rule.code}{lim.amount}/{lim.window}" for lim in rule.parsed)
-        # (amount, window µs, burst) per limit: parsed for the memory store, flat for the script
-        self.limits = tuple(
-            (lim.amount, lim.window * 1_000_000, rule.burst or lim.amount) for lim in rule.parsed
+        # GCRA keys are "gn": their value became "seconds ticks" (integer ticks) in 0.1; an
+        # older process's "g" key holds a float µs TAT that must never be read as the new form
+        tag = "gn" if rule.code == "g" else rule.code
+        self.suffixes = tuple(f"}}:{tag}{lim.amount}/{lim.window}" for lim in rule.parsed)
+        # (amount, window µs, burst) per limit, (interval, tick ns, burst) for GCRA: parsed
+        # for the memory store, flat for the script
+        self.limits: tuple[tuple[int, int, int], ...] = (
+            rule.emissions
+            if rule.code == "g"
+            else tuple((lim.amount, lim.window * 1_000_000, 0) for lim in rule.parsed)
         )
         self.args: tuple[int, ...] = tuple(x for limit in self.limits for x in limit)
         self.headers = HeaderBuilder(rule, legacy=legacy)
@@ -64,6 +70,21 @@ class _Plan:
             outcome: {"rule": rule.name, "outcome": outcome}
             for outcome in ("allowed", "limited", "dry_run")
         }
+
+
+def _check_cost_fits(rule: Rule, cost: int) -> None:
+    """Refuse a cost no wait can satisfy: it exceeds a limit's whole capacity."""
+    if cost < 1:
+        raise ConfigError("cost", f"expected units >= 1, got {cost!r}")
+    for limit in rule.parsed:
+        capacity = (rule.burst or limit.amount) if rule.code == "g" else limit.amount
+        if cost > capacity:
+            held = f"a burst of {capacity}" if capacity != limit.amount else f"{capacity}"
+            raise ConfigError(
+                "cost",
+                f"{cost} units exceed the limit {limit.text!r} of rule {rule.name!r}, which "
+                f"never holds more than {held}; split the work or raise the limit",
+            )
 
 
 class RateLimiter:
@@ -75,8 +96,8 @@ class RateLimiter:
             (preferred: one pool for the whole app), or a :class:`LimiterStore`.
         prefix: first part of every key (``{prefix}:ratelimit:{rule:client}:...``).
         timeout: seconds a decision may take before the rule's ``on_backend_error`` policy
-            applies (checked every quarter of it, so at most 1.25 times this), so no request
-            waits on a sick store for longer.
+            applies. Checked every quarter of it, so a request waits on a sick store for at
+            most about 1.25 times this (plus the moment the client takes to drop the call).
         key: how requests are identified when a rule has no ``key`` (default: client IP,
             trusting no proxy header).
         legacy_headers: also send ``X-RateLimit-*``.
@@ -271,9 +292,11 @@ class RateLimiter:
         Raises:
             RateLimitExceeded: no capacity within ``max_wait`` (waits no longer than that).
             BackendUnavailable: the store is down and the rule fails closed.
-            ConfigError: a malformed limit string.
+            ConfigError: a malformed limit string, or a ``cost`` above what a limit can ever
+                hold (its amount; its burst for GCRA), raised at once without waiting.
         """
         rule = limits if isinstance(limits, Rule) else self._adhoc_rule(limits, name)
+        _check_cost_fits(rule, cost)
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + max_wait

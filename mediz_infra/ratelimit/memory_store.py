@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .gcra import GcraResult, gcra
+from .gcra import gcra
 from .windows import Outcome, fixed_window, moving_window, sliding_window
 
 __all__ = ["MemoryStore"]
@@ -27,6 +27,11 @@ def _ms(us: int) -> int:
     return 0 if us <= 0 else math.ceil(us / 1000)
 
 
+def _ticks_ms(ticks: int, tick: int) -> int:
+    """Whole milliseconds (rounded up) in ``ticks`` of ``tick`` ns, exactly."""
+    return 0 if ticks <= 0 else -(-ticks * tick // 1_000_000)
+
+
 class MemoryStore:
     """Counters in a dict, same contract as the Redis store.
 
@@ -36,7 +41,7 @@ class MemoryStore:
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        # key -> [expires_at_us, state]; state: int (fixed count / GCRA TAT),
+        # key -> [expires_at_us, state]; state: int (fixed count / GCRA TAT in ticks),
         # list[int] (moving-window log), or [window number, current, previous] (sliding)
         self._data: dict[str, list[Any]] = {}
         self._writes = 0
@@ -64,17 +69,21 @@ class MemoryStore:
         limits: Sequence[tuple[int, int, int]],
     ) -> list[int]:
         """:meth:`decide_now` with the arguments already parsed: ``(amount, window_us, burst)``
-        per key (the limiter keeps them parsed per rule, so a decision converts nothing)."""
-        now = int(self.clock() * 1_000_000)
+        per key, ``(interval, tick_ns, burst)`` for GCRA (the limiter keeps them parsed per
+        rule, so a decision converts nothing)."""
+        clock = self.clock
+        now_ns = time.time_ns() if clock is time.time else int(clock() * 1_000_000_000)
+        now = now_ns // 1000
         data = self._data
         out = [1]
         writes: list[tuple[str, int, Any]] = []
+        held: dict[int, int] = {}  # GCRA: limit index -> its reset if nothing is consumed
         for key, (amount, window, burst) in zip(keys, limits, strict=True):
             entry = data.get(key)
             if entry is not None and entry[0] <= now:
                 del data[key]
                 entry = None
-            verdict: Outcome | GcraResult
+            verdict: Outcome
             if code == "f":
                 count = entry[1] if entry else 0
                 verdict = fixed_window(
@@ -92,11 +101,21 @@ class MemoryStore:
                     index, cur, prev, now, amount, window, cost
                 )
                 write = ([live, new_cur, prev], now + 2 * window)
+            else:  # (amount, window, burst) is (interval, tick, burst) here: see gcra.emission
+                interval, tick = amount, window
+                now_t = now_ns // tick
+                debt = max(0, entry[1] - now_t) if entry else 0  # the state: a TAT in ticks
+                g = gcra(debt, interval, burst, cost)
+                held[len(writes)] = _ticks_ms(debt, tick)
+                tat = now_t + g.debt
+                write = (tat, -(-tat * tick // 1000))  # expires when the TAT passes
+                verdict = Outcome(
+                    g.allowed, g.remaining, _ticks_ms(g.reset, tick), _ticks_ms(g.retry, tick)
+                )
+            if code == "g":  # already in ms
+                out.extend((verdict.remaining, verdict.reset, verdict.retry))
             else:
-                g = gcra(entry[1] if entry else None, now, amount, window, burst, cost)
-                verdict = g
-                write = (g.tat, g.tat)
-            out.extend((verdict.remaining, _ms(verdict.reset), _ms(verdict.retry)))
+                out.extend((verdict.remaining, _ms(verdict.reset), _ms(verdict.retry)))
             if not verdict.allowed:
                 out[0] = 0
             writes.append((key, window, write))
@@ -114,6 +133,8 @@ class MemoryStore:
             for i in range(len(keys)):
                 if out[3 + 3 * i] == 0:
                     out[1 + 3 * i] += cost
+                    if i in held:  # and its reset stays the previous TAT's
+                        out[2 + 3 * i] = held[i]
         return out
 
     def sweep(self, now_us: int | None = None) -> int:

@@ -17,6 +17,7 @@ import limits
 
 from ..errors import ConfigError
 from ..types import Scope
+from .gcra import Emission, emission
 from .identity import ClientIdentifier
 
 __all__ = ["STRATEGIES", "Cost", "Limit", "Rule", "Strategy", "parse_limits"]
@@ -132,7 +133,10 @@ class Rule:
         dry_run: decide and count, but never limit and send no headers: for rolling out a limit.
 
     Raises:
-        ConfigError: a malformed limit, path pattern, strategy, cost or policy, naming the rule.
+        ConfigError: a malformed limit, path pattern, strategy, cost or policy, naming the rule;
+            for GCRA, a rate too fast to count exactly in whole nanoseconds (more than about
+            one unit per nanosecond, or an interval whose rounding would gain or lose a unit
+            per window), naming the limit.
     """
 
     name: str
@@ -149,6 +153,7 @@ class Rule:
     code: str = field(init=False, repr=False)
     path_regex: re.Pattern[str] | None = field(init=False, repr=False)
     method_set: frozenset[str] | None = field(init=False, repr=False)
+    emissions: tuple[Emission, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         where = f"rule {self.name!r}"
@@ -173,6 +178,14 @@ class Rule:
             )
         if self.burst is not None and (self.strategy != "gcra" or self.burst < 1):
             raise ConfigError(where, "burst is an integer >= 1 and applies to the gcra strategy")
+        emissions: list[Emission] = []
+        if self.strategy == "gcra":
+            for lim in parsed:
+                try:
+                    emissions.append(emission(lim.amount, lim.window, self.burst or lim.amount))
+                except ValueError as exc:
+                    raise ConfigError(where, f"the limit {lim.text!r}: {exc}") from None
+        object.__setattr__(self, "emissions", tuple(emissions))
         object.__setattr__(self, "parsed", parsed)
         object.__setattr__(self, "code", STRATEGIES[self.strategy])
         object.__setattr__(self, "path_regex", _compile_paths(self.paths, self.name))

@@ -31,7 +31,8 @@ __all__ = ["LimiterStore", "store_for"]
 class LimiterStore(Protocol):
     """A counter store: one atomic decision for every limit of a rule.
 
-    ``args`` is ``(strategy code, cost, amount_1, window_us_1, burst_1, ...)`` and the reply
+    ``args`` is ``(strategy code, cost, amount_1, window_us_1, 0, ...)`` (for GCRA
+    ``(..., interval_1, tick_ns_1, burst_1, ...)``, see :func:`.gcra.emission`) and the reply
     ``[allowed, remaining_1, reset_ms_1, retry_ms_1, ...]``, exactly as in
     ``mediz_infra/_lua/ratelimit.lua``.
     """

@@ -104,7 +104,69 @@ async def test_acquire_waits_for_capacity_within_max_wait(limiter: RateLimiter) 
     began = time.monotonic()
     decision = await limiter.acquire(rule, "fanout", max_wait=3.0)  # waits for the window
     assert decision.allowed and time.monotonic() - began < 3.0
+    once = Rule("acq-h", "1/hour", strategy="fixed-window")
+    await limiter.acquire(once, "once")
     with pytest.raises(RateLimitExceeded):
-        await limiter.acquire(
-            Rule("acq-h", "1/hour", strategy="fixed-window"), "once", cost=2, max_wait=0.2
-        )
+        await limiter.acquire(once, "once", max_wait=0.2)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_acquire_refuses_a_cost_no_wait_can_fit(limiter: RateLimiter, strategy: str) -> None:
+    from mediz_infra.errors import ConfigError
+
+    rule = Rule("big", "10/second;3/hour", strategy=strategy)  # type: ignore[arg-type]
+    calls = 0
+    decide = limiter.store.decide
+
+    async def counting(*args: object) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return await decide(*args)  # type: ignore[arg-type]
+
+    limiter.store.decide = counting  # type: ignore[method-assign]
+    with pytest.raises(ConfigError, match="'3/1 hour'") as caught:
+        await limiter.acquire(rule, "k", cost=4, max_wait=30)  # at once, not after 30 s
+    assert caught.value.field == "cost" and calls == 0
+    assert (await limiter.acquire(rule, "k", cost=3, max_wait=0)).allowed
+    if strategy == "gcra":  # GCRA's capacity is its burst
+        bursty = Rule("bursty", "10/hour", burst=2)
+        with pytest.raises(ConfigError, match="burst of 2"):
+            await limiter.acquire(bursty, "k", cost=3)
+
+
+async def test_gcra_refusal_keeps_each_allowing_limits_reset(limiter: RateLimiter) -> None:
+    """A refused request consumes nothing: the limit that would have allowed keeps its `t`."""
+    if "g" not in getattr(limiter.store, "strategies", "g"):
+        pytest.skip("no GCRA on this store")
+    rule = Rule("two", "3/minute;5/hour")
+    decisions = [await limiter.hit(rule, "client") for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    hours = [d.states[1] for d in decisions[2:]]
+    assert [h.remaining for h in hours] == [2, 2, 2]
+    # the hour's reset after the 3rd request is 3 emission intervals (2160 s) away; the refusals
+    # wrote nothing, so it may only shrink as the clock moves, never grow by another 720 s
+    assert 2100 < hours[0].reset <= 2160
+    assert hours[0].reset >= hours[1].reset >= hours[2].reset > 2100
+
+
+async def test_gcra_counts_every_hit_at_a_billion_a_minute(limiter: RateLimiter) -> None:
+    """A float TAT lost the 60 ns interval next to the timestamp: every hit said r=amount."""
+    if "g" not in getattr(limiter.store, "strategies", "g"):
+        pytest.skip("no GCRA on this store")
+    rule = Rule("fast", "1000000000/minute")
+    remaining = [(await limiter.hit(rule, "c")).states[0].remaining for _ in range(1000)]
+    # the clock refills a unit every 60 ns, faster than hits arrive, but never above the burst
+    assert max(remaining) == 1_000_000_000 - 1
+
+
+async def test_gcra_long_windows_count_in_microseconds(limiter: RateLimiter) -> None:
+    if "g" not in getattr(limiter.store, "strategies", "g"):
+        pytest.skip("no GCRA on this store")
+    rule = Rule("yearly", "4/year;2/month")
+    decisions = [await limiter.hit(rule, "c") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    year, month = decisions[-1].states
+    assert year.remaining == 2 and month.remaining == 0
+    half_month, two_quarters = month.limit.window / 2, year.limit.window / 2
+    assert half_month - 60 < month.retry_after <= half_month  # one interval away
+    assert two_quarters - 60 < year.reset <= two_quarters  # two intervals of debt, to the ms

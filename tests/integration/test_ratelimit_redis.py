@@ -177,13 +177,18 @@ async def test_dead_cluster_applies_declared_policy() -> None:
         await mw.limiter.aclose()
 
 
-async def test_stalled_server_does_not_hang_past_the_timeout() -> None:
+async def test_stalled_server_does_not_hang_past_the_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with _silent_server() as port:
         mw = _app(f"redis://127.0.0.1:{port}/0?socket_timeout=30", 0.3)
         try:
-            await _assert_policy(mw, 0.3)
+            with caplog.at_level("WARNING", logger="mediz_infra.ratelimit"):
+                await _assert_policy(mw, 0.3)
         finally:
             await mw.limiter.aclose()
+    lines = [r.getMessage() for r in caplog.records if "store failed" in r.getMessage()]
+    assert lines and all("(no answer within 0.3 s)" in line for line in lines), lines
 
 
 async def test_killed_redis_applies_policy_then_recovers(throwaway_redis: RedisServer) -> None:

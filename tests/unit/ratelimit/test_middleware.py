@@ -199,6 +199,15 @@ async def test_windows_roll_on_the_memory_clock() -> None:
         now[0] += 300
 
 
+async def test_gcra_is_exact_at_a_billion_a_minute_on_a_frozen_clock() -> None:
+    store = MemoryStore(clock=lambda: 1_765_000_000.0)  # now, as floats go: ulp 0.25 µs
+    limiter = RateLimiter(store)
+    rule = Rule("fast", "1000000000/minute")
+    decisions = [await limiter.hit(rule, "c") for _ in range(1000)]
+    assert decisions[-1].states[0].remaining == 1_000_000_000 - 1000
+    assert decisions[-1].states[0].reset == 0.001  # 1000 x 60 ns = 60 µs, rounded up to 1 ms
+
+
 async def test_acquire_waits_boundedly() -> None:
     now = [0.0]
     limiter = RateLimiter(MemoryStore(clock=lambda: now[0]))
@@ -248,11 +257,16 @@ class _SlowStore:
         return None
 
 
-async def test_timeout_applies_the_policy_and_outside_cancellation_propagates() -> None:
+async def test_timeout_applies_the_policy_and_outside_cancellation_propagates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     limiter = RateLimiter(_SlowStore(30), timeout=0.05)
     rule = Rule("slow", "1/second", on_backend_error="closed")
-    decision = await asyncio.wait_for(limiter.hit(rule, "x"), 5)
+    with caplog.at_level(logging.WARNING, logger="mediz_infra.ratelimit"):
+        decision = await asyncio.wait_for(limiter.hit(rule, "x"), 5)
     assert not decision.allowed and isinstance(decision.error, TimeoutError)
+    # the line says what happened (it once read "store failed (TimeoutError: )")
+    assert "store failed (no answer within 0.05 s); failing closed" in caplog.text
     assert (await limiter.hit(Rule("slow-open", "1/second"), "x")).allowed
 
     limiter.outage.reset()  # ask the store again: during the outage no call waits on it
