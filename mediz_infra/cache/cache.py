@@ -30,10 +30,10 @@ from ..errors import ConfigError
 from . import l1feed
 from . import stats as _stats
 from .local import LocalStore
-from .lock import LockPolicy
+from .lock import LockPolicy, new_token
 from .serializers import JsonSerializer, Serializer
 from .stats import CacheStats
-from .store import RemoteStore
+from .store import MARKER_TTL, RemoteStore
 from .tags import TAG_TTL, check_tags, tag_key
 from .values import KeyValues
 
@@ -288,12 +288,25 @@ class Cache(KeyValues):
             raise ConfigError("fn", f"{fn!r} is not a function decorated by this cache")
         key = target.key_for(args, kwargs)
         target.inflight.pop(key, None)  # later calls must not join a computation begun before
-        # the lock key gets a marker: a computation under way finds it instead of its token
-        # and does not write back a value that may predate whatever made the caller invalidate
-        ttl = self.lock.ttl
+        # a new marker for the key: a computation under way read the old one, and its store is
+        # refused, so it cannot write back a value that may predate the cause of this call
+        marker, ttl = new_token(), max(self.lock.ttl, MARKER_TTL)
+        message = f"k {key}"
+        channel = self._publish_channel()
         return await self._drop(
-            lambda store: store.invalidate(key, key + ":lock", ttl), f"k {key}", key=key
+            lambda store: store.invalidate(key, marker, ttl, channel, message), message, key=key
         )
+
+    def _publish_channel(self) -> str:
+        """Where invalidations are published for the L1s ("" on Cluster, which has none).
+
+        Every invalidation is published, whether this Cache has an L1 or not: other processes'
+        Caches may.
+        """
+        assert self.store is not None or self.local is not None
+        if self.store is None or isinstance(self.store.client, RedisCluster):
+            return ""
+        return self.channel
 
     async def invalidate_tags(self, *tags: str) -> bool:
         """Invalidate every value computed under any of ``tags``, in every process.
@@ -309,12 +322,16 @@ class Cache(KeyValues):
             self.local.tag_generation += 1
             return True
         keys = self.tag_keys(checked)
-        return await self._drop(lambda store: store.bump(keys), "t " + " ".join(checked))
+        message, channel = "t " + " ".join(checked), self._publish_channel()
+        return await self._drop(lambda store: store.bump(keys, channel, message), message)
 
     async def clear(self) -> int:
-        """Delete every key under ``{prefix}:cache:`` (values, locks, tag counters), with SCAN.
+        """Delete every value and tag counter under ``{prefix}:cache:``, with SCAN.
 
-        Returns how many keys were deleted (-1 if Redis could not be reached).
+        Each value found (or its lock or marker) is invalidated as by :meth:`invalidate`, so a
+        computation under way does not write back a value from before the clear; locks are
+        left to expire. Returns how many values and tag counters were deleted (-1 if Redis
+        could not be reached).
         """
         self._forget_flights(None)
         if self.local is not None:
@@ -324,9 +341,15 @@ class Cache(KeyValues):
             return count
         deleted = -1
 
+        marker, ttl = new_token(), max(self.lock.ttl, MARKER_TTL)
+        channel = self._publish_channel()
+
         async def delete(store: RemoteStore) -> None:
             nonlocal deleted
-            deleted = await store.delete_matching(f"{self.prefix}:cache:*")
+            tags = tag_key(self.prefix, "")[: -len("{}")]
+            deleted = await store.clear_matching(f"{self.prefix}:cache:*", tags, marker, ttl)
+            if channel:
+                await store.publish(channel, "c")
 
         await self._drop(delete, "c")
         return deleted
@@ -354,11 +377,13 @@ class Cache(KeyValues):
             self._forget(message)
         try:
             await action(self.store)
-            if self.l1 is not None:
-                await self.store.publish(self.channel, message)
         except BACKEND_ERRORS as exc:
             self.failed(exc, "invalidation")
             return False
+        if self.l1 is not None:
+            # again: a read that began before the deletion and ended after the first forget
+            # may have put the old value back meanwhile
+            self._forget(message)
         return True
 
     def _forget(self, message: str) -> None:

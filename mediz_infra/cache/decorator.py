@@ -49,12 +49,22 @@ _MISS: Any = object()
 """What :meth:`CachedFunction._hit` returns for bytes it cannot use (``None`` is a value)."""
 
 
-def _share(flight: Flight, value: Any, make: Callable[[], Any] | None) -> None:
-    """Hand the followers copies, frozen before the leader can touch the value."""
+def _share(
+    flight: Flight, value: Any, make: Callable[[], Any] | None, fn: CachedFunction[Any], raw: Any
+) -> None:
+    """Hand the followers copies, frozen before the leader can touch the value.
+
+    A value that cannot be frozen is decoded again for each follower: from ``make`` after a
+    computation, from the stored bytes ``raw`` after a hit.
+    """
     try:
         flight.finish(frozen_copier(value))
+        return
     except TypeError:
-        flight.finish(make or (lambda: value))
+        pass
+    if make is None and isinstance(raw, bytes):
+        make = functools.partial(fn.serializer.loads, raw.split(b"|", 4)[-1])
+    flight.finish(make or (lambda: value))
 
 
 def _return_type(fn: Callable[..., Any]) -> Any:
@@ -195,6 +205,7 @@ class CachedFunction(Generic[R]):
             if plain_get is None:  # tags, or a client the cache must bound itself
                 return await self._remote(key, args, kwargs, flight, generation)
             make: Callable[[], Any] | None = None
+            raw: Any = None
             try:
                 try:
                     raw = await plain_get(key)
@@ -203,9 +214,7 @@ class CachedFunction(Generic[R]):
                     got = await self.fn(*args, **kwargs)
                 else:
                     got = (
-                        _MISS
-                        if raw is None
-                        else self._hit(key, raw, b"", args, kwargs, generation)
+                        _MISS if raw is None else self._hit(key, raw, b"", args, kwargs, generation)
                     )
                     if got is _MISS:
                         got, make = await filling.miss(
@@ -218,7 +227,7 @@ class CachedFunction(Generic[R]):
                 if inflight.get(key) is flight:  # not dropped by an invalidation
                     del inflight[key]
             if flight.waiters:
-                _share(flight, got, make)
+                _share(flight, got, make, self, raw)
             read: R = got
             return read
         entry = data.get(key)
@@ -236,7 +245,7 @@ class CachedFunction(Generic[R]):
                 value: R = entry.copier()
                 return value
             self.statistics.stale += 1
-            self.refresh_later(key, args, kwargs)
+            self.refresh_later(key, args, kwargs, entry.fresh_until)
             stale: R = entry.copier()
             return stale
         return await self._lead_or_join(key, args, kwargs)
@@ -253,6 +262,7 @@ class CachedFunction(Generic[R]):
         cache = self.cache
         make: Callable[[], Any] | None = None
         versions: Sequence[Any] = ()
+        raw: Any = None
         try:
             store = cache.store
             assert store is not None
@@ -279,7 +289,7 @@ class CachedFunction(Generic[R]):
             if self.inflight.get(key) is flight:  # not dropped by an invalidation
                 del self.inflight[key]
         if flight.waiters:
-            _share(flight, value, make)
+            _share(flight, value, make, self, raw)
         result: R = value
         return result
 
@@ -355,7 +365,7 @@ class CachedFunction(Generic[R]):
                     filling.remember(self, key, entry, value, fresh_until - now, generation)
         else:
             self.statistics.stale += 1
-            self.refresh_later(key, args, kwargs)
+            self.refresh_later(key, args, kwargs, fresh_until)
         return value
 
     def _rejected(self, exc: BaseException) -> None:
@@ -380,12 +390,17 @@ class CachedFunction(Generic[R]):
         assert self.early_refresh is not None
         gap = -entry.compute * self.early_refresh * math.log(1.0 - random.random())
         if time.time() + gap >= entry.fresh_until:
-            self.refresh_later(key, args, kwargs)
+            self.refresh_later(key, args, kwargs, entry.fresh_until)
 
-    def refresh_later(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Start one background refresh of ``key`` unless this process already runs one."""
+    def refresh_later(
+        self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any], seen: float
+    ) -> None:
+        """Start one background refresh of ``key`` unless this process already runs one.
+
+        ``seen`` is the fresh-until of the value that calls for it (see
+        :func:`~mediz_infra.cache.filling.refresh`).
+        """
         if key in self.refreshing:
             return
         self.refreshing.add(key)
-        self.cache.spawn(filling.refresh(self, key, args, kwargs))
-
+        self.cache.spawn(filling.refresh(self, key, args, kwargs, seen))

@@ -12,19 +12,29 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..backends import BACKEND_ERRORS
 from .entry import Entry, pack
 from .lock import new_token
 from .serializers import frozen_copier
-from .store import LOCK_HELD, LOCK_STORED, LOCKED
+from .store import LOCK_HELD, LOCK_STORED, LOCKED, MARKER_TTL, lock_key
 from .tags import join_versions
 
 if TYPE_CHECKING:
     from .decorator import CachedFunction
 
-__all__ = ["BACKEND_ERRORS", "complain", "compute", "miss", "refresh", "remember"]
+__all__ = [
+    "BACKEND_ERRORS",
+    "Began",
+    "complain",
+    "compute",
+    "marker_ttl",
+    "miss",
+    "refresh",
+    "remember",
+]
 
 logger = logging.getLogger("mediz_infra.cache")
 
@@ -57,8 +67,7 @@ def _encode(fn: CachedFunction[Any], value: Any) -> bytes | None:
         fn.statistics.unstorable += 1
         complain(
             fn,
-            f"return value not cached: {len(payload)} bytes is over max_size="
-            f"{fn.cache.max_size}",
+            f"return value not cached: {len(payload)} bytes is over max_size={fn.cache.max_size}",
         )
         return None
     return payload
@@ -85,13 +94,32 @@ def remember(
 async def compute(
     fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any], tags_now: bytes
 ) -> _Result:
-    """Run the function and store its value; returns (value for the caller, maker for others).
+    """Memory backend: run the function and store its value.
 
-    ``tags_now`` are the tag versions read *before* computing, so an invalidation that lands
-    while the function runs leaves this value already outdated.
+    Returns (value for the caller, maker for others). ``tags_now`` are the tag versions read
+    *before* computing, so an invalidation that lands while the function runs leaves this
+    value already outdated.
     """
     value, make, _ = await _compute(fn, key, args, kwargs, tags_now, None)
     return value, make
+
+
+@dataclass(slots=True)
+class Began:
+    """A Redis computation's start: its lock token (``""``: none) and the marker it read.
+
+    ``at`` is ``time.monotonic()`` before the marker was read: a computation that ran longer
+    than the marker lives is not stored (see :data:`~mediz_infra.cache.store.MARKER_TTL`).
+    """
+
+    token: str
+    marker: bytes
+    at: float
+
+
+def marker_ttl(fn: CachedFunction[Any]) -> float:
+    """How long an invalidation's marker lives: at least the lock's TTL."""
+    return max(fn.cache.lock.ttl, MARKER_TTL)
 
 
 async def _compute(
@@ -100,14 +128,13 @@ async def _compute(
     args: _Args,
     kwargs: dict[str, Any],
     tags_now: bytes,
-    token: str | None,
+    began: Began | None,
 ) -> tuple[Any, Callable[[], Any], bool]:
-    """:func:`compute`; with the lock's ``token``, stores and releases in one round trip.
+    """:func:`compute`; on Redis, stores and releases the lock of ``began`` in one round trip.
 
-    The third item says whether the lock was released here. An invalidation that lands while
+    The third item says whether the lock was settled here. An invalidation that lands while
     the function runs keeps its value out of the in-process stores (their generation moved)
-    and, under the lock, out of Redis (invalidation leaves a marker in the lock key, which the
-    store script refuses).
+    and out of Redis (it changed the key's marker, which the store script checks).
     """
     cache = fn.cache
     local = cache.local if cache.local is not None else cache.l1
@@ -136,25 +163,29 @@ async def _compute(
         return copier(), copier, False
     store = cache.store
     assert store is not None
+    assert began is not None
+    make = functools.partial(fn.serializer.loads, payload)
+    if time.monotonic() - began.at + cache.timeout >= marker_ttl(fn):
+        # an invalidation during this computation may have left a marker that expired since
+        fn.statistics.discarded += 1
+        complain(
+            fn,
+            "value not cached: its computation outlived the invalidation marker "
+            f"({marker_ttl(fn):g} s); raise LockPolicy.ttl above the slowest computation",
+        )
+        return decoded, make, False
     raw = pack(payload, fresh_until, took, tags_now)
-    released = False
     try:
-        if token is None:
-            await store.set(key, raw, fn.ttl + fn.stale_ttl)
-            stored = True
-        else:
-            released = True  # released or not, the lock is settled: no second round trip
-            ttl = fn.ttl + fn.stale_ttl
-            stored = await store.store_and_unlock(key, raw, ttl, key + ":lock", token)
-    except BACKEND_ERRORS as exc:
+        stored = await store.store(key, raw, fn.ttl + fn.stale_ttl, began.token, began.marker)
+    except BACKEND_ERRORS as exc:  # settled all the same: the lock expires by itself
         cache.failed(exc, "write")
-    else:
-        if not stored:  # invalidated while computing, or another caller's lock: not kept
-            fn.statistics.discarded += 1
-        elif cache.l1 is not None and cache.l1_ready():
-            entry = Entry(fresh_until, took, tags_now, b"")
-            remember(fn, key, entry, decoded, fn.ttl, generation)
-    return decoded, functools.partial(fn.serializer.loads, payload), released
+        return decoded, make, True
+    if not stored:  # invalidated while computing, or another caller's lock: not kept
+        fn.statistics.discarded += 1
+    elif cache.l1 is not None and cache.l1_ready():
+        entry = Entry(fresh_until, took, tags_now, b"")
+        remember(fn, key, entry, decoded, fn.ttl, generation)
+    return decoded, make, True
 
 
 async def _uncached(fn: CachedFunction[Any], args: _Args, kwargs: dict[str, Any]) -> _Result:
@@ -165,21 +196,21 @@ async def _uncached(fn: CachedFunction[Any], args: _Args, kwargs: dict[str, Any]
 async def _locked(
     fn: CachedFunction[Any],
     key: str,
-    token: str,
+    began: Began,
     args: _Args,
     kwargs: dict[str, Any],
     tags_now: bytes,
 ) -> _Result:
-    """Compute under a held lock, then store and release (or just release)."""
-    released = False
+    """Compute (under ``began``'s lock, if any), then store and release (or just release)."""
+    settled = False
     try:
-        value, make, released = await _compute(fn, key, args, kwargs, tags_now, token)
+        value, make, settled = await _compute(fn, key, args, kwargs, tags_now, began)
         return value, make
     finally:
-        if not released:
+        if not settled and began.token:
             # shielded: a cancelled caller must still release, or everyone waits for the PX;
             # and awaited to the end, so close() never shuts the client under a release
-            release = asyncio.ensure_future(_unlock(fn, key + ":lock", token))
+            release = asyncio.ensure_future(_unlock(fn, lock_key(key), began.token))
             try:
                 await asyncio.shield(release)
             except asyncio.CancelledError:
@@ -187,11 +218,11 @@ async def _locked(
                 raise
 
 
-async def _unlock(fn: CachedFunction[Any], lock_key: str, token: str) -> None:
+async def _unlock(fn: CachedFunction[Any], lock: str, token: str) -> None:
     store = fn.cache.store
     assert store is not None
     try:
-        await store.unlock(lock_key, token)
+        await store.unlock(lock, token)
     except BACKEND_ERRORS as exc:  # the lock expires by itself
         fn.cache.failed(exc, "unlock")
 
@@ -208,26 +239,25 @@ async def miss(
     """Nothing usable stored: compute under the cluster-wide lock, or wait for its holder.
 
     ``stored`` says a value is there but unusable (other tag versions, failed to decode), so
-    taking the lock must not be refused because of it.
+    taking the lock must not be refused because of it. A miss that takes no lock still reads
+    the key's invalidation marker in the same script, so its value is refused too if the key
+    is invalidated while it computes.
     """
     cache = fn.cache
     store = cache.store
     assert store is not None
     stats = fn.statistics
-    if not fn.wants_lock():
-        stats.misses += 1
-        return await compute(fn, key, args, kwargs, tags_now)
     policy = cache.lock
-    token = new_token()
-    lock_key = key + ":lock"
+    token = new_token() if fn.wants_lock() else ""
+    at = time.monotonic()
     try:
-        state = await store.lock_unless_stored(key, lock_key, token, policy.ttl, force=stored)
+        state, marker = await store.begin(key, token, policy.ttl, "1" if stored else "0")
     except BACKEND_ERRORS as exc:
         cache.failed(exc, "lock")
         return await _uncached(fn, args, kwargs)
     if state == LOCKED:
         stats.misses += 1
-        return await _locked(fn, key, token, args, kwargs, tags_now)
+        return await _locked(fn, key, Began(token, marker, at), args, kwargs, tags_now)
     if state == LOCK_HELD:
         stats.lock_waits += 1
     deadline = time.monotonic() + policy.wait
@@ -242,24 +272,35 @@ async def miss(
             tags_now = join_versions(versions) if versions else b""
             hit = fn.decode(raw, tags_now) if raw is not None else None
             if hit is not None:
-                stats.hits += 1
                 entry, value = hit
+                if entry.fresh_until > time.time():
+                    stats.hits += 1
+                else:  # stored long ago (a tiny ttl): served stale, and refreshed
+                    stats.stale += 1
+                    fn.refresh_later(key, args, kwargs, entry.fresh_until)
                 return value, functools.partial(fn.serializer.loads, entry.payload)
-            force = raw is not None
-            state = await store.lock_unless_stored(key, lock_key, token, policy.ttl, force=force)
+            at = time.monotonic()
+            stop = "1" if raw is not None else "0"
+            state, marker = await store.begin(key, token, policy.ttl, stop)
         except BACKEND_ERRORS as exc:
             cache.failed(exc, "lock wait")
             return await _uncached(fn, args, kwargs)
         if state == LOCKED:  # the holder finished without storing, or died
             stats.misses += 1
-            return await _locked(fn, key, token, args, kwargs, tags_now)
+            return await _locked(fn, key, Began(token, marker, at), args, kwargs, tags_now)
         read_now = state == LOCK_STORED
     stats.misses += 1  # waited long enough: compute without the lock
-    return await compute(fn, key, args, kwargs, tags_now)
+    return await _locked(fn, key, Began("", marker, at), args, kwargs, tags_now)
 
 
-async def refresh(fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any]) -> None:
-    """Background recompute of a stale (or nearly stale) value; one per key cluster-wide."""
+async def refresh(
+    fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[str, Any], seen: float
+) -> None:
+    """Background recompute of a stale (or nearly stale) value; one per key cluster-wide.
+
+    ``seen`` is the fresh-until of the value that called for it: if a fresher one is stored by
+    the time the lock is taken, another process has refreshed it already and this one stops.
+    """
     cache = fn.cache
     try:
         if cache.local is not None:
@@ -269,15 +310,18 @@ async def refresh(fn: CachedFunction[Any], key: str, args: _Args, kwargs: dict[s
         store = cache.store
         assert store is not None
         token = new_token()
+        at = time.monotonic()
         try:
-            if not await store.lock(key + ":lock", token, cache.lock.ttl):
-                return  # another process is refreshing it
+            state, marker = await store.begin(key, token, cache.lock.ttl, str(round(seen * 1000)))
+            if state != LOCKED:
+                return  # another process is refreshing it, or has
             versions = await store.tag_versions(fn.tag_keys) if fn.tag_keys else ()
         except BACKEND_ERRORS as exc:
             cache.failed(exc, "refresh")
             return
         fn.statistics.refreshes += 1
-        await _locked(fn, key, token, args, kwargs, join_versions(versions) if versions else b"")
+        tags_now = join_versions(versions) if versions else b""
+        await _locked(fn, key, Began(token, marker, at), args, kwargs, tags_now)
     except asyncio.CancelledError:
         raise
     except Exception:

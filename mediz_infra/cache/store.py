@@ -1,13 +1,14 @@
 """The shared store: a Redis client seen through the cache's few operations.
 
 Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
-function has tags); taking the lock is ``mediz_infra/_lua/cache_lock.lua`` (``SET NX PX`` with a
-random token, unless the value was stored meanwhile); storing a computed value and releasing the
-lock is ``cache_store.lua``, which refuses when the lock key holds an invalidation marker or
-another caller's token; invalidating one call is ``cache_invalidate.lua``, deleting the value and
-putting that marker in its lock key, so a computation that began before the invalidation cannot
-write back afterwards; a bare release is ``cache_unlock.lua``, deleting the lock only if the
-token still owns it.
+function has tags). A computation begins with ``mediz_infra/_lua/cache_lock.lua``, which reads
+the key's invalidation marker and takes the lock (``SET NX PX`` with a random token) unless a
+value was stored meanwhile; it ends with ``cache_store.lua``, which stores the value and
+releases the lock, or refuses when the marker has changed since (the key was invalidated while
+the value was computed) or another caller holds the lock. Invalidating one call is
+``cache_invalidate.lua``: delete the value, put a new random marker in ``<key>:inv``, publish to
+the L1s. A bare release is ``cache_unlock.lua``, deleting the lock only if the token still owns
+it.
 
 Each call is bounded by ``timeout``: a client the cache built itself gets it as its socket,
 connect and pool timeouts (no extra timer on the hot path); a client handed in by the user is
@@ -17,7 +18,7 @@ wrapped in ``asyncio.timeout``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -26,11 +27,33 @@ from redis.asyncio.cluster import RedisCluster
 from ..backends import RedisClient
 from .tags import TAG_TTL
 
-__all__ = ["INVALIDATED", "LOCKED", "LOCK_HELD", "LOCK_STORED", "RemoteStore"]
+__all__ = [
+    "LOCKED",
+    "LOCK_HELD",
+    "LOCK_STORED",
+    "MARKER_TTL",
+    "RemoteStore",
+    "lock_key",
+    "marker_key",
+]
 
 LOCK_HELD, LOCKED, LOCK_STORED = 0, 1, 2
-INVALIDATED = "!"
-"""What an invalidation leaves in a lock key (no token is ever this)."""
+MARKER_TTL = 60.0
+"""The shortest life of an invalidation marker, in seconds (longer if ``LockPolicy.ttl`` is).
+
+A computation that takes longer than its key's marker lives is not stored: it could have
+straddled an invalidation whose marker has expired since."""
+
+
+def lock_key(key: str) -> str:
+    """The key of ``key``'s compute lock (same hash slot)."""
+    return key + ":lock"
+
+
+def marker_key(key: str) -> str:
+    """The key of ``key``'s invalidation marker (same hash slot)."""
+    return key + ":inv"
+
 
 _LUA = resources.files("mediz_infra").joinpath("_lua")
 UNLOCK_LUA = _LUA.joinpath("cache_unlock.lua").read_text()
@@ -50,7 +73,14 @@ class RemoteStore:
     """
 
     __slots__ = (
-        "_cluster", "_invalidate", "_lock", "_store", "_unlock", "bounded", "client", "timeout"
+        "_cluster",
+        "_invalidate",
+        "_lock",
+        "_store",
+        "_unlock",
+        "bounded",
+        "client",
+        "timeout",
     )
 
     def __init__(self, client: RedisClient, timeout: float, *, bounded: bool) -> None:
@@ -98,72 +128,107 @@ class RemoteStore:
         """Delete keys; how many existed."""
         return await self._run(self.client.delete(*keys))
 
-    async def lock(self, key: str, token: str, ttl: float) -> bool:
-        """``SET key token NX PX ttl``: whether this caller now holds the lock."""
-        return bool(await self._run(self.client.set(key, token, nx=True, px=int(ttl * 1000))))
+    async def begin(self, key: str, token: str, ttl: float, stop: str) -> tuple[int, bytes]:
+        """Begin computing ``key``: read its invalidation marker, take its lock unless stopped.
 
-    async def lock_unless_stored(
-        self, key: str, lock_key: str, token: str, ttl: float, *, force: bool
-    ) -> int:
-        """Take the lock for ``key`` unless a value is stored (ignored with ``force``).
+        Args:
+            key: the value key.
+            token: the lock token (``""``: take no lock, only read the marker).
+            ttl: the lock's life in seconds.
+            stop: which stored value makes this caller read it rather than compute: ``"0"``
+                any, ``"1"`` none (the stored one is unusable), or a fresh-until in
+                milliseconds (a refresh: only a value fresher than the one it saw).
 
-        Returns :data:`LOCKED`, :data:`LOCK_HELD` (another caller has it) or
-        :data:`LOCK_STORED` (a value appeared since the caller's miss: read it).
+        Returns:
+            (state, marker): :data:`LOCKED` (go ahead; locked if ``token``), :data:`LOCK_HELD`
+            (another caller holds the lock) or :data:`LOCK_STORED`; and the marker to hand
+            back to :meth:`store`.
         """
-        args = [token, int(ttl * 1000), "1" if force else "0"]
-        return int(await self._run(self._lock(keys=[key, lock_key], args=args)))
+        args = [token, max(1, int(ttl * 1000)), stop]
+        keys = [key, lock_key(key), marker_key(key)]
+        state, marker = await self._run(self._lock(keys=keys, args=args))
+        return int(state), marker
 
-    async def store_and_unlock(
-        self, key: str, raw: bytes, ttl: float, lock_key: str, token: str
-    ) -> bool:
-        """Store ``raw`` for ``ttl`` seconds and release the lock, if ``token`` still owns it.
+    async def store(self, key: str, raw: bytes, ttl: float, token: str, marker: bytes) -> bool:
+        """Store a computed value for ``ttl`` seconds and release the lock ``token`` holds.
 
-        Also stores when the lock key is empty (the lock expired during a computation slower
-        than its TTL). Returns ``False`` (nothing stored) when the key holds an invalidation
-        marker (the value was computed across an invalidation) or another caller's lock.
+        Returns ``False`` (nothing stored) when the key was invalidated since the computation
+        began (its marker is no longer ``marker``) or another caller holds the lock.
         """
         px = max(1, int(ttl * 1000))
-        return bool(await self._run(self._store(keys=[key, lock_key], args=[raw, px, token])))
+        keys = [key, lock_key(key), marker_key(key)]
+        return bool(await self._run(self._store(keys=keys, args=[raw, px, token, marker])))
 
-    async def invalidate(self, key: str, lock_key: str, lock_ttl: float) -> None:
-        """Delete ``key`` and leave the invalidation marker in its lock key for ``lock_ttl``."""
-        px = max(1, int(lock_ttl * 1000))
-        await self._run(self._invalidate(keys=[key, lock_key], args=[px]))
+    async def invalidate(
+        self, key: str, marker: str, marker_ttl: float, channel: str, message: str
+    ) -> None:
+        """Delete ``key``, leave a new ``marker`` for ``marker_ttl`` s, publish ``message``.
+
+        ``channel`` ``""`` publishes nothing.
+        """
+        px = max(1, int(marker_ttl * 1000))
+        keys = [key, marker_key(key)]
+        await self._run(self._invalidate(keys=keys, args=[marker, px, channel, message]))
 
     async def unlock(self, key: str, token: str) -> bool:
         """Delete the lock only if ``token`` still owns it."""
         return bool(await self._run(self._unlock(keys=[key], args=[token])))
 
-    async def bump(self, tag_keys: Sequence[str]) -> None:
+    async def bump(self, tag_keys: Sequence[str], channel: str, message: str) -> None:
         """Invalidate tags: ``INCR`` each counter and push its expiry out to :data:`TAG_TTL`.
 
-        One pipelined round trip on a standalone or Sentinel client, one per node on a
-        Cluster (the counters of several tags may live on several nodes).
+        Then publishes ``message`` on ``channel`` (``""``: nothing). One pipelined round trip
+        on a standalone or Sentinel client, one per node on a Cluster (the counters of several
+        tags may live on several nodes).
         """
         pipe = self.client.pipeline(transaction=False)
         for key in tag_keys:
             pipe.incr(key)
             pipe.expire(key, TAG_TTL)
+        if channel:
+            pipe.publish(channel, message)
         await self._run(pipe.execute())
 
-    async def delete_matching(self, pattern: str, batch: int = 500) -> int:
-        """Delete every key matching ``pattern`` with ``SCAN`` (never ``KEYS``), in batches."""
+    async def clear_matching(
+        self, pattern: str, tag_prefix: str, marker: str, marker_ttl: float, batch: int = 500
+    ) -> int:
+        """Empty every key matching ``pattern`` with ``SCAN`` (never ``KEYS``), in batches.
+
+        Tag counters (under ``tag_prefix``) are deleted. Every other key is a value, its lock
+        or its marker: the value is invalidated as by :meth:`invalidate` (deleted, a new
+        ``marker``), so a computation under way cannot store a value from before the clear,
+        and a lock is left to expire (its holder's store is refused by the marker).
+        Returns how many values and tag counters were deleted.
+        """
         deleted = 0
-        pending: list[Any] = []
+        pending: dict[str, None] = {}  # ordered, without duplicates
         async with asyncio.timeout(max(self.timeout * 100, 30.0)):
-            async for key in self.client.scan_iter(match=pattern, count=batch):
-                pending.append(key)
+            async for raw in self.client.scan_iter(match=pattern, count=batch):
+                key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                if key.startswith(tag_prefix):
+                    deleted += await self._run(self.client.delete(key))
+                    continue
+                for suffix in (":lock", ":inv"):
+                    if key.endswith(suffix):
+                        key = key[: -len(suffix)]
+                pending[key] = None
                 if len(pending) >= batch:
-                    deleted += await self._delete_each(pending)
-                    pending = []
+                    deleted += await self._invalidate_each(pending, marker, marker_ttl)
+                    pending = {}
             if pending:
-                deleted += await self._delete_each(pending)
+                deleted += await self._invalidate_each(pending, marker, marker_ttl)
         return deleted
 
-    async def _delete_each(self, keys: list[Any]) -> int:
+    async def _invalidate_each(self, keys: Iterable[str], marker: str, marker_ttl: float) -> int:
+        px = max(1, int(marker_ttl * 1000))
+        args = [marker, px, "", ""]
         if self._cluster:  # keys of a batch span slots
-            return sum(await asyncio.gather(*(self.client.delete(k) for k in keys)))
-        return await self.client.delete(*keys)
+            calls = (self._invalidate(keys=[k, marker_key(k)], args=args) for k in keys)
+            return sum(await asyncio.gather(*calls))
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:  # queued on the pipeline (redis-py's Script loads it if need be)
+            await self._invalidate(keys=[key, marker_key(key)], args=args, client=pipe)
+        return sum(await pipe.execute())
 
     async def ping(self) -> None:
         """One ``PING``: whether the backend answers (raises if not)."""

@@ -5,6 +5,10 @@ Modes:
   counts its executions in Redis (``{prefix}:calls``); print the results.
 - ``swr``: one call of a stale-while-revalidate function, print it, then wait for the refresh.
 - ``tags``: print a tagged value, wait until told, print it again.
+- ``l1``: with an L1: print a value once it is served from the L1; then twice: wait until
+  told (``{prefix}:again1``, ``again2``), read until the value changes (5 s at most), print.
+- ``read``: wait for the go key, say so (``{prefix}:reading``), print one locked read of
+  ``race:1``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,32 @@ async def main(mode: str, url: str, prefix: str, arg: str) -> None:
             end = time.monotonic() + 10
             while fn.refreshing and time.monotonic() < end:  # noqa: ASYNC110 - polls a set
                 await asyncio.sleep(0.01)
+        elif mode == "l1":
+            l1_cache = Cache(url, prefix=prefix, timeout=2.0, l1_size=100, l1_ttl=60)
+            try:
+                fn = l1_cache(ttl=60, key="l1:{x}", tags=["t"])(body)
+                seen = await fn(1)
+                end = time.monotonic() + 10
+                while fn.statistics.l1_hits == 0 and time.monotonic() < end:
+                    seen = await fn(1)  # once the feed is live, a read fills the L1
+                    await asyncio.sleep(0.01)
+                print(json.dumps(seen), flush=True)
+                for step in ("again1", "again2"):
+                    await _wait_for(raw, f"{prefix}:{step}")
+                    end = time.monotonic() + 5
+                    now = await fn(1)
+                    while now == seen and time.monotonic() < end:
+                        await asyncio.sleep(0.01)
+                        now = await fn(1)
+                    seen = now
+                    print(json.dumps(now), flush=True)
+            finally:
+                await l1_cache.close()
+        elif mode == "read":
+            fn = cache(ttl=60, key="race:{x}", lock=True)(body)
+            await _wait_for(raw, f"{prefix}:go")
+            await raw.set(f"{prefix}:reading", 1, ex=60)
+            print(json.dumps(await fn(1)), flush=True)
         elif mode == "tags":
             fn = cache(ttl=60, key="tagged:{x}", tags=["symptoms"])(body)
             print(json.dumps(await fn(1)), flush=True)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
 import pytest
 
+from mediz_infra.cache import LockPolicy
+from mediz_infra.cache.entry import pack
 from mediz_infra.cache.tags import TAG_TTL
-from tests.unit.cache._contract_helpers import Factory, make_cache  # noqa: F401 - fixture reuse
+from tests.unit.cache._contract_helpers import Factory, eventually, make_cache  # noqa: F401
 from tests.unit.cache.test_contract import *  # noqa: F403 - the same suite, another backend
 from tests.unit.cache.test_contract_serialisation import *  # noqa: F403
 from tests.unit.cache.test_contract_values import *  # noqa: F403
@@ -33,3 +38,63 @@ async def test_tag_counters_are_bumped_with_an_expiry_in_one_go(
     assert [int(v) for v in await client.mget(keys)] == [1, 2]
     for key in keys:
         assert TAG_TTL - 60 < await client.ttl(key) <= TAG_TTL
+
+
+class _Unfreezable:
+    """A decoded value the in-process layers cannot copy (a lock does not pickle)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.guard = threading.Lock()
+
+
+class _UnfreezableSerializer:
+    def dumps(self, value: Any) -> bytes:
+        return str(value.n).encode()
+
+    def loads(self, raw: bytes) -> Any:
+        return _Unfreezable(int(raw))
+
+
+async def test_callers_joined_on_a_hit_never_share_a_mutable_value(
+    make_cache: Factory,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Redis only: the followers of a merged hit get their own decoded objects."""
+    cache = make_cache(serializer=_UnfreezableSerializer())
+
+    @cache(ttl=60)
+    async def thing() -> Any:
+        return _Unfreezable(5)
+
+    await thing()
+    results = await asyncio.gather(*(thing() for _ in range(5)))
+    assert thing.statistics.merged == 4
+    assert [r.n for r in results] == [5] * 5
+    assert len({id(r) for r in results}) == 5
+
+
+async def test_a_lock_waiter_serves_a_stale_value_as_stale(
+    make_cache: Factory,  # noqa: F811 - the fixture imported above
+) -> None:
+    """Redis only: what a waiter finds is counted for what it is, and refreshed if stale."""
+    cache = make_cache(lock=LockPolicy(wait=5))
+    calls = 0
+
+    @cache(ttl=60, stale_ttl=60, lock=True)
+    async def value() -> int:
+        nonlocal calls
+        calls += 1
+        return 2
+
+    assert cache.store is not None
+    client: Any = cache.store.client
+    key = value.key_for((), {})
+    await client.set(key + ":lock", "elsewhere", px=5_000)  # "another process" computes it
+    waiter = asyncio.create_task(value())
+    await eventually(lambda: value.statistics.lock_waits == 1)
+    await client.set(key, pack(b"1", time.time() - 1, 0.0, b""), px=60_000)  # stale already
+    await client.delete(key + ":lock")
+    assert await waiter == 1
+    assert (value.statistics.hits, value.statistics.stale) == (0, 1)
+    await eventually(lambda: calls == 1 and not value.refreshing)
+    assert await value() == 2

@@ -63,6 +63,51 @@ async def test_stampede_across_four_processes_is_one_call(redis_url: str, prefix
         await client.aclose()
 
 
+async def test_a_reader_in_another_process_cannot_let_an_older_value_back(
+    redis_url: str, prefix: str
+) -> None:
+    """A computation begun before an invalidation is not stored, whatever another process does.
+
+    The other process reads the key between the invalidation and the older computation's end
+    (before the fix it took the lock the marker sat in, stored, and freed the way for the
+    older value).
+    """
+    client = aioredis.Redis.from_url(redis_url)
+    cache = Cache(redis_url, prefix=prefix, timeout=2.0)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def body(x: int) -> dict[str, int]:
+        n = int(await client.incr(f"{prefix}:calls"))
+        started.set()
+        await release.wait()
+        return {"x": x, "n": n}
+
+    fn = cache(ttl=60, key="race:{x}", lock=True)(body)
+    try:
+        older = asyncio.create_task(fn(1))
+        await started.wait()
+        assert await cache.invalidate(fn, 1)  # the data changed while it computed
+        reader = spawn("read", redis_url, prefix, "0")
+        await client.set(f"{prefix}:go", 1, ex=60)
+        end = time.monotonic() + 20
+        while not await client.exists(f"{prefix}:reading"):
+            assert time.monotonic() < end, "the reader did not start"
+            await asyncio.sleep(0.01)
+        # give the reader time to finish on its own (as it did before the fix); now it waits
+        end = time.monotonic() + 1.0
+        while reader.poll() is None and time.monotonic() < end:  # noqa: ASYNC110 - a process
+            await asyncio.sleep(0.01)
+        release.set()
+        assert (await older)["n"] == 1
+        assert json.loads(finish(reader)[-1])["n"] == 2
+        assert fn.statistics.discarded == 1
+        assert await fn(1) == {"x": 1, "n": 2}  # what the reader stored, not the older value
+        assert int(await client.get(f"{prefix}:calls") or 0) == 2
+    finally:
+        await cache.close()
+        await client.aclose()
+
+
 async def test_stale_while_revalidate_across_two_processes(redis_url: str, prefix: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     try:
@@ -95,9 +140,7 @@ async def test_tag_invalidation_reaches_another_process(redis_url: str, prefix: 
         await client.aclose()
 
 
-async def test_l1_is_cleared_in_every_process_by_invalidations(
-    redis_url: str, prefix: str
-) -> None:
+async def test_l1_is_cleared_in_every_process_by_invalidations(redis_url: str, prefix: str) -> None:
     # two Cache objects with their own connections stand for two processes (pub/sub is per
     # connection), each with an L1 in front of Redis
     one = Cache(redis_url, prefix=prefix, l1_size=100, l1_ttl=60)
@@ -135,3 +178,30 @@ async def test_l1_is_cleared_in_every_process_by_invalidations(
     finally:
         await one.close()
         await two.close()
+
+
+async def test_an_invalidation_reaches_other_processes_l1_whoever_invalidates(
+    redis_url: str, prefix: str
+) -> None:
+    """The invalidating Cache has no L1 of its own; the other process's L1 still hears of it."""
+    client = aioredis.Redis.from_url(redis_url)
+    cache = Cache(redis_url, prefix=prefix)  # no L1 here
+
+    @cache(ttl=60, key="l1:{x}", tags=["t"])
+    async def fn(x: int) -> dict[str, int]:
+        raise AssertionError("only invalidated here")
+
+    try:
+        proc = spawn("l1", redis_url, prefix, "0")
+        assert proc.stdout is not None
+        first = json.loads(await asyncio.to_thread(proc.stdout.readline))
+        assert first["n"] == 1
+        assert await cache.invalidate(fn, 1)
+        await client.set(f"{prefix}:again1", 1, ex=60)
+        assert json.loads(await asyncio.to_thread(proc.stdout.readline))["n"] == 2
+        assert await cache.invalidate_tags("t")
+        await client.set(f"{prefix}:again2", 1, ex=60)
+        assert json.loads(finish(proc)[-1])["n"] == 3
+    finally:
+        await cache.close()
+        await client.aclose()

@@ -150,6 +150,63 @@ async def test_a_value_computed_across_an_invalidation_is_not_kept(
     assert n.calls == 2
 
 
+@pytest.mark.parametrize(
+    ("lock", "how"), [("auto", "call"), (True, "call"), (False, "call"), (True, "clear")]
+)
+async def test_a_computation_begun_before_an_invalidation_is_never_stored(
+    make_cache: Factory, backend: str, lock: Any, how: str
+) -> None:
+    """Whoever reads, computes and stores in between (here: "another process" on the key)."""
+    first, second = make_cache(), make_cache(lock=LockPolicy(wait=5))
+    row = {"v": 1}
+    hold = {"on": False}
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def body(user: int) -> int:
+        seen = row["v"]
+        if hold["on"]:
+            hold["on"] = False
+            started.set()
+            await release.wait()
+        return seen
+
+    a = first(ttl=60, key="balance:{user}", lock=lock)(body)
+    b = second(ttl=60, key="balance:{user}", lock=lock)(body)
+    if lock == "auto":
+        assert await a(0) == 1  # a fast function: "auto" skips the lock for the next miss
+        assert await b(0) == 1
+    hold["on"] = True
+    old = asyncio.create_task(a(7))
+    await started.wait()  # it has read the row
+    row["v"] = 2
+    if how == "call":
+        assert await first.invalidate(a, 7)
+    else:
+        assert await first.clear() >= 0
+    reader = asyncio.create_task(b(7))
+    # the reader finishes on its own (stores its value), or waits for the older computation
+    await eventually(lambda: reader.done() or b.statistics.lock_waits > 0)
+    release.set()
+    assert await old == 1  # its caller gets it...
+    assert await reader == 2
+    assert a.statistics.discarded == (0 if backend == "memory" else 1)
+    assert await b(7) == 2  # ...the cache never keeps it
+    assert await a(7) == 2
+
+
+async def test_a_tiny_lock_ttl_still_locks(make_cache: Factory) -> None:
+    """A TTL under a millisecond is rounded up, never sent to Redis as an invalid ``PX 0``."""
+    cache = make_cache(lock=LockPolicy(ttl=0.0004))
+
+    @cache(ttl=60, lock=True)
+    async def value() -> int:
+        return 1
+
+    assert await value() == 1
+    assert cache.stats.errors == 0
+    assert value.statistics.misses == 1
+
+
 async def test_a_function_slower_than_its_lock_is_still_cached(make_cache: Factory) -> None:
     """Its lock expired while it ran, nobody else's followed: the value is stored all the same."""
     cache, n = make_cache(lock=LockPolicy(ttl=0.05)), Counter()
