@@ -31,6 +31,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "rate limiting: RateLimitMiddleware vs slowapi, raw limits and one raw EVALSHA; "
         "memory and Redis",
     ),
+    "resilience": (
+        "benchmarks.resilience",
+        "circuit breaker, bulkhead, timeout: success overhead and refusals vs aiobreaker, "
+        "purgatory, pybreaker, tenacity",
+    ),
     "redis": (
         "benchmarks.redis_client",
         "the Redis client from create_redis vs redis-py's default and blocking pools",

@@ -40,10 +40,14 @@ if TYPE_CHECKING:
     from .errors import (
         BackendTimeout,
         BackendUnavailable,
+        BulkheadFull,
+        CallTimeout,
+        CircuitOpen,
         ConfigError,
         InfraError,
         PoolClosed,
         PoolExhausted,
+        UpstreamError,
     )
     from .guard import AdminGuard
     from .infra import Infra
@@ -69,6 +73,14 @@ if TYPE_CHECKING:
         composite,
         parse_limits,
         rate_limit,
+    )
+    from .resilience import (
+        Bulkhead,
+        CircuitBreaker,
+        CountWindow,
+        Timeout,
+        TimeWindow,
+        timeout,
     )
 
 __all__ = [
@@ -98,10 +110,14 @@ __all__ = [
     # errors
     "BackendTimeout",
     "BackendUnavailable",
+    "BulkheadFull",
+    "CallTimeout",
+    "CircuitOpen",
     "ConfigError",
     "InfraError",
     "PoolClosed",
     "PoolExhausted",
+    "UpstreamError",
     # guard
     "AdminGuard",
     # infra
@@ -131,6 +147,13 @@ __all__ = [
     "composite",
     "parse_limits",
     "rate_limit",
+    # resilience
+    "Bulkhead",
+    "CircuitBreaker",
+    "CountWindow",
+    "Timeout",
+    "TimeWindow",
+    "timeout",
 ]
 
 # Where each public name lives, by defining submodule (the groups of __all__). A name is
@@ -163,10 +186,14 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ".errors": (
         "BackendTimeout",
         "BackendUnavailable",
+        "BulkheadFull",
+        "CallTimeout",
+        "CircuitOpen",
         "ConfigError",
         "InfraError",
         "PoolClosed",
         "PoolExhausted",
+        "UpstreamError",
     ),
     ".guard": ("AdminGuard",),
     ".infra": ("Infra",),
@@ -192,6 +219,14 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "composite",
         "parse_limits",
         "rate_limit",
+    ),
+    ".resilience": (
+        "Bulkhead",
+        "CircuitBreaker",
+        "CountWindow",
+        "Timeout",
+        "TimeWindow",
+        "timeout",
     ),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}

@@ -31,7 +31,13 @@ Where driver errors go:
     │                               or the wait queue is full
     ├── RateLimitExceeded (TimeoutError)
     │                               RateLimiter.acquire() found no capacity within max_wait
-    └── PoolClosed (RuntimeError)   the pool was used before start() or after close()
+    ├── PoolClosed (RuntimeError)   the pool was used before start() or after close()
+    ├── CircuitOpen (RuntimeError)  a circuit breaker refused the call; carries retry_at
+    ├── BulkheadFull (TimeoutError) a bulkhead had no slot within its queue timeout, or its
+    │                               queue was full
+    ├── CallTimeout (TimeoutError)  a call protected by a resilience timeout took too long
+    └── UpstreamError               an upstream HTTP service answered with an error status,
+                                    or could not be reached; carries status and an excerpt
 """
 
 from __future__ import annotations
@@ -39,11 +45,15 @@ from __future__ import annotations
 __all__ = [
     "BackendTimeout",
     "BackendUnavailable",
+    "BulkheadFull",
+    "CallTimeout",
+    "CircuitOpen",
     "ConfigError",
     "InfraError",
     "PoolClosed",
     "PoolExhausted",
     "RateLimitExceeded",
+    "UpstreamError",
 ]
 
 
@@ -113,3 +123,113 @@ class RateLimitExceeded(InfraError, TimeoutError):
             f"rate limit {rule!r}: no capacity within {max_wait:g} s (next in {retry_after:g} s); "
             "raise max_wait, lower the request rate, or raise the limit"
         )
+
+
+class CircuitOpen(InfraError, RuntimeError):
+    """A circuit breaker refused the call without making it.
+
+    Raised fresh for every refused call (never one shared object, whose traceback would grow
+    with each raise).
+
+    Attributes:
+        breaker: the breaker's name.
+        state: ``"open"``, or ``"half_open"`` when every trial call slot is taken.
+        retry_at: when the breaker lets the next trial call through, on the breaker's clock
+            (``time.monotonic()`` unless a clock was injected).
+        retry_after: seconds from the refusal until ``retry_at`` (never negative).
+    """
+
+    def __init__(self, breaker: str, state: str, retry_at: float, retry_after: float) -> None:
+        # No super().__init__() and no message built here: a refusal is the breaker's hot path
+        # while an upstream is down, so the text is made only when someone reads it.
+        self.breaker = breaker
+        self.state = state
+        self.retry_at = retry_at
+        self.retry_after = retry_after if retry_after > 0.0 else 0.0
+
+    @property
+    def args(self) -> tuple[str]:  # type: ignore[override]
+        return (str(self),)
+
+    def __reduce__(self) -> tuple[type[CircuitOpen], tuple[str, str, float, float]]:
+        return (type(self), (self.breaker, self.state, self.retry_at, self.retry_after))
+
+    def __str__(self) -> str:
+        what = "open" if self.state == "open" else "half-open and its trial calls are all taken"
+        return (
+            f"circuit breaker {self.breaker!r} is {what}: calls are refused for "
+            f"{self.retry_after:.3g} s more; the upstream failed too often recently, "
+            "so wait, serve a fallback, or check the upstream"
+        )
+
+
+class BulkheadFull(InfraError, TimeoutError):
+    """A bulkhead had no free slot within its queue timeout, or its queue was full.
+
+    Attributes:
+        bulkhead: the bulkhead's name.
+        max_concurrent: how many calls it runs at once.
+        max_queued: how many calls may wait for a slot.
+        timeout: the queue timeout in seconds (``0.0`` when the queue was full at once).
+    """
+
+    def __init__(
+        self, bulkhead: str, *, max_concurrent: int, max_queued: int, timeout: float
+    ) -> None:
+        self.bulkhead = bulkhead
+        self.max_concurrent = max_concurrent
+        self.max_queued = max_queued
+        self.timeout = timeout
+        if timeout:
+            why = f"no slot came free within {timeout:g} s"
+        else:
+            why = f"{max_queued} calls were already queued"
+        super().__init__(
+            f"bulkhead {bulkhead!r} is full ({max_concurrent} running): {why}; "
+            "raise max_concurrent or max_queued, or lower the load"
+        )
+
+
+class CallTimeout(InfraError, TimeoutError):
+    """A call protected by a resilience timeout did not finish in time (it was cancelled).
+
+    Attributes:
+        name: what was called.
+        timeout: the limit in seconds.
+    """
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        super().__init__(
+            f"{name} did not finish within {timeout:g} s and was cancelled; "
+            "raise the timeout or make the upstream faster"
+        )
+
+
+class UpstreamError(InfraError):
+    """An upstream HTTP service answered with an error status, or could not be reached.
+
+    Attributes:
+        url: the URL called, without its query string and credentials.
+        status: the HTTP status, or ``None`` when no response came (connection failed).
+        body: at most a few hundred characters of the response body (``""`` without one).
+        retry_after: seconds from the upstream's ``Retry-After`` header, when it sent one.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        status: int | None,
+        *,
+        body: str = "",
+        retry_after: float | None = None,
+        reason: str = "",
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+        answer = f"answered {status}" if status is not None else f"failed: {reason}"
+        excerpt = f": {body!r}" if body else ""
+        super().__init__(f"upstream {url} {answer}{excerpt}")

@@ -15,6 +15,10 @@ error                                  status  notes
 :class:`~mediz_infra.errors.RateLimitExceeded`  429  ``Retry-After``
 :class:`~mediz_infra.errors.BackendUnavailable`  503  ``Retry-After``; also ``PoolClosed``
 :class:`~mediz_infra.errors.BackendTimeout`  503  ``Retry-After``; also ``PoolExhausted``
+:class:`~mediz_infra.errors.CircuitOpen`  503  ``Retry-After`` from its ``retry_at``
+:class:`~mediz_infra.errors.BulkheadFull`  503  ``Retry-After``
+:class:`~mediz_infra.errors.CallTimeout`  503  ``Retry-After``
+:class:`~mediz_infra.errors.UpstreamError`  503  ``Retry-After`` (the upstream's own, if sent)
 any other :class:`~mediz_infra.errors.InfraError`  500
 any other exception                     500   (Starlette's server-error handler)
 =====================================  ======  ==============================================
@@ -42,10 +46,14 @@ from starlette.responses import Response
 from .errors import (
     BackendTimeout,
     BackendUnavailable,
+    BulkheadFull,
+    CallTimeout,
+    CircuitOpen,
     ConfigError,
     InfraError,
     PoolClosed,
     RateLimitExceeded,
+    UpstreamError,
 )
 
 __all__ = [
@@ -158,8 +166,31 @@ def problem_handlers(
                 type=_TYPE_BASE + "rate-limited",
                 headers={"Retry-After": str(wait)},
             )
+        if isinstance(exc, CircuitOpen):  # expected while an upstream is down: not logged
+            wait = max(1, math.ceil(exc.retry_after))
+            return problem_response(
+                503,
+                detail="An upstream service this request needs is failing; retry later.",
+                type=_TYPE_BASE + "circuit-open",
+                headers={"Retry-After": str(wait)},
+            )
         kind = type(exc).__name__
         throttle.log(kind, exc, request)
+        if isinstance(exc, UpstreamError):
+            upstream_wait = retry_after if exc.retry_after is None else exc.retry_after
+            return problem_response(
+                503,
+                detail="An upstream service this request needs failed; retry later.",
+                type=_TYPE_BASE + "upstream-error",
+                headers={"Retry-After": str(max(1, math.ceil(upstream_wait)))},
+            )
+        if isinstance(exc, BulkheadFull | CallTimeout):
+            return problem_response(
+                503,
+                detail="The service is overloaded or an upstream is slow; retry later.",
+                type=_TYPE_BASE + ("upstream-timeout" if isinstance(exc, CallTimeout) else "busy"),
+                headers=retry,
+            )
         if isinstance(exc, BackendUnavailable | PoolClosed):
             return problem_response(
                 503,

@@ -20,7 +20,13 @@ from mediz_infra import (
     PoolClosed,
     PoolExhausted,
 )
-from mediz_infra.errors import RateLimitExceeded
+from mediz_infra.errors import (
+    BulkheadFull,
+    CallTimeout,
+    CircuitOpen,
+    RateLimitExceeded,
+    UpstreamError,
+)
 from mediz_infra.problems import PROBLEM_JSON, install_problem_handlers, problem_handlers
 
 INTERNAL = "pool primary at postgresql://app:***@db.internal:5432/app is unreachable"
@@ -40,6 +46,10 @@ ERRORS: list[Exception] = [
     PoolExhausted(INTERNAL, size=10, in_use=10, waiting=3, timeout=5.0),
     PoolClosed(INTERNAL),
     RateLimitExceeded("chat", 12.2, 1.0),
+    CircuitOpen("db.internal", "open", retry_at=1041.5, retry_after=41.5),
+    BulkheadFull("db.internal", max_concurrent=4, max_queued=0, timeout=0.0),
+    CallTimeout("db.internal", 2.0),
+    UpstreamError("http://db.internal/hook", 502, body="db.internal said no", retry_after=7.2),
     InfraError(INTERNAL),
     RuntimeError(INTERNAL),
 ]
@@ -61,6 +71,10 @@ def client() -> httpx.AsyncClient:
         ("PoolExhausted", 503, "5"),
         ("PoolClosed", 503, "5"),
         ("RateLimitExceeded", 429, "13"),
+        ("CircuitOpen", 503, "42"),
+        ("BulkheadFull", 503, "5"),
+        ("CallTimeout", 503, "5"),
+        ("UpstreamError", 503, "8"),
         ("InfraError", 500, None),
         ("RuntimeError", 500, None),
     ],

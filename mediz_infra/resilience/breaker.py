@@ -1,0 +1,357 @@
+"""The circuit breaker: closed, open and half-open, judged over a sliding window.
+
+The state machine is pure: it reads time from an injectable clock and does no I/O, so every
+transition is unit-tested without sleeping. What it does:
+
+- **closed**: calls go through; each outcome is recorded in the window. Once the window holds
+  at least ``minimum_calls`` calls and the share of failed calls reaches ``failure_rate`` (or
+  the share of calls slower than ``slow_call_duration`` reaches ``slow_call_rate``), it opens.
+- **open**: every call is refused with a fresh :class:`~mediz_infra.errors.CircuitOpen` naming
+  ``retry_at``, without being made, for ``open_for`` seconds.
+- **half-open**: after ``open_for``, exactly ``half_open_calls`` trial calls are let through;
+  the others are refused (a trial that was cancelled or raised an ``ignore`` exception gives
+  its slot back). A failed (or slow) trial opens the breaker again at once; when
+  ``half_open_calls`` trials have succeeded it closes with an empty window.
+
+An outcome is recorded only in the state it was admitted in: a call that started while the
+breaker was closed and ends after it opened changes nothing (each transition starts a new
+generation). ``asyncio.CancelledError`` (and any ``BaseException`` that is not an
+``Exception``) is never a failure; nor are the ``ignore`` exceptions, which count as nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from ..errors import CircuitOpen, ConfigError
+from .windows import FAILED, SLOW, CountWindow, Tally, TimeWindow, Window
+
+__all__ = ["BreakerListener", "CircuitBreaker", "State"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+State = Literal["closed", "open", "half_open"]
+BreakerListener = Callable[["CircuitBreaker", str, str], None]
+"""Called as ``listener(breaker, old_state, new_state)`` after each transition."""
+
+log = logging.getLogger("mediz_infra.resilience")
+
+CLOSED: State = "closed"
+OPEN: State = "open"
+HALF_OPEN: State = "half_open"
+
+
+def _rate(field: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= 1
+    ):
+        raise ConfigError(field, f"must be a share above 0 and at most 1, got {value!r}")
+    return float(value)
+
+
+def _count(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(field, f"must be an integer of at least 1, got {value!r}")
+    return value
+
+
+def _seconds(field: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(field, f"must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class CircuitBreaker:
+    """Stops calling an upstream that keeps failing, and tries it again now and then.
+
+    Use one breaker per upstream (per host, say), shared by every call to it. Wrap a call with
+    ``await breaker.call(fn, *args)`` or decorate the async function with ``@breaker``.
+
+    Args:
+        name: shown in errors, logs and telemetry.
+        failure_rate: open when at least this share of the window's calls failed (0 < x <= 1).
+        minimum_calls: judge nothing before the window holds this many calls.
+        window: :class:`CountWindow` (the last N calls, default 100) or :class:`TimeWindow`.
+        slow_call_duration: a call that took longer than this many seconds is *slow*;
+            ``None`` (default): durations are not measured.
+        slow_call_rate: open when at least this share of the window's calls were slow.
+        open_for: seconds the breaker stays open before it lets trial calls through.
+        half_open_calls: trial calls let through in half-open; all of them must succeed to
+            close.
+        record: exception types that count as failures (default: every ``Exception``).
+        ignore: exception types that count as nothing (checked first): a 404 the caller
+            expects, a validation error of the caller's own input.
+        fallback: called with the :class:`~mediz_infra.errors.CircuitOpen` instead of raising
+            it; its result is returned for the refused call.
+        listeners: called as ``listener(breaker, old, new)`` after every state change; an
+            error in one is logged and swallowed.
+        clock: monotonic seconds (``time.monotonic``); inject a fake one in tests.
+
+    Raises:
+        ConfigError: an argument is out of range (the message names it).
+    """
+
+    __slots__ = (
+        "_fallback",
+        "_gen",
+        "_ignore",
+        "_open_until",
+        "_record",
+        "_state",
+        "_tally",
+        "_timed",
+        "_trial_ok",
+        "_trial_slots",
+        "clock",
+        "failure_rate",
+        "half_open_calls",
+        "listeners",
+        "minimum_calls",
+        "name",
+        "open_for",
+        "slow_call_duration",
+        "slow_call_rate",
+        "window",
+    )
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        failure_rate: float = 0.5,
+        minimum_calls: int = 10,
+        window: Window | None = None,
+        slow_call_duration: float | None = None,
+        slow_call_rate: float = 1.0,
+        open_for: float = 30.0,
+        half_open_calls: int = 1,
+        record: Iterable[type[BaseException]] = (Exception,),
+        ignore: Iterable[type[BaseException]] = (),
+        fallback: Callable[[CircuitOpen], Awaitable[Any]] | None = None,
+        listeners: Iterable[BreakerListener] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.failure_rate = _rate("failure_rate", failure_rate)
+        self.minimum_calls = _count("minimum_calls", minimum_calls)
+        if window is None:
+            window = CountWindow(100)
+        if not isinstance(window, CountWindow | TimeWindow) and not callable(
+            getattr(window, "tally", None)
+        ):
+            raise ConfigError("window", f"must be a CountWindow or TimeWindow, got {window!r}")
+        self.window = window
+        self.slow_call_duration = (
+            None
+            if slow_call_duration is None
+            else _seconds("slow_call_duration", slow_call_duration)
+        )
+        self.slow_call_rate = _rate("slow_call_rate", slow_call_rate)
+        self.open_for = _seconds("open_for", open_for)
+        self.half_open_calls = _count("half_open_calls", half_open_calls)
+        self._record = tuple(record)
+        self._ignore = tuple(ignore)
+        for field, kinds in (("record", self._record), ("ignore", self._ignore)):
+            for kind in kinds:
+                if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                    raise ConfigError(field, f"must hold exception types, got {kind!r}")
+        self._fallback = fallback
+        self.listeners: list[BreakerListener] = list(listeners)
+        self.clock = clock
+        self._timed = self.slow_call_duration is not None or isinstance(window, TimeWindow)
+        self._tally: Tally = window.tally()
+        self._state: State = CLOSED
+        self._gen = 0
+        self._open_until = 0.0
+        self._trial_slots = 0
+        self._trial_ok = 0
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self.name!r} {self._state}>"
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> State:
+        """``"closed"``, ``"open"`` or ``"half_open"`` (an open breaker whose ``open_for`` has
+        passed still reads ``"open"`` until the next call turns it half-open)."""
+        return self._state
+
+    @property
+    def retry_at(self) -> float | None:
+        """When an open breaker lets trial calls through (on :attr:`clock`); else ``None``."""
+        return self._open_until if self._state == OPEN else None
+
+    def totals(self) -> tuple[int, int, int]:
+        """``(calls, failures, slow calls)`` in the current window."""
+        return self._tally.totals(self.clock())
+
+    def add_listener(self, listener: BreakerListener) -> None:
+        """Call ``listener(breaker, old, new)`` after every state change from now on."""
+        self.listeners.append(listener)
+
+    def reset(self) -> None:
+        """Close the breaker and forget the window (an operator's "the upstream is fixed")."""
+        self._move(CLOSED)
+
+    def force_open(self, seconds: float | None = None) -> None:
+        """Open the breaker now, for ``seconds`` (default ``open_for``)."""
+        self._move(OPEN, seconds)
+
+    # ------------------------------------------------------------------ calls
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` if the breaker admits it, recording the outcome.
+
+        Raises:
+            CircuitOpen: the breaker refused the call (unless a ``fallback`` answers it).
+            Exception: whatever ``fn`` raised, after recording it.
+        """
+        gen = self._gen
+        if self._state is not CLOSED:
+            if self._state is OPEN and self._fallback is None:  # the refusal, inlined
+                now = self.clock()
+                if now < self._open_until:
+                    raise CircuitOpen(self.name, OPEN, self._open_until, self._open_until - now)
+            refused = self.admit()
+            if refused is not None:
+                if self._fallback is not None:
+                    result: T = await self._fallback(refused)
+                    return result
+                raise refused
+            gen = self._gen
+        if self._timed:
+            start = self.clock()
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                self.on_error(gen, exc, self.clock() - start)
+                raise
+            self.on_success(gen, self.clock() - start)
+            return result
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self.on_error(gen, exc, 0.0)
+            raise
+        if gen == self._gen and self._state is CLOSED:
+            self._tally.add(0.0, 0)  # the hot path: a success in the closed state
+        else:
+            self.on_success(gen, 0.0)
+        return result
+
+    def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        """Decorate an async function so that every call goes through :meth:`call`."""
+        call = self.call
+
+        @functools.wraps(fn)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await call(fn, *args, **kwargs)
+
+        guarded.breaker = self  # type: ignore[attr-defined]
+        return guarded
+
+    # The three steps of a call, public so that other wrappers (a retry loop, an HTTP helper,
+    # a Redis-shared breaker) can drive the breaker without going through call().
+
+    def admit(self) -> CircuitOpen | None:
+        """Whether a call may start now: ``None`` to go ahead, else the refusal to raise.
+
+        In half-open, a ``None`` takes one trial slot: the caller must report the outcome with
+        :meth:`on_success` or :meth:`on_error` (passing :attr:`generation` read after this).
+        """
+        state = self._state
+        if state is CLOSED:
+            return None
+        now = self.clock()
+        if state is OPEN:
+            if now < self._open_until:
+                return CircuitOpen(self.name, OPEN, self._open_until, self._open_until - now)
+            self._move(HALF_OPEN)
+        if self._trial_slots > 0:
+            self._trial_slots -= 1
+            return None
+        # every trial slot is taken: the next chance is when one ends; say "soon"
+        return CircuitOpen(self.name, HALF_OPEN, now, 0.0)
+
+    @property
+    def generation(self) -> int:
+        """Changes at every transition; outcomes of an older generation are dropped."""
+        return self._gen
+
+    def on_success(self, generation: int, duration: float = 0.0) -> None:
+        """Record a call admitted in ``generation`` that returned after ``duration`` seconds."""
+        if generation != self._gen:
+            return
+        slow = self.slow_call_duration is not None and duration > self.slow_call_duration
+        self._outcome(SLOW if slow else 0)
+
+    def on_error(self, generation: int, error: BaseException, duration: float = 0.0) -> None:
+        """Record a call admitted in ``generation`` that raised ``error``.
+
+        ``ignore`` exceptions and non-``Exception`` ones (cancellation) count as nothing, but
+        give a half-open trial slot back; exceptions outside ``record`` count as successes.
+        """
+        if generation != self._gen:
+            return
+        if isinstance(error, self._ignore) or not isinstance(error, Exception):
+            if self._state is HALF_OPEN:
+                self._trial_slots += 1
+            return
+        slow = self.slow_call_duration is not None and duration > self.slow_call_duration
+        outcome = FAILED if isinstance(error, self._record) else 0
+        self._outcome(outcome | (SLOW if slow else 0))
+
+    def _outcome(self, outcome: int) -> None:
+        if self._state is HALF_OPEN:
+            if outcome:
+                self._move(OPEN)
+                return
+            self._trial_ok += 1
+            if self._trial_ok >= self.half_open_calls:
+                self._move(CLOSED)
+            return
+        if self._state is OPEN:  # reported after a force_open(): nothing to judge
+            return
+        now = self.clock() if self._timed else 0.0
+        tally = self._tally
+        tally.add(now, outcome)
+        if not outcome:
+            return
+        calls, failures, slow = tally.totals(now)
+        if calls >= self.minimum_calls and (
+            failures >= self.failure_rate * calls or slow >= self.slow_call_rate * calls
+        ):
+            self._move(OPEN)
+
+    def _move(self, new: State, open_for: float | None = None) -> None:
+        old = self._state
+        self._state = new
+        self._gen += 1
+        if new is OPEN:
+            self._open_until = self.clock() + (self.open_for if open_for is None else open_for)
+        elif new is HALF_OPEN:
+            self._trial_slots = self.half_open_calls
+            self._trial_ok = 0
+        else:
+            self._tally.clear()
+        if old != new:
+            for listener in self.listeners:
+                try:
+                    listener(self, old, new)
+                except Exception:
+                    log.exception("circuit breaker %r: a state listener failed", self.name)
