@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     prefix: str = "mediz"
     """Prefix of every Redis key the library writes."""
     acquire_timeout: float = Field(default=5.0, gt=0)
-    command_timeout: float | None = Field(default=30.0, gt=0)
+    command_timeout: float | None = Field(default=5.0, gt=0)
     statement_timeout: float | None = Field(default=None, gt=0)
     application_name: str = "mediz-infra"
     redis_max_connections: int = Field(default=50, ge=1)

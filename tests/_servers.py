@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -241,7 +242,29 @@ class PostgresServer:
         self.stop()
         self.start()
 
+    def _pids(self) -> list[int]:
+        """The postmaster and every process it started (backends, walsender, ...)."""
+        assert self.datadir is not None
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole cluster: connections stay open and nothing answers (a hung host)."""
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def cleanup(self) -> None:
+        with contextlib.suppress(OSError, ValueError, IndexError, AssertionError):
+            self.thaw()
         self.stop("immediate")
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)

@@ -139,10 +139,10 @@ async def test_cancelled_during_the_pre_ping(database_url: str) -> None:
         landed = 0
         original = pool._ping
 
-        async def ping(con: TrackedConnection) -> bool:
+        async def ping(con: TrackedConnection, budget: float) -> bool:
             nonlocal landed
             try:
-                return await original(con)
+                return await original(con, budget)
             except asyncio.CancelledError:
                 landed += 1
                 raise

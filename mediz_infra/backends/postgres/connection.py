@@ -269,6 +269,14 @@ class TrackedConnection(asyncpg.Connection):
             and not protocol._is_cancelling()
         )
 
+    def _mz_cancelling(self) -> bool:
+        """Whether a query cut short is still being cancelled on the server.
+
+        Only with :func:`statement_hooks_match` (it reads the protocol's private state).
+        """
+        protocol = self._protocol  # type: ignore[attr-defined]
+        return protocol is not None and bool(protocol._is_cancelling())
+
     async def _mz_settle(self) -> None:
         """Wait until the server has answered the cancellation of an interrupted query."""
         protocol = self._protocol  # type: ignore[attr-defined]

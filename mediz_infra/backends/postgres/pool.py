@@ -99,7 +99,10 @@ class PoolManager:
         min_size: connections opened at start and kept open.
         max_size: the most connections this pool opens (per process).
         acquire_timeout: seconds to wait for a free connection before :class:`PoolExhausted`.
-        command_timeout: default seconds for each query (``None``: no limit).
+        command_timeout: default seconds for each query (``None``: no limit). With
+            ``acquire_timeout`` it bounds what a request waits for the database: a query on a
+            hung server raises :class:`TimeoutError` after it, and the caller does not wait for
+            the server to confirm the cancellation (the pool does, in the background).
         statement_timeout: server-side ``statement_timeout`` in seconds, set per connection at
             connect (not in PgBouncer mode: set it on the role there).
         application_name: shown in ``pg_stat_activity``.
@@ -137,7 +140,7 @@ class PoolManager:
         min_size: int = 1,
         max_size: int = 10,
         acquire_timeout: float = 5.0,
-        command_timeout: float | None = 30.0,
+        command_timeout: float | None = 5.0,
         statement_timeout: float | None = None,
         application_name: str = "mediz-infra",
         max_lifetime: float = 3600.0,
@@ -458,7 +461,7 @@ class PoolManager:
                 con, fresh = await self._take(budget)
                 if fresh or time.monotonic() - con._mz_released <= self.ping_after:
                     return con
-                if await self._ping(con):
+                if await self._ping(con, deadline - time.monotonic()):
                     return con
                 budget = deadline - time.monotonic()
                 if budget <= 0:
@@ -494,12 +497,17 @@ class PoolManager:
 
         A clean connection goes back at once; one that needs a rollback, a reset or a close is
         restored in a task of the pool's, awaited through :func:`asyncio.shield`: cancelling
-        the caller does not stop it. Releasing a connection twice is harmless.
+        the caller does not stop it. A connection whose query was cut short (its timeout, or a
+        cancelled caller) is restored without the caller waiting: the server's confirmation of
+        the cancel may never come from a hung server, and the caller's deadline has passed.
+        Releasing a connection twice is harmless.
         """
         if self.release_nowait(con) or not con._mz_leased:
             return
         con._mz_leased = False
-        await asyncio.shield(self._spawn(self._restore(con)))
+        restoring = self._spawn(self._restore(con))
+        if not (self._private_hooks and con._mz_cancelling()):
+            await asyncio.shield(restoring)
 
     async def _take(self, budget: float) -> tuple[TrackedConnection, bool]:
         """A connection within ``budget`` seconds, and whether it is fresh (no ping needed).
@@ -619,10 +627,13 @@ class PoolManager:
         if not opening.cancelled() and opening.exception() is None:
             self._recycle(opening.result())
 
-    async def _ping(self, con: TrackedConnection) -> bool:
-        """``SELECT 1`` on ``con``; a dead connection is dropped (its slot freed)."""
+    async def _ping(self, con: TrackedConnection, budget: float) -> bool:
+        """``SELECT 1`` on ``con`` within ``budget`` (at most ``connect_timeout``) seconds.
+
+        A dead or silent connection is dropped (its slot freed).
+        """
         try:
-            await con.fetchval("SELECT 1", timeout=self.connect_timeout)
+            await con.fetchval("SELECT 1", timeout=max(min(self.connect_timeout, budget), 0.001))
         except asyncio.CancelledError:
             # Interrupted mid-query: restored (the server's cancel awaited) like a release.
             con._mz_leased = False
