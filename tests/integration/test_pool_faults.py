@@ -69,6 +69,10 @@ async def test_session_features_warn_in_pgbouncer_mode(pgbouncer: PgBouncerServe
         with pytest.warns(PgBouncerSessionWarning):
             await pool.fetchval("SELECT pg_advisory_lock(7)")
         await pool.fetchval("SELECT pg_advisory_unlock(7)")
+        with pytest.warns(PgBouncerSessionWarning, match="SET ROLE"):
+            await pool.execute("SET ROLE NONE")
+        with pytest.warns(PgBouncerSessionWarning, match="set_config"):
+            await pool.fetchval("SELECT \"set_config\"('application_name', 'x', false)")
         async with pool.transaction() as con:  # transaction-scoped: fine, no warning
             await con.execute("SET LOCAL statement_timeout = '5s'")
 

@@ -93,6 +93,73 @@ async def test_session_change_is_reset_before_the_next_caller(
     assert not any(_is_reset(q) for q in await _statements(seen))
 
 
+@pytest.fixture
+async def role(database_url: str) -> str:
+    """A role the connecting superuser may switch to (roles are cluster-wide: created once)."""
+    con = await asyncpg.connect(database_url)
+    try:
+        await con.execute(
+            "DO $$ BEGIN CREATE ROLE mz_reset_probe NOLOGIN;"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    finally:
+        await con.close()
+    return "mz_reset_probe"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SET ROLE {role}",
+        "SET SESSION AUTHORIZATION {role}",
+        "SELECT set_config('role', '{role}', false)",
+        "SELECT \"set_config\"('role', '{role}', false)",
+    ],
+    ids=["set-role", "session-authorization", "set_config", "quoted-set_config"],
+)
+async def test_the_role_does_not_survive_release(
+    database_url: str, role: str, statement: str
+) -> None:
+    async with PoolManager(database_url, max_size=1) as pool:
+        before = await pool.fetchrow("SELECT current_user, session_user")
+        async with pool.acquire() as con:
+            await con.execute(statement.format(role=role))
+            assert await con.fetchval("SELECT current_user") == role
+        assert await pool.fetchrow("SELECT current_user, session_user") == before
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "\"set_config\"('application_name', 'leaked', false)",
+        "pg_catalog.\"set_config\"('application_name', 'leaked', false)",
+        "set_config /* why not */ ('application_name', 'leaked', false)",
+    ],
+    ids=["quoted", "schema-quoted", "comment"],
+)
+async def test_a_quoted_set_config_does_not_leak(
+    single: tuple[PoolManager, list[str]], call: str
+) -> None:
+    pool, _ = single
+    async with pool.acquire() as con:
+        assert await con.fetchval(f"SELECT {call}") == "leaked"
+    assert await pool.fetchval("SHOW application_name") == "clean"
+
+
+async def test_temporary_tables_and_sequence_state_do_not_survive_release(
+    single: tuple[PoolManager, list[str]],
+) -> None:
+    pool, _ = single
+    async with pool.acquire() as con:
+        await con.execute("CREATE TEMP TABLE mz_scratch (v int)")
+        await con.execute("CREATE TEMP SEQUENCE mz_scratch_seq")
+        assert await con.fetchval("SELECT nextval('mz_scratch_seq')") == 1
+    async with pool.acquire() as con:
+        assert await con.fetchval("SELECT to_regclass('pg_temp.mz_scratch')") is None
+        with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError):  # lastval is reset
+            await con.fetchval("SELECT lastval()")
+
+
 async def test_open_transaction_is_rolled_back(single: tuple[PoolManager, list[str]]) -> None:
     pool, _ = single
     await pool.execute("CREATE TABLE IF NOT EXISTS mz_reset_test (v int)")

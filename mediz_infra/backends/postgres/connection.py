@@ -4,7 +4,10 @@ asyncpg's pool runs a reset query (``SELECT pg_advisory_unlock_all(); CLOSE ALL;
 RESET ALL``) on every release: a full round trip that costs most of a short query. It is only
 needed when the session was changed. This connection class looks at each statement's text as it
 is sent and marks the connection *dirty* when the text can change session state, so the pool
-resets only dirty connections.
+resets only dirty connections. Its reset query is asyncpg's with ``SET SESSION AUTHORIZATION
+DEFAULT; RESET ROLE`` before it (``RESET ALL`` keeps the role) and ``DISCARD TEMP; DISCARD
+SEQUENCES`` after: ``DISCARD ALL`` but for ``DEALLOCATE ALL``, which would drop asyncpg's own
+prepared statements.
 
 What marks a connection dirty (case-insensitive, at the start of any statement of the text):
 ``SET`` (but not ``SET LOCAL`` or ``SET TRANSACTION``, which end with the transaction),
@@ -74,9 +77,16 @@ _STATEMENT_START = re.compile(
     r"|CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?)\b",
     re.IGNORECASE | re.DOTALL,
 )
+# The name may be quoted ("set_config", pg_catalog."set_config") and a comment may sit before
+# the parenthesis: neither changes what the server calls.
 _SESSION_CALL = re.compile(
-    r"\b(?:set_config|pg_(?:try_)?advisory_lock(?:_shared)?)\s*\(", re.IGNORECASE
+    r"\b(?:set_config|pg_(?:try_)?advisory_lock(?:_shared)?)\"?\s*(?:/\*.*?\*/\s*)*\(",
+    re.IGNORECASE | re.DOTALL,
 )
+# Around asyncpg's reset query (advisory locks, cursors, LISTEN, RESET ALL): RESET ALL leaves the
+# role and the session user alone, and temporary tables and sequence state outlive it.
+_RESET_BEFORE = "SET SESSION AUTHORIZATION DEFAULT;\nRESET ROLE;\n"
+_RESET_AFTER = "\nDISCARD TEMP;\nDISCARD SEQUENCES;"
 _CACHE_MAX = 4096
 _DESCRIBED_MAX = 512
 _cache: dict[str, bool] = {}
@@ -215,7 +225,10 @@ class TrackedConnection(asyncpg.Connection):
         # server connection is not ours between transactions), nothing for a clean session.
         if self._mz_pgbouncer or not (self._mz_dirty or self._mz_reset_always):
             return ""
-        return super().get_reset_query()
+        query: str = super().get_reset_query()
+        if "RESET ALL" not in query:  # a server without RESET (asyncpg's caps): as asyncpg does
+            return query
+        return _RESET_BEFORE + query + _RESET_AFTER
 
     async def _get_statement(self, query: str, timeout: float | None, **kwargs: Any) -> Any:
         self._mz_note(query)
