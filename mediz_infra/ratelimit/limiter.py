@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 import limits.aio.storage
 
@@ -106,6 +107,8 @@ class RateLimiter:
         backoff: seconds between two background probes of the store while it is down (a
             ``PING`` on a fresh connection for a Redis store; a store that cannot be pinged is
             tried again by the first decision after this long).
+        clock: monotonic seconds for the log throttles (``log_every``); tests pass a fake one
+            to cross a throttle period without sleeping.
 
     Raises:
         ConfigError: a malformed URL or a non-positive timeout.
@@ -121,6 +124,7 @@ class RateLimiter:
         legacy_headers: bool = False,
         log_every: float = 10.0,
         backoff: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if timeout <= 0:
             raise ConfigError("timeout", f"expected seconds > 0, got {timeout!r}")
@@ -144,6 +148,7 @@ class RateLimiter:
         self.key: ClientIdentifier = key or by_ip()
         self.legacy_headers = legacy_headers
         self._log_every = log_every
+        self._clock = clock
         self._plans: dict[Rule, _Plan] = {}
         self._adhoc: dict[tuple[str, str], Rule] = {}
         self._quiet: dict[str, tuple[float, int]] = {}
@@ -230,7 +235,7 @@ class RateLimiter:
 
     def _dry_run_log(self, rule: Rule, identity: str) -> None:
         """One INFO line per rule per ``log_every`` seconds; the counter has every one."""
-        now = time.monotonic()
+        now = self._clock()
         last, skipped = self._dry_quiet.get(rule.name, (float("-inf"), 0))
         if now - last < self._log_every:
             self._dry_quiet[rule.name] = (last, skipped + 1)
@@ -252,7 +257,7 @@ class RateLimiter:
         policy = rule.on_backend_error
         kind = self.outage.kind
         self._errors.add(1, {"rule": rule.name, "policy": policy, "kind": kind})
-        now = time.monotonic()
+        now = self._clock()
         last, skipped = self._quiet.get(rule.name, (float("-inf"), 0))
         if now - last >= self._log_every:
             self._quiet[rule.name] = (now, 0)

@@ -131,18 +131,21 @@ async def test_dry_run_limits_nothing_but_counts(caplog: pytest.LogCaptureFixtur
 
 
 async def test_dry_run_log_reports_what_it_held_back(caplog: pytest.LogCaptureFixture) -> None:
-    limiter = RateLimiter("memory://", log_every=0.05)
+    now = [100.0]  # the throttle's clock: no sleeping, no race with a busy machine
+    limiter = RateLimiter("memory://", log_every=10, clock=lambda: now[0])
     mw = RateLimitMiddleware(
         ok_app, rules=[Rule("quiet", "1/minute", dry_run=True)], limiter=limiter
     )
     with caplog.at_level(logging.INFO, "mediz_infra.ratelimit"):
-        for _ in range(4):
+        for _ in range(4):  # one allowed, three would-be refusals: one line, two held back
             await call(mw)
-        await asyncio.sleep(0.06)
+        now[0] += 9
+        await call(mw)  # still inside the period: held back too
+        now[0] += 1
         await call(mw)
     lines = [r.getMessage() for r in caplog.records if "would limit" in r.getMessage()]
     assert len(lines) == 2
-    assert "(2 more since the last message)" in lines[1]
+    assert "(3 more since the last message)" in lines[1]
 
 
 async def test_decorator_group_shares_and_uses_middleware_limiter() -> None:
@@ -244,12 +247,14 @@ async def test_acquire_never_spins_on_a_zero_retry_time() -> None:
 
 
 class _SlowStore:
-    """Answers after ``delay`` seconds (a stalled store when long)."""
+    """Answers after ``delay`` seconds (a stalled store when long); ``entered`` when asked."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
+        self.entered = asyncio.Event()
 
     async def decide(self, keys: object, args: object) -> list[int]:
+        self.entered.set()
         await asyncio.sleep(self.delay)
         return [1, 0, 0, 0]
 
@@ -269,10 +274,12 @@ async def test_timeout_applies_the_policy_and_outside_cancellation_propagates(
     assert "store failed (no answer within 0.05 s); failing closed" in caplog.text
     assert (await limiter.hit(Rule("slow-open", "1/second"), "x")).allowed
 
-    limiter.outage.reset()  # ask the store again: during the outage no call waits on it
-    task = asyncio.create_task(limiter.hit(rule, "y"))
-    await asyncio.sleep(0.01)
-    task.cancel()  # the caller's own cancellation is not mistaken for a timeout
+    # the caller's own cancellation, while the store is being asked, is not mistaken for a
+    # timeout (a long timeout: only the caller's cancel can end this call)
+    patient = RateLimiter(store := _SlowStore(30), timeout=60)
+    task = asyncio.create_task(patient.hit(rule, "y"))
+    await asyncio.wait_for(store.entered.wait(), 5)
+    task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     fast = RateLimiter(_SlowStore(0), timeout=0.05)
@@ -280,17 +287,20 @@ async def test_timeout_applies_the_policy_and_outside_cancellation_propagates(
 
 
 class _CleanupStore:
-    """Stalls; when cancelled, takes a moment to clean up (redis-py closes its connection)."""
+    """Stalls; when cancelled, cleans up until ``cleaned`` is set (redis-py closes its
+    connection), so a second cancel can arrive during the clean-up, whatever the machine's load.
+    """
 
     def __init__(self) -> None:
         self.cleaning = asyncio.Event()
+        self.cleaned = asyncio.Event()
 
     async def decide(self, keys: object, args: object) -> list[int]:
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
             self.cleaning.set()
-            await asyncio.sleep(0.05)
+            await self.cleaned.wait()
             raise
         return [1, 0, 0, 0]
 
