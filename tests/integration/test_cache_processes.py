@@ -124,6 +124,26 @@ async def test_stale_while_revalidate_across_two_processes(redis_url: str, prefi
         await client.aclose()
 
 
+async def test_one_refresh_per_stale_period_under_traffic_from_four_processes(
+    redis_url: str, prefix: str
+) -> None:
+    """No refresh runs while a fresh value is stored: a second refresher re-checks and stops.
+
+    Before the fix, a process that saw the stale value took the lock just after another
+    process's refresh stored and released it, and refreshed again.
+    """
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        procs = [spawn("load", redis_url, prefix, "1.5") for _ in range(4)]
+        await asyncio.sleep(0.5)  # let the interpreters import; the go key releases them
+        await client.set(f"{prefix}:go", 1, ex=60)
+        stats = [json.loads(finish(p)[-1]) for p in procs]
+        assert sum(s["refreshes"] for s in stats) >= 2  # the value went stale and was refreshed
+        assert int(await client.get(f"{prefix}:early") or 0) == 0
+    finally:
+        await client.aclose()
+
+
 async def test_tag_invalidation_reaches_another_process(redis_url: str, prefix: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     cache = Cache(redis_url, prefix=prefix)
