@@ -108,6 +108,26 @@ async def test_a_reader_in_another_process_cannot_let_an_older_value_back(
         await client.aclose()
 
 
+async def test_a_fast_function_turned_slow_runs_once_across_four_processes(
+    redis_url: str, prefix: str
+) -> None:
+    """The default lock protects the stampede that matters most: a query suddenly slow."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        procs = [spawn("fastslow", redis_url, prefix, "50") for _ in range(4)]
+        end = time.monotonic() + 30
+        while int(await client.get(f"{prefix}:ready") or 0) < 4:  # each has seen it fast
+            assert time.monotonic() < end, "the workers did not get ready"
+            assert all(p.poll() is None for p in procs), "a worker died"
+            await asyncio.sleep(0.01)
+        await client.set(f"{prefix}:go", 1, ex=60)
+        outputs = [json.loads(finish(p)[-1]) for p in procs]
+        assert all(out["results"] == [1] * 50 for out in outputs)
+        assert int(await client.get(f"{prefix}:calls:1") or 0) == 1
+    finally:
+        await client.aclose()
+
+
 async def test_stale_while_revalidate_across_two_processes(redis_url: str, prefix: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     try:
