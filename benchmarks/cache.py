@@ -3,9 +3,9 @@
 Contenders (see ``benchmarks/_cache_peers.py``), each decorating the same async functions:
 
 - **mediz-infra** (ours): ``Cache(url)`` / ``Cache("memory://")``, ``@cache(ttl=600,
-  key="popular:{limit}")``, defaults (JSON; ``lock="auto"``: the cross-process lock on a miss
-  of a function slower than 2 ms, so the 50 ms stampede function takes it and the instant
-  miss-and-set function does not).
+  key="popular:{limit}")``, defaults (JSON; the cross-process lock on every miss, taken in
+  the script that reads the key's invalidation marker, so a miss is ``GET``, that script and
+  the store script).
 - **cashews**: ``Cache().setup(url)`` / ``setup("mem://")``, ``@cache(ttl=600,
   key="popular:{limit}")``; ``lock=True`` on the stampede function (its documented protection).
 - **aiocache**: ``@cached(ttl=600, cache=RedisCache | SimpleMemoryCache, key_builder=...)``

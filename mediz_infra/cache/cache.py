@@ -181,11 +181,10 @@ class Cache(KeyValues):
                 chance growing as expiry nears and with how long the function takes.
             cache_none: store ``None`` results (by default they are recomputed every time).
             serializer: this function's serializer (default: the cache's).
-            lock: take the cross-process lock on a miss: ``True`` always, ``False`` never
-                (in-process merging only), ``"auto"`` unless the function's recent
-                computations took less than ``LockPolicy.skip_below`` (2 ms; the slowest
-                recent one counts, decaying 10 % per computation): for such a function the
-                lock's round trip costs more than the stampede it prevents.
+            lock: take the cross-process lock on a miss: ``"auto"`` (the default) and
+                ``True`` on every miss (the lock rides the round trip that reads the key's
+                invalidation marker, so it costs nothing extra), ``False`` never (in-process
+                merging only; misses in several processes each compute).
 
         Raises:
             ConfigError: bad ``ttl``/``stale_ttl``/``tags``/``key``, or a sync function.

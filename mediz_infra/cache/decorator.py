@@ -107,9 +107,8 @@ class CachedFunction(Generic[R]):
         self.early_refresh = early_refresh
         self.cache_none = cache_none
         self.lock_mode = lock
-        #: how long this function's computations take, in seconds (``None`` before the first):
-        #: the slowest recent one, decaying by 10 % per computation, for ``lock="auto"``
-        self.recent_compute: float | None = None
+        #: whether a miss takes the cross-process lock (``lock=True`` or ``"auto"``)
+        self.locks = lock is not False
         chosen: Any = serializer or cache.serializer
         with_type = getattr(chosen, "with_return_type", None)
         self.serializer: Serializer = with_type(_return_type(fn)) if with_type else chosen
@@ -142,18 +141,6 @@ class CachedFunction(Generic[R]):
     def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """The cache key of one call (``self`` included in ``args`` for a method)."""
         return self.keys(args, kwargs)
-
-    def note_compute(self, took: float) -> None:
-        """Record a computation's duration: one slow call keeps the lock for ~30 misses."""
-        previous = self.recent_compute
-        self.recent_compute = took if previous is None else max(took, previous * 0.9)
-
-    def wants_lock(self) -> bool:
-        """Whether a miss takes the cross-process lock (see ``lock=`` of the decorator)."""
-        if self.lock_mode == "auto":
-            took = self.recent_compute
-            return took is None or took >= self.cache.lock.skip_below
-        return bool(self.lock_mode)
 
     async def invalidate(self, *args: Any, **kwargs: Any) -> bool:
         """Drop the value of this call: ``await fn.invalidate(10)``."""

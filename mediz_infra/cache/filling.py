@@ -142,7 +142,6 @@ async def _compute(
     started = time.perf_counter()
     value = await fn.fn(*args, **kwargs)
     took = time.perf_counter() - started
-    fn.note_compute(took)
     if value is None and not fn.cache_none:
         return None, lambda: None, False
     payload = _encode(fn, value)
@@ -248,7 +247,7 @@ async def miss(
     assert store is not None
     stats = fn.statistics
     policy = cache.lock
-    token = new_token() if fn.wants_lock() else ""
+    token = new_token() if fn.locks else ""
     at = time.monotonic()
     try:
         state, marker = await store.begin(key, token, policy.ttl, "1" if stored else "0")

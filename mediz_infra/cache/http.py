@@ -11,10 +11,12 @@ other routes pay nothing::
 
 Safety rules (one user's data never reaches another):
 
-- A request carrying ``Authorization`` or a session cookie is neither read from nor written to
-  a shared entry: it goes straight to the endpoint, unless the route keys by user
-  (``by_user=...``) and it names a user, in which case the user id is part of the key and the
-  response is ``private``.
+- A request carrying credentials of any common form (``Authorization``,
+  ``Proxy-Authorization``, ``X-API-Key``, any cookie, and whatever headers the app adds) is
+  neither read from nor written to a shared entry: it goes straight to the endpoint, unless the
+  route keys by user (``by_user=...``) and it names a user, in which case the user id is part of
+  the key and the response is ``private``. Cookies the app declares harmless
+  (``shared_cookies``, e.g. a theme) do not count.
 - A response carrying ``Set-Cookie`` is never stored; neither is anything but a 200 with a
   body (streaming responses pass through).
 - A client's ``Cache-Control: no-cache`` does not skip the server cache unless the route says
@@ -31,6 +33,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -41,7 +44,7 @@ from ..errors import ConfigError
 from .cache import Cache
 from .decorator import CachedFunction
 
-__all__ = ["HttpCache", "StoredResponse"]
+__all__ = ["CREDENTIAL_HEADERS", "HttpCache", "StoredResponse"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 UserKey = Callable[[Request], str | None]
@@ -74,25 +77,60 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "cookie")
+"""Request headers that make a request personal by default (see :class:`HttpCache`)."""
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token: a header or cookie name
+
+
 class HttpCache:
     """Caches whole GET responses of Starlette endpoints in a :class:`Cache`.
 
+    A request carrying any credential header (:data:`CREDENTIAL_HEADERS` plus
+    ``credential_headers``) never shares an entry; any cookie counts as a credential except
+    those named in ``shared_cookies``.
+
     Args:
         cache: where responses are stored (its backend, prefix, timeouts, fail-open).
-        session_cookies: cookie names that mark a request as belonging to a user.
+        credential_headers: more request headers that carry credentials (an app's own token
+            header, say), on top of :data:`CREDENTIAL_HEADERS`.
+        shared_cookies: cookie names known to carry no credentials and not to change the
+            response (a theme, a consent flag): a request whose cookies are all among them
+            still shares entries.
+
+    Raises:
+        ConfigError: a name is not a valid header or cookie name.
     """
 
     def __init__(
-        self, cache: Cache, *, session_cookies: Iterable[str] = ("session", "sessionid")
+        self,
+        cache: Cache,
+        *,
+        credential_headers: Iterable[str] = (),
+        shared_cookies: Iterable[str] = (),
     ) -> None:
+        extra = tuple(credential_headers)
+        harmless = tuple(shared_cookies)
+        for field, names in (("credential_headers", extra), ("shared_cookies", harmless)):
+            for name in names:
+                if not isinstance(name, str) or not _TOKEN.match(name):
+                    raise ConfigError(field, f"{name!r} is not a valid header or cookie name")
         self.cache = cache
-        self.session_cookies = tuple(session_cookies)
+        self.credential_headers = tuple(
+            dict.fromkeys((*CREDENTIAL_HEADERS, *(h.lower() for h in extra)))
+        )
+        self.shared_cookies = frozenset(harmless)
 
     def _personal(self, request: Request) -> bool:
-        if "authorization" in request.headers:
-            return True
-        cookies = request.cookies
-        return any(name in cookies for name in self.session_cookies)
+        headers = request.headers
+        for name in self.credential_headers:
+            if name in headers:
+                if name != "cookie" or not self.shared_cookies:
+                    return True
+                cookies = request.cookies  # an unparsable header counts as a credential
+                if not cookies or not self.shared_cookies.issuperset(cookies):
+                    return True
+        return False
 
     def __call__(
         self,
@@ -113,7 +151,7 @@ class HttpCache:
             private: ``Cache-Control: private`` (browsers only); the server stores it only
                 when ``by_user`` is given.
             by_user: ``request -> user id or None``: key stored responses per user, which also
-                lets requests with ``Authorization``/session cookies be cached (privately).
+                lets requests with credentials be cached (privately).
             allow_no_cache: let a client's ``Cache-Control: no-cache`` skip the server cache.
             tags: invalidate stored responses with ``cache.invalidate_tags(...)``.
             stale_ttl: serve a stale response this long while one refresher recomputes it.
@@ -125,7 +163,7 @@ class HttpCache:
             raise ConfigError("ttl", f"must be positive, got {ttl}")
         vary_names = tuple(h.lower() for h in vary)
         vary_header = ", ".join(
-            [*vary_names, *(("authorization", "cookie") if by_user is not None else ())]
+            [*vary_names, *(self.credential_headers if by_user is not None else ())]
         )
         shared = not private and by_user is None
         control = f"{'public' if shared else 'private'}, max-age={int(ttl)}"

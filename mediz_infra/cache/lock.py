@@ -40,24 +40,17 @@ class LockPolicy:
         wait: how long a caller waits for another process's computation before computing itself.
         first_poll: the first poll delay; it doubles up to ``max_poll``.
         max_poll: the longest delay between two polls.
-        skip_below: with ``lock="auto"`` (the decorator's default), a function whose recent
-            computations took less than this many seconds skips the lock: a stampede of it
-            costs the backend less than the lock's round trip costs every miss. ``0`` never
-            skips.
     """
 
     ttl: float = 10.0
     wait: float = 5.0
     first_poll: float = 0.005
     max_poll: float = 0.1
-    skip_below: float = 0.002
 
     def __post_init__(self) -> None:
         for name in ("ttl", "wait", "first_poll", "max_poll"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"lock.{name}", f"must be positive, got {getattr(self, name)}")
-        if self.skip_below < 0:
-            raise ConfigError("lock.skip_below", f"must be >= 0, got {self.skip_below}")
 
     def delays(self) -> Callable[[], float]:
         """A fresh sequence of poll delays: call it for the next one."""

@@ -35,7 +35,7 @@ async def test_hits_locks_tags_invalidation_and_clear_on_a_cluster(cluster_url: 
     @cache(ttl=60, key="{n}")  # a template starting with an argument: still one slot with its lock
     async def slow(n: int) -> int:
         calls["slow"] += 1
-        await asyncio.sleep(0.01)  # slower than skip_below: the lock scripts run
+        await asyncio.sleep(0.01)  # the lock scripts run
         return n
 
     try:

@@ -108,6 +108,26 @@ async def test_a_reader_in_another_process_cannot_let_an_older_value_back(
         await client.aclose()
 
 
+async def test_a_fast_function_turned_slow_runs_once_across_four_processes(
+    redis_url: str, prefix: str
+) -> None:
+    """The default lock protects the stampede that matters most: a query suddenly slow."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        procs = [spawn("fastslow", redis_url, prefix, "50") for _ in range(4)]
+        end = time.monotonic() + 30
+        while int(await client.get(f"{prefix}:ready") or 0) < 4:  # each has seen it fast
+            assert time.monotonic() < end, "the workers did not get ready"
+            assert all(p.poll() is None for p in procs), "a worker died"
+            await asyncio.sleep(0.01)
+        await client.set(f"{prefix}:go", 1, ex=60)
+        outputs = [json.loads(finish(p)[-1]) for p in procs]
+        assert all(out["results"] == [1] * 50 for out in outputs)
+        assert int(await client.get(f"{prefix}:calls:1") or 0) == 1
+    finally:
+        await client.aclose()
+
+
 async def test_stale_while_revalidate_across_two_processes(redis_url: str, prefix: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     try:
@@ -120,6 +140,26 @@ async def test_stale_while_revalidate_across_two_processes(redis_url: str, prefi
         assert served == [1, 1]
         assert int(await client.get(f"{prefix}:calls") or 0) == 2
         assert json.loads(finish(spawn("swr", redis_url, prefix, "0.05"))[0])["n"] == 2
+    finally:
+        await client.aclose()
+
+
+async def test_one_refresh_per_stale_period_under_traffic_from_four_processes(
+    redis_url: str, prefix: str
+) -> None:
+    """No refresh runs while a fresh value is stored: a second refresher re-checks and stops.
+
+    Before the fix, a process that saw the stale value took the lock just after another
+    process's refresh stored and released it, and refreshed again.
+    """
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        procs = [spawn("load", redis_url, prefix, "1.5") for _ in range(4)]
+        await asyncio.sleep(0.5)  # let the interpreters import; the go key releases them
+        await client.set(f"{prefix}:go", 1, ex=60)
+        stats = [json.loads(finish(p)[-1]) for p in procs]
+        assert sum(s["refreshes"] for s in stats) >= 2  # the value went stale and was refreshed
+        assert int(await client.get(f"{prefix}:early") or 0) == 0
     finally:
         await client.aclose()
 

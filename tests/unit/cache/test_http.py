@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediz_infra.cache import Cache, HttpCache
+from mediz_infra.errors import ConfigError
 
 
 @pytest.fixture(params=["memory"])
@@ -118,6 +119,68 @@ async def test_authorization_request_never_shares_an_entry(cache: Cache) -> None
         assert with_session.headers["cache-control"].startswith("private")
         assert anonymous.headers["cache-control"] == "public, max-age=30"
         assert calls["public"] == 4
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"x-api-key": "alice-key"},
+        {"cookie": "auth_token=alice"},  # any cookie, not only the session ones
+        {"proxy-authorization": "Basic YWxpY2U6eA=="},
+    ],
+)
+async def test_no_credentialed_request_shares_an_entry(
+    cache: Cache, credentials: dict[str, str]
+) -> None:
+    """Whatever form the credentials take, the response stays with the one who sent them."""
+    http_cache = HttpCache(cache)
+    calls = 0
+
+    @http_cache(ttl=30)
+    async def account(request: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        return JSONResponse({"n": calls, "headers": sorted(request.headers.keys())})
+
+    app = Starlette(routes=[Route("/account", account)])
+    async with client(app) as http:
+        alice = await http.get("/account", headers=credentials)
+        assert alice.headers["cache-control"].startswith("private")
+        anonymous = await http.get("/account")
+        assert anonymous.json()["n"] == 2  # alice's response was not stored for others
+        assert anonymous.headers["cache-control"] == "public, max-age=30"
+        again = await http.get("/account", headers=credentials)
+        assert again.json()["n"] == 3  # nor the shared one served to her
+        assert (await http.get("/account")).json()["n"] == 2  # the shared entry still works
+
+
+async def test_more_credential_headers_and_harmless_cookies_are_configurable(
+    cache: Cache,
+) -> None:
+    http_cache = HttpCache(cache, credential_headers=["x-tenant-token"], shared_cookies=["theme"])
+    calls = 0
+
+    @http_cache(ttl=30)
+    async def page(request: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        return JSONResponse({"n": calls})
+
+    app = Starlette(routes=[Route("/page", page)])
+    async with client(app) as http:
+        assert (await http.get("/page", headers={"x-tenant-token": "t1"})).json()["n"] == 1
+        assert (await http.get("/page")).json()["n"] == 2
+        shared = await http.get("/page", headers={"cookie": "theme=dark"})
+        assert shared.json()["n"] == 2  # a cookie said to carry no credentials: shared
+        mixed = await http.get("/page", headers={"cookie": "theme=dark; sid=x"})
+        assert mixed.json()["n"] == 3
+        assert (await http.get("/page", headers={"authorization": "Bearer x"})).json()["n"] == 4
+
+
+def test_http_cache_options_are_checked() -> None:
+    cache = Cache("memory://")
+    with pytest.raises(ConfigError, match="credential_headers"):
+        HttpCache(cache, credential_headers=["bad header"])
 
 
 async def test_set_cookie_response_is_never_stored(cache: Cache) -> None:

@@ -191,8 +191,8 @@ def test_lock_policy_and_config_errors() -> None:
     assert [delays() for _ in range(4)] == [0.01, 0.02, 0.04, 0.04]
     with pytest.raises(ConfigError):
         LockPolicy(ttl=0)
-    with pytest.raises(ConfigError, match="skip_below"):
-        LockPolicy(skip_below=-1)
+    with pytest.raises(ConfigError, match=r"lock\.wait"):
+        LockPolicy(wait=-1)
     with pytest.raises(ConfigError):
         Cache("memory://", timeout=0)
     with pytest.raises(ConfigError):
