@@ -8,7 +8,8 @@
   ``@AsyncCircuitBreakerFactory()("name")`` on in-memory storage. pybreaker 1.4.1 has no asyncio
   support (its ``call_async`` needs tornado): its ``CircuitBreaker().call(fn)`` around a plain
   function, against the plain function, so the figure is its bookkeeping alone. tenacity: the
-  documented ``@retry(stop=stop_after_attempt(3))`` on ``fn``. Ours also: ``Bulkhead`` against a
+  documented ``@retry(stop=stop_after_attempt(3))`` on ``fn``, against ours, ``Retry(attempts=3)
+  .call(fn)``. Ours also: ``Bulkhead`` against a
   bare ``asyncio.Semaphore``, and ``Timeout`` against a bare ``asyncio.timeout()``.
 - **Refusal** (µs per refused call, c=1, including raising and catching the error): each breaker
   opened by failures, then called while open.
@@ -45,7 +46,7 @@ from benchmarks._runner import (
     Options,
     Sample,
 )
-from mediz_infra.resilience import Bulkhead, CircuitBreaker, CircuitOpen, Timeout
+from mediz_infra.resilience import Bulkhead, CircuitBreaker, CircuitOpen, Retry, Timeout
 
 __all__ = ["BENCHMARK"]
 
@@ -204,6 +205,7 @@ async def _local(options: Options) -> AsyncIterator[Sequence[Case]]:
     async def tenacious() -> int:
         return 1
 
+    ours_retry = Retry(attempts=3)
     bulkhead = Bulkhead(10)
     semaphore = asyncio.Semaphore(10)
     limit = Timeout(60)
@@ -251,6 +253,15 @@ async def _local(options: Options) -> AsyncIterator[Sequence[Case]]:
                         lambda: opened_pyb.call(plain_fn), pybreaker.CircuitBreakerError
                     ),
                 ),
+            ],
+        ),
+        Case(
+            "retry/success",
+            {"policy": "retry", "path": "success overhead", "c": "1"},
+            MICROSECONDS,
+            [
+                Contender(OURS, _overhead(lambda: ours_retry.call(fn)), ours=True),
+                Contender("tenacity @retry", _overhead(tenacious)),
             ],
         ),
         Case(

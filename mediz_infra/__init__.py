@@ -78,8 +78,11 @@ if TYPE_CHECKING:
         Bulkhead,
         CircuitBreaker,
         CountWindow,
+        Retry,
+        RetryBudget,
         Timeout,
         TimeWindow,
+        resilient,
         timeout,
     )
 
@@ -151,8 +154,11 @@ __all__ = [
     "Bulkhead",
     "CircuitBreaker",
     "CountWindow",
+    "Retry",
+    "RetryBudget",
     "Timeout",
     "TimeWindow",
+    "resilient",
     "timeout",
 ]
 
@@ -224,8 +230,11 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "Bulkhead",
         "CircuitBreaker",
         "CountWindow",
+        "Retry",
+        "RetryBudget",
         "Timeout",
         "TimeWindow",
+        "resilient",
         "timeout",
     ),
 }

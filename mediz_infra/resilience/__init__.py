@@ -1,7 +1,8 @@
-"""Resilience for calls to other services: a circuit breaker, a bulkhead and timeouts.
+"""Resilience for calls to other services: retries, a circuit breaker, a bulkhead, timeouts.
 
 Each policy is a small value used on its own (``await breaker.call(fn)``, ``@bulkhead``,
-``@timeout(2.0)``). Nothing here does I/O of its own or starts a task at import.
+``@timeout(2.0)``, ``@Retry(...)``) or composed by :func:`resilient` in one documented order.
+Nothing here does I/O of its own or starts a task at import.
 
 See ``docs/resilience.md`` for the policies, their defaults and examples.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 from ..errors import BulkheadFull, CallTimeout, CircuitOpen, UpstreamError
 from .breaker import BreakerListener, CircuitBreaker, State
 from .bulkhead import Bulkhead
+from .resilient import Fallback, resilient
+from .retry import RETRYABLE_STATUSES, Retry, RetryBudget, retryable
 from .timeout import Timeout, timeout
 from .windows import CountWindow, TimeWindow, Window
 
@@ -26,6 +29,14 @@ __all__ = [
     "State",
     # resilience.bulkhead
     "Bulkhead",
+    # resilience.resilient
+    "Fallback",
+    "resilient",
+    # resilience.retry
+    "RETRYABLE_STATUSES",
+    "Retry",
+    "RetryBudget",
+    "retryable",
     # resilience.timeout
     "Timeout",
     "timeout",
