@@ -19,6 +19,7 @@ __all__ = [
     "DB_POOL_CONNECTIONS",
     "DB_POOL_ERRORS",
     "DB_POOL_WAITING",
+    "DB_REPLICA_LAG",
     "INSTRUMENTATION_NAME",
     "RATELIMIT_ACQUIRE_WAIT",
     "RATELIMIT_BACKEND_ERRORS",
@@ -39,6 +40,8 @@ DB_POOL_ACQUIRE_WAIT = "mediz.db.pool.acquire.wait"
 """Histogram, ``s``: time from acquire() to a usable connection; attribute ``pool``."""
 DB_POOL_ERRORS = "mediz.db.pool.errors"
 """Counter, ``{error}``; attribute ``kind`` = exhausted | unavailable | stale | recycled."""
+DB_REPLICA_LAG = "mediz.db.replica.lag"
+"""Observable gauge, ``s``: a read replica's replay lag, as last sampled; attribute ``pool``."""
 REDIS_ERRORS = "mediz.redis.errors"
 """Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly | exhausted."""
 

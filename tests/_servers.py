@@ -25,6 +25,7 @@ __all__ = [
     "PgBouncerServer",
     "PostgresServer",
     "RedisServer",
+    "counting_silent_server",
     "free_port",
     "missing_binary",
     "silent_server",
@@ -33,6 +34,27 @@ __all__ = [
 
 _LIVE: list[object] = []
 _CLUSTER_MAX_PORT = 55535
+
+
+@contextlib.asynccontextmanager
+async def counting_silent_server() -> AsyncIterator[tuple[int, list[int]]]:
+    """:func:`silent_server` that also counts the connections it accepted: ``(port, [count])``."""
+    accepted = [0]
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], accepted
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 @contextlib.asynccontextmanager
@@ -241,6 +263,20 @@ class PostgresServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def standby(self) -> PostgresServer:
+        """A hot standby of this server (``pg_basebackup -R``, streaming), started."""
+        standby = PostgresServer()
+        standby._tmp = tempfile.mkdtemp(prefix="mediz-pg-standby-")
+        _own(Path(standby._tmp))
+        standby.datadir = Path(standby._tmp) / "data"
+        subprocess.run(
+            [*_as_postgres_user(), self._bin("pg_basebackup"), "-h", "127.0.0.1",
+             "-p", str(self.port), "-U", "postgres", "-D", str(standby.datadir), "-R",
+             "-X", "stream", "--no-sync"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        return standby.start()
 
     def _pids(self) -> list[int]:
         """The postmaster and every process it started (backends, walsender, ...)."""

@@ -141,12 +141,14 @@ class Outage:
         degraded: what callers get while the backend is skipped, for the failure line
             (``"serving uncached"``).
         on_probe_failure: called with each failed probe's error (to count it).
+        backend: the backend's kind in log lines (``"Redis"``, ``"Postgres replica"``).
     """
 
     __slots__ = (
         "_last_log",
         "_suppressed",
         "_task",
+        "backend",
         "backoff",
         "closed",
         "degraded",
@@ -173,8 +175,10 @@ class Outage:
         log_every: float | None = 30.0,
         degraded: str = "skipping it",
         on_probe_failure: Callable[[BaseException], None] | None = None,
+        backend: str = "Redis",
     ) -> None:
         self.name = name
+        self.backend = backend
         self.probe = probe
         self.backoff = backoff
         self.timeout = timeout
@@ -260,7 +264,7 @@ class Outage:
                     self.on_probe_failure(exc)
             else:
                 self.until = 0.0
-                self.logger.info("%s: Redis answers again; back in use", self.name)
+                self.logger.info("%s: %s answers again; back in use", self.name, self.backend)
                 return
 
     def _lease(self) -> float:
@@ -283,8 +287,8 @@ class Outage:
             return
         more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
         self.logger.warning(
-            "%s: Redis failed during %s: %s; %s until it answers again%s",
-            self.name, doing, self.reason, self.degraded, more,
+            "%s: %s failed during %s: %s; %s until it answers again%s",
+            self.name, self.backend, doing, self.reason, self.degraded, more,
         )
         self._last_log = now
         self._suppressed = 0

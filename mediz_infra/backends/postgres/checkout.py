@@ -11,8 +11,11 @@ What they hand out is the pool's :class:`~.connection.TrackedConnection` itself,
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ...errors import InfraError
 
 if TYPE_CHECKING:
     from .connection import TrackedConnection
@@ -56,31 +59,57 @@ class Acquire:
 
 
 class Read(Acquire):
-    __slots__ = ("_owner", "_replicas")
+    __slots__ = ("_after", "_budget", "_owner", "_replicas")
 
     def __init__(
-        self, manager: Lender, timeout: float | None, replicas: ReplicaSet | None
+        self,
+        manager: Lender,
+        timeout: float | None,
+        replicas: ReplicaSet | None,
+        default_timeout: float,
+        after: int | None = None,
     ) -> None:
         super().__init__(manager, timeout)
         self._owner = manager
         self._replicas = replicas
+        self._budget = default_timeout if timeout is None else timeout
+        self._after = after
 
     async def __aenter__(self) -> TrackedConnection:
-        if self._replicas is not None:
-            lent = await self._replicas.checkout(self._timeout)
-            if lent is not None:
-                self._owner, self._con = lent
-                return self._con
-        primary = self._owner = self._manager
-        self._con = await primary.checkout(self._timeout)
+        primary = self._manager
+        replicas = self._replicas
+        if replicas is None:
+            self._owner = primary
+            con = primary.checkout_nowait() or await primary.checkout(self._timeout)
+            self._con = con
+            return con
+        # One deadline for the whole read: the replicas tried, then the primary.
+        budget = self._budget
+        started = time.monotonic()
+        lent = await replicas.checkout(budget, self._after)
+        if lent is not None:
+            self._owner, self._con = lent
+            return self._con
+        self._owner = primary
+        left = max(budget - (time.monotonic() - started), 0.001)
+        self._con = primary.checkout_nowait() or await primary.checkout(left)
         return self._con
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         con, self._con = self._con, None
-        if con is not None and not self._owner.release_nowait(con):
-            await self._owner.release(con)
+        owner = self._owner
+        if (
+            e is not None
+            and owner is not self._manager
+            and isinstance(e, TimeoutError)
+            and not isinstance(e, InfraError)
+            and self._replicas is not None
+        ):  # a query timed out on a replica: later reads skip it until it answers
+            self._replicas.note_timeout(owner, e)  # type: ignore[arg-type]
+        if con is not None and not owner.release_nowait(con):
+            await owner.release(con)
 
 
 class Transaction(Acquire):

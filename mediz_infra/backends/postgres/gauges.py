@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,7 +11,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from ... import telemetry
 
-__all__ = ["Observed", "PoolStats", "register_gauges"]
+__all__ = ["LagSource", "Observed", "PoolStats", "register_gauges", "register_lag_gauge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +67,32 @@ def _observe_connections(options: CallbackOptions) -> Iterable[Observation]:
 def _observe_waiting(options: CallbackOptions) -> Iterable[Observation]:
     for pool in list(_LIVE_POOLS):
         yield Observation(pool.stats().waiting, {"pool": pool.name})
+
+
+class LagSource(Protocol):
+    """What the lag gauge reads: each replica's name and last sampled replay lag."""
+
+    def lags(self) -> Iterator[tuple[str, float]]: ...
+
+
+_LAG_SOURCES: weakref.WeakSet[LagSource] = weakref.WeakSet()
+_lag_registered = False
+
+
+def register_lag_gauge(source: LagSource) -> None:
+    """Report ``source``'s replicas on the shared replay-lag gauge for as long as it lives."""
+    global _lag_registered
+    _LAG_SOURCES.add(source)
+    if _lag_registered:
+        return
+    _lag_registered = True
+    telemetry.get_meter("db").create_observable_gauge(
+        telemetry.DB_REPLICA_LAG, callbacks=[_observe_lag], unit="s",
+        description="Replay lag of a read replica, as last sampled",
+    )
+
+
+def _observe_lag(options: CallbackOptions) -> Iterable[Observation]:
+    for source in list(_LAG_SOURCES):
+        for name, lag in source.lags():
+            yield Observation(lag, {"pool": name})

@@ -14,7 +14,13 @@ from ...errors import ConfigError
 if TYPE_CHECKING:
     from ...config import Settings
 
-__all__ = ["PGBOUNCER_PORTS", "check_arguments", "parse_pool_url", "settings_options"]
+__all__ = [
+    "PGBOUNCER_PORTS",
+    "check_arguments",
+    "check_replica_arguments",
+    "parse_pool_url",
+    "settings_options",
+]
 
 _SCHEMES = ("postgresql", "postgres")
 PGBOUNCER_PORTS = frozenset({6432, 6543})
@@ -84,6 +90,27 @@ def check_arguments(
         raise ConfigError("pgbouncer", f"must be 'auto', True or False, got {pgbouncer!r}")
     if reset not in ("auto", "always"):
         raise ConfigError("reset", f"must be 'auto' or 'always', got {reset!r}")
+
+
+def check_replica_arguments(
+    *,
+    max_lag: float | None,
+    lag_fallback: Literal["primary", "fail"],
+    replica_check_interval: float,
+    replica_check_timeout: float,
+) -> None:
+    """Check the read replicas' options.
+
+    Raises:
+        ConfigError: the first bad argument, named, with the value given.
+    """
+    _check_positive("max_lag", max_lag, allow_none=True)
+    if lag_fallback not in ("primary", "fail"):
+        raise ConfigError(
+            "lag_fallback", f"must be 'primary' or 'fail', got {lag_fallback!r}"
+        )
+    _check_positive("replica_check_interval", replica_check_interval)
+    _check_positive("replica_check_timeout", replica_check_timeout)
 
 
 def _check_positive(name: str, value: float | None, *, allow_none: bool = False) -> None:

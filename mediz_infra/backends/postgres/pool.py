@@ -60,8 +60,14 @@ from ...errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClose
 from .checkout import Acquire, Read, Transaction
 from .connection import Connector, TrackedConnection, statement_hooks_match
 from .gauges import PoolStats, register_gauges
-from .options import PGBOUNCER_PORTS, check_arguments, parse_pool_url, settings_options
-from .replicas import ReplicaSet
+from .options import (
+    PGBOUNCER_PORTS,
+    check_arguments,
+    check_replica_arguments,
+    parse_pool_url,
+    settings_options,
+)
+from .replicas import ReplicaSet, parse_position
 
 if TYPE_CHECKING:
     from ...config import Settings
@@ -127,6 +133,14 @@ class PoolManager:
             app, call :meth:`expire_connections` or pass ``False``.
         name: the pool's name in telemetry and health output.
         connect_timeout: seconds to open one connection.
+        max_lag: seconds of replay lag past which :meth:`read` skips a replica (``None``:
+            never); lag is sampled in the background, never per read.
+        lag_fallback: with every live replica past ``max_lag``, ``"primary"`` reads from the
+            primary, ``"fail"`` raises :class:`BackendUnavailable`.
+        replica_check_interval: seconds between two background samples of each replica
+            (its lag and replay position; a replica that fails one is skipped until it answers).
+        replica_check_timeout: the bound on one sample: at :meth:`start`, in the background,
+            and as the probe of a replica that is down.
 
     Raises:
         ConfigError: a malformed URL, an unknown scheme, or inconsistent sizes or timeouts;
@@ -153,6 +167,10 @@ class PoolManager:
         describe_cache: bool = True,
         name: str = "primary",
         connect_timeout: float = 5.0,
+        max_lag: float | None = None,
+        lag_fallback: Literal["primary", "fail"] = "primary",
+        replica_check_interval: float = 1.0,
+        replica_check_timeout: float = 1.0,
     ) -> None:
         parsed, query, pgbouncer = parse_pool_url(url, pgbouncer)
         check_arguments(
@@ -161,6 +179,11 @@ class PoolManager:
             max_lifetime=max_lifetime, max_idle=max_idle, ping_after=ping_after,
             max_waiting=max_waiting, pgbouncer=pgbouncer, reset=reset,
             connect_timeout=connect_timeout,
+        )
+        check_replica_arguments(
+            max_lag=max_lag, lag_fallback=lag_fallback,
+            replica_check_interval=replica_check_interval,
+            replica_check_timeout=replica_check_timeout,
         )
 
         self.name = name
@@ -193,7 +216,10 @@ class PoolManager:
             )
             self.reset_mode, self.describe_cache = "always", False
         self.connect_timeout = connect_timeout
-        self._replicas = self._make_replicas(replicas, pgbouncer)
+        self._replicas = self._make_replicas(
+            replicas, pgbouncer, max_lag=max_lag, lag_fallback=lag_fallback,
+            check_interval=replica_check_interval, check_timeout=replica_check_timeout,
+        )
         self._connector: Connector | None = None
         self._started = False  # lending: between a successful start() and close()
         self._live = False  # adopting new connections: from start() to close()
@@ -235,7 +261,7 @@ class PoolManager:
         return cls(dsn, **options)
 
     def _make_replicas(
-        self, urls: Sequence[str], pgbouncer: Literal["auto"] | bool
+        self, urls: Sequence[str], pgbouncer: Literal["auto"] | bool, **watch: Any
     ) -> ReplicaSet | None:
         """One pool per replica URL, with this pool's settings; ``None`` when there is none.
 
@@ -257,7 +283,7 @@ class PoolManager:
                     connect_timeout=self.connect_timeout,
                 )
                 for index, url in enumerate(urls)
-            ])
+            ], **watch)
         except ConfigError as exc:
             raise ConfigError("DATABASE_REPLICA_URLS", str(exc).partition(": ")[2]) from None
 
@@ -416,9 +442,28 @@ class PoolManager:
         """
         return Acquire(self, timeout)
 
-    def read(self, *, timeout: float | None = None) -> Read:
-        """A connection for reads: a healthy replica in turn, or the primary when none is."""
-        return Read(self, timeout, self._replicas)
+    def read(self, *, timeout: float | None = None, after: str | None = None) -> Read:
+        """A connection for reads: a usable replica in turn, or the primary when none is.
+
+        ``timeout`` (default ``acquire_timeout``) bounds getting the connection, whichever
+        server gives it: each replica tried gets at most half of what is left, and a replica
+        that fails or stays silent is skipped by later reads until it answers again. ``after``:
+        a token from :meth:`position`; only a replica that has replayed past it is used.
+
+        Raises (on enter): as :meth:`acquire`; :class:`ConfigError` for an ``after`` that is
+        not a position; :class:`BackendUnavailable` when every replica lags and
+        ``lag_fallback="fail"``.
+        """
+        position = None if after is None or self._replicas is None else parse_position(after)
+        return Read(self, timeout, self._replicas, self.acquire_timeout, position)
+
+    async def position(self, *, timeout: float | None = None) -> str:
+        """The primary's WAL position now (``"16/B374D848"``): a token for ``read(after=...)``.
+
+        Call it after a write has committed: a read with ``after=`` the token sees that write,
+        from a replica that has replayed it or from the primary.
+        """
+        return str(await self.fetchval("SELECT pg_current_wal_lsn()::text", timeout=timeout))
 
     def transaction(self, *, timeout: float | None = None, **options: Any) -> Transaction:
         """A connection inside a transaction on the primary; commits on success.
