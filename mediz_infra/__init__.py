@@ -70,6 +70,12 @@ if TYPE_CHECKING:
         parse_limits,
         rate_limit,
     )
+    from .validation import (
+        ResponseValidationError,
+        ValidatedEndpoint,
+        ValidationLimits,
+        validate,
+    )
 
 __all__ = [
     "__version__",
@@ -131,6 +137,11 @@ __all__ = [
     "composite",
     "parse_limits",
     "rate_limit",
+    # validation
+    "ResponseValidationError",
+    "ValidatedEndpoint",
+    "ValidationLimits",
+    "validate",
 ]
 
 # Where each public name lives, by defining submodule (the groups of __all__). A name is
@@ -192,6 +203,12 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "composite",
         "parse_limits",
         "rate_limit",
+    ),
+    ".validation": (
+        "ResponseValidationError",
+        "ValidatedEndpoint",
+        "ValidationLimits",
+        "validate",
     ),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}

@@ -31,7 +31,10 @@ Where driver errors go:
     │                               or the wait queue is full
     ├── RateLimitExceeded (TimeoutError)
     │                               RateLimiter.acquire() found no capacity within max_wait
-    └── PoolClosed (RuntimeError)   the pool was used before start() or after close()
+    ├── PoolClosed (RuntimeError)   the pool was used before start() or after close()
+    └── ResponseValidationError (ValueError)
+                                    an @validate endpoint returned what its response
+                                    type refuses (a 500: the server's fault)
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "PoolClosed",
     "PoolExhausted",
     "RateLimitExceeded",
+    "ResponseValidationError",
 ]
 
 
@@ -112,4 +116,24 @@ class RateLimitExceeded(InfraError, TimeoutError):
         super().__init__(
             f"rate limit {rule!r}: no capacity within {max_wait:g} s (next in {retry_after:g} s); "
             "raise max_wait, lower the request rate, or raise the limit"
+        )
+
+
+class ResponseValidationError(InfraError, ValueError):
+    """An ``@validate`` endpoint returned a value its response type refuses.
+
+    The problem handlers answer it 500 (the fault is the server's, not the client's) and log
+    it; the message names the endpoint and the number of errors, never the value.
+
+    Attributes:
+        endpoint: the endpoint's qualified name.
+        errors: how many validation errors the value had.
+    """
+
+    def __init__(self, endpoint: str, errors: int) -> None:
+        self.endpoint = endpoint
+        self.errors = errors
+        super().__init__(
+            f"{endpoint} returned a value that fails its response type ({errors} error(s)); "
+            "fix the endpoint or the response= type of its @validate"
         )
