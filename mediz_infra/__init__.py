@@ -74,6 +74,8 @@ if TYPE_CHECKING:
         ResponseValidationError,
         ValidatedEndpoint,
         ValidationLimits,
+        openapi_document,
+        openapi_route,
         validate,
     )
 
@@ -141,6 +143,8 @@ __all__ = [
     "ResponseValidationError",
     "ValidatedEndpoint",
     "ValidationLimits",
+    "openapi_document",
+    "openapi_route",
     "validate",
 ]
 
@@ -208,6 +212,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "ResponseValidationError",
         "ValidatedEndpoint",
         "ValidationLimits",
+        "openapi_document",
+        "openapi_route",
         "validate",
     ),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..errors import ResponseValidationError
 from .decorator import ValidatedEndpoint, validate
 from .limits import ValidationLimits
+from .openapi import openapi_document, openapi_route
 
 __all__ = [
     # decorator
@@ -18,4 +19,7 @@ __all__ = [
     "ResponseValidationError",
     # limits
     "ValidationLimits",
+    # openapi
+    "openapi_document",
+    "openapi_route",
 ]

@@ -9,6 +9,7 @@ then a check for lone surrogates (``"\\ud800"``), which no UTF-8 response could 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -42,13 +43,7 @@ def parse_json(raw: bytes, limits: ValidationLimits) -> Any:
         raise _bad("The body is not valid UTF-8.") from None
     _check_shape(raw, limits)
     try:
-        document = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_int=_int_parser(limits.max_int_digits),
-            parse_float=_float_parser(limits.max_int_digits),
-            parse_constant=_no_constant,
-        )
+        document = _decoder(limits.max_int_digits).decode(text)
     except json.JSONDecodeError as exc:
         raise _bad(
             f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
@@ -61,6 +56,17 @@ def parse_json(raw: bytes, limits: ValidationLimits) -> Any:
         except UnicodeEncodeError:
             raise _bad("The body holds a lone UTF-16 surrogate (\\ud800-\\udfff).") from None
     return document
+
+
+@functools.lru_cache(maxsize=16)
+def _decoder(digits: int) -> json.JSONDecoder:
+    """One decoder per digit bound: ``json.loads`` with hooks would build one per call."""
+    return json.JSONDecoder(
+        object_pairs_hook=_unique_keys,
+        parse_int=_int_parser(digits),
+        parse_float=_float_parser(digits),
+        parse_constant=_no_constant,
+    )
 
 
 def _check_shape(raw: bytes, limits: ValidationLimits) -> None:
