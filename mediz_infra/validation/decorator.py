@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
+import types
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -158,9 +160,7 @@ def _compile(func: Callable[..., Awaitable[Any]], options: _Options) -> Any:
         raise ConfigError(f"{name}(body)", "form=True needs the body to be a pydantic model")
     response_type = options.response
     if response_type is None:
-        returned = hints.get("return")
-        if returned is not None and not _is_response(returned) and returned is not Any:
-            response_type = returned
+        response_type = _model_part(hints.get("return"))
     dump: Callable[[Any], bytes] | None = None
     if response_type is not None:
         adapter: TypeAdapter[Any] = TypeAdapter(response_type)
@@ -250,6 +250,17 @@ def _complete(hint: Any, func: Callable[..., Any], name: str) -> None:
 
 
 def _is_response(annotation: Any) -> bool:
-    if isinstance(annotation, type):
-        return issubclass(annotation, Response)
-    return any(_is_response(arg) for arg in typing.get_args(annotation))
+    return isinstance(annotation, type) and issubclass(annotation, Response)
+
+
+def _model_part(annotation: Any) -> Any:
+    """The part of a return annotation to validate: ``-> Out | Response`` validates ``Out``
+    and lets a ``Response`` through; ``-> Response``, ``-> Any`` and none validate nothing."""
+    if annotation is None or annotation is Any or _is_response(annotation):
+        return None
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(annotation) if not _is_response(arg)]
+        if not rest or rest == [type(None)]:
+            return None
+        return functools.reduce(operator.or_, rest) if len(rest) > 1 else rest[0]
+    return annotation

@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from mediz_infra import ConfigError
-from mediz_infra.problems import PROBLEM_JSON
+from mediz_infra.problems import PROBLEM_JSON, problem_handlers
 from mediz_infra.validation import ValidationLimits, validate
 
-from ._app import JSON, client
+from ._app import JSON, ChatOut, client
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:
@@ -193,3 +196,23 @@ async def test_json_with_a_charset_parameter_and_plus_json_types() -> None:
     assert utf8.status_code == 200 and problem_json.status_code == 200
     problem(latin, 415)
     assert JSON  # the shared header is the plain JSON type
+
+
+async def test_a_union_with_response_validates_the_model_part_and_passes_responses() -> None:
+    @validate(status_code=201)
+    async def maybe(request: Request) -> ChatOut | Response:
+        if "missing" in request.query_params:
+            return Response(status_code=404)
+        if "wrong" in request.query_params:
+            return {"reply": 1}  # type: ignore[return-value]
+        return ChatOut(reply="ok", limit=1)
+
+    assert maybe.validation.response is ChatOut
+    app = Starlette(routes=[Route("/m", maybe)], exception_handlers=problem_handlers())
+    async with client(app) as c:
+        ok = await c.get("/m")
+        missing = await c.get("/m", params={"missing": "1"})
+        wrong = await c.get("/m", params={"wrong": "1"})
+    assert (ok.status_code, ok.json()) == (201, {"reply": "ok", "limit": 1})
+    assert missing.status_code == 404
+    assert wrong.status_code == 500
