@@ -40,6 +40,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "benchmarks.redis_client",
         "the Redis client from create_redis vs redis-py's default and blocking pools",
     ),
+    "validation": (
+        "benchmarks.validation",
+        "@validate vs FastAPI: per-request overhead of validating the same body, query and "
+        "response models",
+    ),
 }
 
 

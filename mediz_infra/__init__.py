@@ -85,6 +85,14 @@ if TYPE_CHECKING:
         resilient,
         timeout,
     )
+    from .validation import (
+        ResponseValidationError,
+        ValidatedEndpoint,
+        ValidationLimits,
+        openapi_document,
+        openapi_route,
+        validate,
+    )
 
 __all__ = [
     "__version__",
@@ -160,6 +168,13 @@ __all__ = [
     "TimeWindow",
     "resilient",
     "timeout",
+    # validation
+    "ResponseValidationError",
+    "ValidatedEndpoint",
+    "ValidationLimits",
+    "openapi_document",
+    "openapi_route",
+    "validate",
 ]
 
 # Where each public name lives, by defining submodule (the groups of __all__). A name is
@@ -236,6 +251,14 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "TimeWindow",
         "resilient",
         "timeout",
+    ),
+    ".validation": (
+        "ResponseValidationError",
+        "ValidatedEndpoint",
+        "ValidationLimits",
+        "openapi_document",
+        "openapi_route",
+        "validate",
     ),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}

@@ -36,8 +36,11 @@ Where driver errors go:
     ├── BulkheadFull (TimeoutError) a bulkhead had no slot within its queue timeout, or its
     │                               queue was full
     ├── CallTimeout (TimeoutError)  a call protected by a resilience timeout took too long
-    └── UpstreamError               an upstream HTTP service answered with an error status,
-                                    or could not be reached; carries status and an excerpt
+    ├── UpstreamError               an upstream HTTP service answered with an error status,
+    │                               or could not be reached; carries status and an excerpt
+    └── ResponseValidationError (ValueError)
+                                    an @validate endpoint returned what its response
+                                    type refuses (a 500: the server's fault)
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ __all__ = [
     "PoolExhausted",
     "RateLimitExceeded",
     "UpstreamError",
+    "ResponseValidationError",
 ]
 
 
@@ -233,3 +237,23 @@ class UpstreamError(InfraError):
         answer = f"answered {status}" if status is not None else f"failed: {reason}"
         excerpt = f": {body!r}" if body else ""
         super().__init__(f"upstream {url} {answer}{excerpt}")
+
+
+class ResponseValidationError(InfraError, ValueError):
+    """An ``@validate`` endpoint returned a value its response type refuses.
+
+    The problem handlers answer it 500 (the fault is the server's, not the client's) and log
+    it; the message names the endpoint and the number of errors, never the value.
+
+    Attributes:
+        endpoint: the endpoint's qualified name.
+        errors: how many validation errors the value had.
+    """
+
+    def __init__(self, endpoint: str, errors: int) -> None:
+        self.endpoint = endpoint
+        self.errors = errors
+        super().__init__(
+            f"{endpoint} returned a value that fails its response type ({errors} error(s)); "
+            "fix the endpoint or the response= type of its @validate"
+        )

@@ -61,6 +61,7 @@ __all__ = [
     "install_problem_handlers",
     "problem_handlers",
     "problem_response",
+    "problem_type",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -98,6 +99,11 @@ def problem_response(
     return Response(
         content, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
     )
+
+
+def problem_type(slug: str) -> str:
+    """The ``type`` URI of one of the library's problems (``"invalid-json"`` -> its URI)."""
+    return _TYPE_BASE + slug
 
 
 def _phrase(status: int) -> str:

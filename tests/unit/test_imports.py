@@ -28,6 +28,7 @@ COMPONENTS = (
     "mediz_infra.infra",
     "mediz_infra.ratelimit",
     "mediz_infra.resilience",
+    "mediz_infra.validation",
 )
 
 
@@ -50,6 +51,8 @@ def loaded_after(code: str, watched: tuple[str, ...]) -> list[str]:
         ("mediz_infra.cache", "mediz_infra.ratelimit"),
         ("mediz_infra.resilience", "mediz_infra.cache"),
         ("mediz_infra.resilience", "mediz_infra.ratelimit"),
+        ("mediz_infra.validation", "mediz_infra.ratelimit"),
+        ("mediz_infra.validation", "mediz_infra.cache"),
     ],
 )
 def test_a_component_loads_neither_asyncpg_nor_settings_nor_the_other(
@@ -98,6 +101,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
         problems,
         ratelimit,
         resilience,
+        validation,
     )
 
     for name in mediz_infra.__all__:
@@ -114,6 +118,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
             ".problems": problems,
             ".ratelimit": ratelimit,
             ".resilience": resilience,
+            ".validation": validation,
         }[mediz_infra._LAZY[name]]
         assert value is getattr(home, name), name
     assert set(mediz_infra.__all__) <= set(dir(mediz_infra))
