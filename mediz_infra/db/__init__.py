@@ -1,0 +1,46 @@
+"""Database operations beyond the pool: the index advisor (:mod:`mediz_infra.db.advisor`)."""
+
+from .advisor import (
+    AdvisorReport,
+    Candidate,
+    DuplicateIndex,
+    Finding,
+    ForeignKey,
+    Gain,
+    IndexAdvisor,
+    IndexInfo,
+    Penalty,
+    Progress,
+    SkippedStatement,
+    Statement,
+    Suggestion,
+    Thresholds,
+    UnindexedForeignKey,
+    UnusedIndex,
+    load_sql_file,
+    render_sql,
+    render_text,
+)
+
+__all__ = [
+    # db.advisor
+    "AdvisorReport",
+    "Candidate",
+    "DuplicateIndex",
+    "Finding",
+    "ForeignKey",
+    "Gain",
+    "IndexAdvisor",
+    "IndexInfo",
+    "Penalty",
+    "Progress",
+    "SkippedStatement",
+    "Statement",
+    "Suggestion",
+    "Thresholds",
+    "UnindexedForeignKey",
+    "UnusedIndex",
+    "load_sql_file",
+    "render_sql",
+    "render_text",
+]
