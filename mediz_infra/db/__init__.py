@@ -2,6 +2,7 @@
 
 from .advisor import (
     AdvisorReport,
+    Applied,
     Candidate,
     DuplicateIndex,
     Finding,
@@ -18,6 +19,7 @@ from .advisor import (
     UnindexedForeignKey,
     UnusedIndex,
     load_sql_file,
+    render_applied,
     render_sql,
     render_text,
 )
@@ -25,6 +27,7 @@ from .advisor import (
 __all__ = [
     # db.advisor
     "AdvisorReport",
+    "Applied",
     "Candidate",
     "DuplicateIndex",
     "Finding",
@@ -41,6 +44,7 @@ __all__ = [
     "UnindexedForeignKey",
     "UnusedIndex",
     "load_sql_file",
+    "render_applied",
     "render_sql",
     "render_text",
 ]

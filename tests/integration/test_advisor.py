@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -251,3 +253,71 @@ async def test_missing_extensions_are_named_and_the_rest_still_runs(
         [suggestion] = report.suggestions
         assert suggestion.candidate.columns == ("kind",) and not suggestion.verified
         assert "[unverified]" in render_text(report)
+
+
+def cli(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "mediz_infra.cli", "db", "advise", *args],
+        input=stdin, capture_output=True, text=True, env={**clean, **env}, timeout=120,
+    )
+
+
+def _indexes(url: str) -> list[str]:
+    async def read() -> list[str]:
+        con = await asyncpg.connect(url)
+        try:
+            rows = await con.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+        finally:
+            await con.close()
+        return sorted(r[0] for r in rows)
+
+    return asyncio.run(read())
+
+
+def test_cli_reports_and_never_writes_without_apply(seeded: str) -> None:
+    before = _indexes(seeded)
+    out = cli("--json", DATABASE_URL=seeded)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["suggestions"][0]["index"].endswith("orders (customer_id, created_at)")
+    assert report["suggestions"][0]["verified"] is True
+    assert "planning" in out.stderr and "nothing was changed" in out.stderr
+
+    out = cli("--sql", "--database-url", seeded)
+    assert out.returncode == 0, out.stderr
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_created_at_idx" in out.stdout
+    assert not out.stdout.startswith("connecting")  # progress goes to stderr only
+
+    out = cli("--apply", stdin="n\n", DATABASE_URL=seeded)  # asked, and the answer is no
+    assert out.returncode == 1 and "not confirmed: nothing was changed" in out.stderr
+    out = cli("--apply", DATABASE_URL=seeded)  # no answer at all (stdin closed)
+    assert out.returncode == 1
+    assert _indexes(seeded) == before
+
+
+def test_cli_apply_creates_the_index_and_the_real_plan_uses_it(seeded: str) -> None:
+    before = _indexes(seeded)
+    out = cli("--apply", "--yes", DATABASE_URL=seeded)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert "created orders_customer_id_created_at_idx; ANALYZE done" in out.stderr
+        assert "uses it: SELECT id, total FROM orders WHERE customer_id = $1" in out.stderr
+        assert set(_indexes(seeded)) - set(before) == {"orders_customer_id_created_at_idx"}
+    finally:
+        async def drop() -> None:
+            con = await asyncpg.connect(seeded)
+            await con.execute("DROP INDEX IF EXISTS orders_customer_id_created_at_idx")
+            await con.close()
+
+        asyncio.run(drop())
+
+
+def test_cli_failures_name_the_cause_and_never_the_password(tmp_path: Path) -> None:
+    out = cli("--database-url", "postgresql://u:hunter2@127.0.0.1:1/db")
+    assert out.returncode == 1 and "hunter2" not in out.stdout + out.stderr
+    assert "error:" in out.stderr and "u:***@127.0.0.1:1/db" in out.stderr
+    out = cli()
+    assert out.returncode == 2 and "DATABASE_URL" in out.stderr
+    out = cli("--file", str(tmp_path / "missing.sql"), DATABASE_URL="postgresql://u@h/db")
+    assert out.returncode == 2 and "file: cannot read" in out.stderr

@@ -15,7 +15,15 @@ The run never changes the database. The command line is ``mediz-infra db advise`
 from .analysis import IndexAdvisor, Progress
 from .candidates import Candidate, Finding, Gain, Penalty, Thresholds
 from .catalog import DuplicateIndex, ForeignKey, IndexInfo, UnindexedForeignKey, UnusedIndex
-from .report import AdvisorReport, SkippedStatement, Suggestion, render_sql, render_text
+from .report import (
+    AdvisorReport,
+    Applied,
+    SkippedStatement,
+    Suggestion,
+    render_applied,
+    render_sql,
+    render_text,
+)
 from .workload import Statement, load_sql_file
 
 __all__ = [
@@ -36,8 +44,10 @@ __all__ = [
     "UnusedIndex",
     # db.advisor.report
     "AdvisorReport",
+    "Applied",
     "SkippedStatement",
     "Suggestion",
+    "render_applied",
     "render_sql",
     "render_text",
     # db.advisor.workload

@@ -39,8 +39,9 @@ from .catalog import (
     load_unused_indexes,
     unindexed_foreign_keys,
 )
+from .names import qualified
 from .plans import Scan, index_names, scans, total_cost
-from .report import AdvisorReport, SkippedStatement, Suggestion
+from .report import AdvisorReport, Applied, SkippedStatement, Suggestion
 from .workload import Statement, plannable, updated_columns
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ log = logging.getLogger("mediz_infra.db.advisor")
 
 Progress = Callable[[str, int, int], None]
 """Called as work advances: ``(stage, done, total)``; ``stage`` is ``"catalog"``,
-``"planning"`` or ``"verifying"``."""
+``"planning"``, ``"verifying"`` or ``"applying"``."""
 
 _PREPARED = "mediz_advisor_stmt"
 _NUMERIC = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
@@ -90,6 +91,7 @@ class _Planned:
     values: list[str] | None  # literals for EXECUTE, None: generic plan
     before: float
     scans: list[Scan]
+    plan: Any
 
 
 class IndexAdvisor:
@@ -122,14 +124,23 @@ class IndexAdvisor:
         self._progress = progress or (lambda stage, done, total: None)
         self._stats_cache: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
 
-    async def run(self, statements: Sequence[Statement] | None = None) -> AdvisorReport:
+    async def run(
+        self, statements: Sequence[Statement] | None = None, *, source: str | None = None
+    ) -> AdvisorReport:
         """Analyse the workload and the catalog; see :class:`AdvisorReport`.
+
+        Args:
+            statements: the workload; ``None`` reads ``pg_stat_statements``.
+            source: what the report names as the workload's origin (a file's name).
 
         Raises:
             BackendUnavailable, PoolExhausted: no connection could be had.
         """
         async with self._pool.acquire() as con:
-            return await self._run(con, statements)
+            report = await self._run(con, statements)
+        if source is not None:
+            report.source = source
+        return report
 
     async def _run(self, con: Connection, statements: Sequence[Statement] | None) -> AdvisorReport:
         report = AdvisorReport()
@@ -157,6 +168,61 @@ class IndexAdvisor:
         finally:
             await con.execute("ROLLBACK")
         return report
+
+    async def apply(self, suggestions: Sequence[Suggestion]) -> list[Applied]:
+        """Create the suggested indexes, then show the real plans now use them.
+
+        For each suggestion, in order: ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` (writes go
+        on while it builds; it cannot run inside a transaction, so each runs on its own),
+        ``ANALYZE`` of the table, and each statement the suggestion serves planned again, as
+        :meth:`run` plans it. An index that fails to build is reported in its
+        :class:`Applied` with the fix, and the rest go on.
+
+        This is the only method that writes. Raises what :meth:`run` raises.
+        """
+        results: list[Applied] = []
+        async with self._pool.acquire() as con:
+            for n, suggestion in enumerate(suggestions):
+                self._progress("applying", n, len(suggestions))
+                results.append(await self._apply_one(con, suggestion))
+            self._progress("applying", len(suggestions), len(suggestions))
+        return results
+
+    async def _apply_one(self, con: Connection, suggestion: Suggestion) -> Applied:
+        candidate = suggestion.candidate
+        try:
+            await con.execute(suggestion.sql)
+            await con.execute(f"ANALYZE {qualified(candidate.schema, candidate.table)}")
+        except Exception as exc:
+            if not _server_error(exc):
+                raise
+            invalid = await con.fetchval(
+                "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+                f"{qualified(candidate.schema, candidate.name)}",
+            )
+            fix = (
+                f"it was left INVALID: run DROP INDEX CONCURRENTLY "
+                f"{qualified(candidate.schema, candidate.name)}; then fix the cause and retry"
+                if invalid
+                else "fix the cause and run the statement again"
+            )
+            return Applied(suggestion, False, f"{type(exc).__name__}: {exc}; {fix}")
+        plans: list[tuple[Statement, bool, float]] = []
+        await con.execute("BEGIN READ ONLY")
+        try:
+            for gain in suggestion.gains:
+                try:
+                    plan = (await self._baseline(con, gain.statement)).plan
+                except Exception as exc:
+                    if not _server_error(exc):
+                        raise
+                    plans.append((gain.statement, False, float("nan")))
+                    continue
+                used = candidate.name in index_names(plan)
+                plans.append((gain.statement, used, total_cost(plan)))
+        finally:
+            await con.execute("ROLLBACK")
+        return Applied(suggestion, True, None, tuple(plans))
 
     # sources ---------------------------------------------------------------------------------
 
@@ -342,7 +408,7 @@ class IndexAdvisor:
                     raise
                 log.debug("custom plan failed, keeping the generic one: %s", exc)
                 values = None
-        return _Planned(statement, values, total_cost(plan), scans(plan))
+        return _Planned(statement, values, total_cost(plan), scans(plan), plan)
 
     async def _prepare(self, con: Connection, sql: str) -> list[str]:
         body = sql.strip().rstrip(";")

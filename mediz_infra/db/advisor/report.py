@@ -13,7 +13,15 @@ from .catalog import DuplicateIndex, UnindexedForeignKey, UnusedIndex
 from .names import qualified
 from .workload import Statement
 
-__all__ = ["AdvisorReport", "SkippedStatement", "Suggestion", "render_sql", "render_text"]
+__all__ = [
+    "AdvisorReport",
+    "Applied",
+    "SkippedStatement",
+    "Suggestion",
+    "render_applied",
+    "render_sql",
+    "render_text",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,24 @@ class Suggestion:
     def sql(self) -> str:
         """``CREATE INDEX CONCURRENTLY IF NOT EXISTS ...;`` ready for a migration."""
         return self.candidate.definition(concurrently=True) + ";"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one suggestion did.
+
+    Attributes:
+        suggestion: the suggestion.
+        created: the index now exists (created by this run, or already there).
+        error: why it could not be created, with the fix; ``None`` when it was.
+        plans: for each statement the suggestion serves, whether its real plan (after
+            ``ANALYZE``) now reads the index, with that plan's cost.
+    """
+
+    suggestion: Suggestion
+    created: bool
+    error: str | None = None
+    plans: tuple[tuple[Statement, bool, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -273,4 +299,19 @@ def render_sql(report: AdvisorReport) -> str:
         tag = "" if s.verified else " (unverified: hypopg was missing)"
         lines.append(f"-- {rank}. {s.findings[0].detail if s.findings else ''}{tag}")
         lines.append(s.sql)
+    return "\n".join(lines)
+
+
+def render_applied(results: list[Applied]) -> str:
+    """What ``--apply`` did, one block per index."""
+    lines: list[str] = []
+    for result in results:
+        name = result.suggestion.candidate.name
+        if not result.created:
+            lines.append(f"FAILED {name}: {result.error}")
+            continue
+        lines.append(f"created {name}; ANALYZE done")
+        for statement, used, cost in result.plans:
+            verdict = "uses it" if used else "does NOT use it"
+            lines.append(f"  re-planned (cost {cost:,.0f}), {verdict}: {statement.short}")
     return "\n".join(lines)
