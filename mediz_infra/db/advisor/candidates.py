@@ -54,8 +54,9 @@ class Finding:
 
     Attributes:
         kind: ``seq_scan`` (a sequential scan of a large table with a selective filter),
-            ``sort`` (a sort an index's order would remove) or ``fk_join`` (a join on a
-            foreign key no index leads with).
+            ``sort`` (a sort an index's order would remove), ``index_order`` (an index read
+            whole for its order, its leading column unfiltered, while the filter is on a later
+            one) or ``fk_join`` (a join on a foreign key no index leads with).
         table: ``schema.table``.
         detail: one line for a person.
     """
@@ -196,6 +197,23 @@ def candidates_for(
                 f"(cost {scan.sort_cost:,.0f}) that an index's order would remove",
             )
     on_table = [i for i in indexes if (i.schema, i.table) == (scan.schema, scan.table)]
+    used = next((i for i in on_table if i.name == scan.index), None)
+    filtered = {p.column for p in scan.predicates}
+    if finding is None and used and equal and selective and used.columns[0] not in filtered:
+        # The planner walks the whole index for its order (ORDER BY its leading column, often
+        # with a LIMIT) and filters on a later column: the filter's columns should lead.
+        order = []
+        for column in used.columns:
+            if column in filtered:
+                break
+            order.append(column)
+        keys = [*equal, *ranges, *(c for c in order if not c.startswith("("))]
+        finding = Finding(
+            "index_order",
+            label,
+            f"index {used.name} read in {', '.join(order)} order, filtered on "
+            f"{', '.join(equal)} (not its leading column), to return ~{scan.rows:,.0f} rows",
+        )
     if keys and finding is not None:
         where = " AND ".join(constants) if constants else None
         candidate = Candidate(scan.schema, scan.table, tuple(keys), where)
@@ -244,7 +262,8 @@ def penalty(
     """Discount a candidate for the writes it would cost.
 
     Each write to the table must also write the index: the saving is scaled by
-    ``1 - write_share / 2`` (``pg_stat_user_tables``). A key column the workload's UPDATEs set
+    ``1 - write_share / 2``, the share of the table's rows written among those written and
+    read (``pg_stat_user_tables``). A key column the workload's UPDATEs set
     halves it again: every such update writes the index and can no longer be a HOT update.
     """
     factor, notes = 1.0, []

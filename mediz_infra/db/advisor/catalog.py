@@ -49,7 +49,7 @@ class TableStats:
         schema: the table's schema.
         table: the table's name.
         rows: the planner's row estimate (``reltuples``; -1 before the first ANALYZE).
-        scans: sequential plus index scans since the statistics were reset.
+        rows_read: rows read by sequential and index scans since the statistics were reset.
         writes: rows inserted, updated and deleted since then.
         hot_updates: updates that were HOT (no index entry written).
     """
@@ -57,14 +57,15 @@ class TableStats:
     schema: str
     table: str
     rows: float
-    scans: int = 0
+    rows_read: int = 0
     writes: int = 0
     hot_updates: int = 0
 
     @property
     def write_share(self) -> float:
-        """Writes as a share of writes plus scans: 0 for a read-only table, near 1 for a log."""
-        total = self.writes + self.scans
+        """Rows written as a share of rows written and read: 0 for a read-only table, near 1
+        for a log that is appended to and seldom read."""
+        total = self.writes + self.rows_read
         return self.writes / total if total else 0.0
 
 
@@ -227,7 +228,7 @@ async def load_tables(con: Connection) -> dict[tuple[str, str], TableStats]:
     rows = await con.fetch(
         f"""
         SELECT n.nspname, c.relname, c.reltuples::float8,
-               coalesce(s.seq_scan, 0) + coalesce(s.idx_scan, 0),
+               coalesce(s.seq_tup_read, 0) + coalesce(s.idx_tup_fetch, 0),
                coalesce(s.n_tup_ins, 0) + coalesce(s.n_tup_upd, 0) + coalesce(s.n_tup_del, 0),
                coalesce(s.n_tup_hot_upd, 0)
         FROM pg_class c

@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--top", type=int, default=50, help="statements to take from pg_stat_statements (50)"
     )
     parser.add_argument(
-        "--min-rows", type=int, default=Thresholds.min_rows,
+        "--min-rows",
+        type=int,
+        default=Thresholds.min_rows,
         help=f"tables with fewer rows get no suggestion ({Thresholds.min_rows:,})",
     )
     output = parser.add_mutually_exclusive_group()
@@ -47,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sql", action="store_true", help="print CREATE INDEX CONCURRENTLY statements only"
     )
     parser.add_argument(
-        "--apply", action="store_true",
+        "--apply",
+        action="store_true",
         help="create the suggested indexes (CONCURRENTLY), ANALYZE, and re-plan",
     )
     parser.add_argument("--yes", action="store_true", help="with --apply: do not ask")
@@ -96,7 +99,9 @@ async def advise(url: str, args: argparse.Namespace, stdin: TextIO | None = None
         return EXIT_FAILED
     try:
         advisor = IndexAdvisor(
-            pool, top=args.top, thresholds=Thresholds(min_rows=args.min_rows),
+            pool,
+            top=args.top,
+            thresholds=Thresholds(min_rows=args.min_rows),
             progress=ProgressBar(sys.stderr),
         )
         report = await advisor.run(statements, source=args.file)
@@ -118,8 +123,10 @@ async def advise(url: str, args: argparse.Namespace, stdin: TextIO | None = None
             return EXIT_OK
         if not args.yes:
             count = len(report.suggestions)
-            _say(f"create {count} index{'es' if count > 1 else ''} on {redact(url)} "
-                 "CONCURRENTLY? [y/N] ")
+            _say(
+                f"create {count} index{'es' if count > 1 else ''} on {redact(url)} "
+                "CONCURRENTLY? [y/N] "
+            )
             answer = stdin.readline().strip().lower()
             if answer not in ("y", "yes"):
                 _say("not confirmed: nothing was changed (pass --yes to skip the question)")

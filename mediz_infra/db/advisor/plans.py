@@ -209,6 +209,7 @@ class Scan:
             when every key is a plain column.
         sort_cost: that sort's own cost (its total minus the scan's), 0 without one.
         join_columns: this table's columns compared with another table's in a join condition.
+        index: the index an ``Index Scan`` or ``Index Only Scan`` reads, ``None`` otherwise.
     """
 
     schema: str
@@ -221,6 +222,7 @@ class Scan:
     sort: tuple[tuple[str, bool], ...] = ()
     sort_cost: float = 0.0
     join_columns: tuple[str, ...] = field(default=())
+    index: str | None = None
 
 
 _CONDITIONS = ("Filter", "Index Cond", "Recheck Cond")
@@ -303,6 +305,7 @@ def scans(plan: Any) -> list[Scan]:
                 sort=sort,
                 sort_cost=sort_cost,
                 join_columns=tuple(sorted(joins.get(alias, ()))),
+                index=node.get("Index Name"),
             )
         )
     return found

@@ -131,9 +131,9 @@ def test_savings_rank_by_workload_time_and_writes_cost() -> None:
     assert Gain(Statement("SELECT 3", calls=3), 100.0, 40.0).weight == pytest.approx(180.0)
 
     candidate = Candidate("public", "orders", ("status", "created_at"))
-    calm = TableStats("public", "orders", 1e6, scans=900, writes=100)
+    calm = TableStats("public", "orders", 1e6, rows_read=900, writes=100)
     assert penalty(candidate, calm, {}).factor == pytest.approx(0.95)
-    busy = TableStats("public", "orders", 1e6, scans=100, writes=900)
+    busy = TableStats("public", "orders", 1e6, rows_read=100, writes=900)
     hit = penalty(candidate, busy, {("", "orders"): {"status": 40}})
     assert hit.factor == pytest.approx(0.55 * 0.5)
     assert any("write-heavy" in n for n in hit.notes)
@@ -197,3 +197,18 @@ def test_a_missing_file_is_a_config_error_naming_it(tmp_path: Any) -> None:
 
     with pytest.raises(ConfigError, match=r"file: cannot read .*nope\.sql"):
         load_sql_file(tmp_path / "nope.sql")
+
+
+def test_an_index_read_whole_for_its_order_wants_the_filter_column_first() -> None:
+    plan = [{"Plan": {"Node Type": "Limit", "Total Cost": 29.0, "Plan Rows": 10, "Plans": [
+        {"Node Type": "Index Scan", "Relation Name": "orders", "Schema": "public", "Alias": "o",
+         "Index Name": "orders_recent", "Scan Direction": "Backward", "Total Cost": 2131.0,
+         "Plan Rows": 700, "Index Cond": "(customer_id = 20)"},
+    ]}}]
+    [scan] = scans(plan)
+    recent = _index("orders_recent", ("created_at", "customer_id"))
+    [(candidate, finding)] = candidates_for(scan, TABLES, [recent], [], Thresholds())
+    assert candidate.columns == ("customer_id", "created_at") and finding.kind == "index_order"
+    # led by the filtered column already: nothing to say
+    leading = _index("orders_recent", ("customer_id", "created_at"))
+    assert candidates_for(scan, TABLES, [leading], [], Thresholds()) == []
