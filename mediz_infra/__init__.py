@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         SignedPickleSerializer,
     )
     from .config import Settings, load_settings
+    from .db import AdvisorReport, IndexAdvisor, Statement, Suggestion, Thresholds, load_sql_file
     from .errors import (
         BackendTimeout,
         BackendUnavailable,
@@ -118,6 +119,13 @@ __all__ = [
     # config
     "Settings",
     "load_settings",
+    # db
+    "AdvisorReport",
+    "IndexAdvisor",
+    "Statement",
+    "Suggestion",
+    "Thresholds",
+    "load_sql_file",
     # errors
     "BackendTimeout",
     "BackendUnavailable",
@@ -204,6 +212,14 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "SignedPickleSerializer",
     ),
     ".config": ("Settings", "load_settings"),
+    ".db": (
+        "AdvisorReport",
+        "IndexAdvisor",
+        "Statement",
+        "Suggestion",
+        "Thresholds",
+        "load_sql_file",
+    ),
     ".errors": (
         "BackendTimeout",
         "BackendUnavailable",

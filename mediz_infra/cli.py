@@ -1,4 +1,4 @@
-"""``mediz-infra``: the command line. Today: ``check`` and ``settings``; workers and backups follow.
+"""``mediz-infra``: the command line: ``check``, ``settings`` and ``db advise``.
 
 Every failure prints its cause and the fix and exits non-zero; nothing prints a password.
 ``check`` exits 0 when every configured backend answers (an unset one is reported as ``off``),
@@ -67,8 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = sub.add_parser("check", help="connect to every configured backend and report health")
     check.add_argument("--json", action="store_true", help="print the full detail as JSON")
     sub.add_parser("settings", help="print the settings read from the environment (redacted)")
+    db = sub.add_parser("db", help="database operations").add_subparsers(
+        dest="db_command", required=True
+    )
+    from .db.advisor.command import add_arguments, advise
+
+    add_arguments(db.add_parser("advise", help="suggest indexes; report unused and duplicate ones"))
     args = parser.parse_args(argv)
     try:
+        if args.command == "db":
+            url = args.database_url or load_settings().database_dsn()
+            if not url:
+                raise ConfigError("DATABASE_URL", "unset; set it or pass --database-url")
+            return asyncio.run(advise(url, args))
         if args.command == "settings":
             print(json.dumps(load_settings().describe(), indent=2, default=str))
             return 0

@@ -208,9 +208,13 @@ class RedisServer:
 
 @dataclass
 class PostgresServer:
-    """A Postgres cluster of its own (initdb) on a free port, trust auth, database ``postgres``."""
+    """A Postgres cluster of its own (initdb) on a free port, trust auth, database ``postgres``.
+
+    ``settings`` are extra server settings (``{"shared_preload_libraries": "pg_stat_statements"}``).
+    """
 
     port: int = field(default_factory=free_port)
+    settings: dict[str, str] = field(default_factory=dict)
     datadir: Path | None = None
     _tmp: str | None = None
 
@@ -240,6 +244,7 @@ class PostgresServer:
             self.init()
         opts = (f"-p {self.port} -k {self._tmp} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c full_page_writes=off -c max_connections=100")
+        opts += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         subprocess.run(
             [*_as_postgres_user(), self._bin("pg_ctl"), "-D", str(self.datadir), "-o", opts,
              "-l", f"{self._tmp}/log", "-w", "-t", "30", "start"],

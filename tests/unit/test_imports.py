@@ -25,6 +25,7 @@ COMPONENTS = (
     "mediz_infra.backends",
     "mediz_infra.cache",
     "mediz_infra.config",
+    "mediz_infra.db",
     "mediz_infra.infra",
     "mediz_infra.ratelimit",
     "mediz_infra.resilience",
@@ -53,6 +54,7 @@ def loaded_after(code: str, watched: tuple[str, ...]) -> list[str]:
         ("mediz_infra.resilience", "mediz_infra.ratelimit"),
         ("mediz_infra.validation", "mediz_infra.ratelimit"),
         ("mediz_infra.validation", "mediz_infra.cache"),
+        ("mediz_infra.db", "mediz_infra.cache"),
     ],
 )
 def test_a_component_loads_neither_asyncpg_nor_settings_nor_the_other(
@@ -95,6 +97,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
         backends,
         cache,
         config,
+        db,
         errors,
         guard,
         infra,
@@ -112,6 +115,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
             ".backends": backends,
             ".cache": cache,
             ".config": config,
+            ".db": db,
             ".errors": errors,
             ".guard": guard,
             ".infra": infra,
