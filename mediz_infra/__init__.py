@@ -47,6 +47,18 @@ if TYPE_CHECKING:
     )
     from .guard import AdminGuard
     from .infra import Infra
+    from .metrics import (
+        GaugeSource,
+        MemoryMetricsStore,
+        MetricsMiddleware,
+        MetricsReader,
+        MetricsStore,
+        Recorder,
+        RedisMetricsStore,
+        Retention,
+        metrics_routes,
+        metrics_store,
+    )
     from .problems import install_problem_handlers, problem_handlers, problem_response
     from .ratelimit import (
         ClientIdentifier,
@@ -106,6 +118,17 @@ __all__ = [
     "AdminGuard",
     # infra
     "Infra",
+    # metrics
+    "GaugeSource",
+    "MemoryMetricsStore",
+    "MetricsMiddleware",
+    "MetricsReader",
+    "MetricsStore",
+    "Recorder",
+    "RedisMetricsStore",
+    "Retention",
+    "metrics_routes",
+    "metrics_store",
     # problems
     "install_problem_handlers",
     "problem_handlers",
@@ -170,6 +193,18 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ),
     ".guard": ("AdminGuard",),
     ".infra": ("Infra",),
+    ".metrics": (
+        "GaugeSource",
+        "MemoryMetricsStore",
+        "MetricsMiddleware",
+        "MetricsReader",
+        "MetricsStore",
+        "Recorder",
+        "RedisMetricsStore",
+        "Retention",
+        "metrics_routes",
+        "metrics_store",
+    ),
     ".problems": ("install_problem_handlers", "problem_handlers", "problem_response"),
     ".ratelimit": (
         "ClientIdentifier",

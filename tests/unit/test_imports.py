@@ -26,6 +26,7 @@ COMPONENTS = (
     "mediz_infra.cache",
     "mediz_infra.config",
     "mediz_infra.infra",
+    "mediz_infra.metrics",
     "mediz_infra.ratelimit",
 )
 
@@ -47,6 +48,8 @@ def loaded_after(code: str, watched: tuple[str, ...]) -> list[str]:
     [
         ("mediz_infra.ratelimit", "mediz_infra.cache"),
         ("mediz_infra.cache", "mediz_infra.ratelimit"),
+        ("mediz_infra.metrics", "mediz_infra.cache"),
+        ("mediz_infra.metrics", "mediz_infra.ratelimit"),
     ],
 )
 def test_a_component_loads_neither_asyncpg_nor_settings_nor_the_other(
@@ -85,7 +88,17 @@ def test_every_public_name_resolves_and_star_import_works() -> None:
 
 
 def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
-    from mediz_infra import backends, cache, config, errors, guard, infra, problems, ratelimit
+    from mediz_infra import (
+        backends,
+        cache,
+        config,
+        errors,
+        guard,
+        infra,
+        metrics,
+        problems,
+        ratelimit,
+    )
 
     for name in mediz_infra.__all__:
         if name == "__version__":
@@ -98,6 +111,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
             ".errors": errors,
             ".guard": guard,
             ".infra": infra,
+            ".metrics": metrics,
             ".problems": problems,
             ".ratelimit": ratelimit,
         }[mediz_infra._LAZY[name]]
