@@ -46,6 +46,16 @@ if TYPE_CHECKING:
         PoolExhausted,
     )
     from .guard import AdminGuard
+    from .health import (
+        Check,
+        CheckResult,
+        CheckRunner,
+        HealthRouter,
+        Observation,
+        pool_check,
+        redis_check,
+        value_check,
+    )
     from .infra import Infra
     from .metrics import (
         GaugeSource,
@@ -116,6 +126,15 @@ __all__ = [
     "PoolExhausted",
     # guard
     "AdminGuard",
+    # health
+    "Check",
+    "CheckResult",
+    "CheckRunner",
+    "HealthRouter",
+    "Observation",
+    "pool_check",
+    "redis_check",
+    "value_check",
     # infra
     "Infra",
     # metrics
@@ -192,6 +211,16 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "PoolExhausted",
     ),
     ".guard": ("AdminGuard",),
+    ".health": (
+        "Check",
+        "CheckResult",
+        "CheckRunner",
+        "HealthRouter",
+        "Observation",
+        "pool_check",
+        "redis_check",
+        "value_check",
+    ),
     ".infra": ("Infra",),
     ".metrics": (
         "GaugeSource",

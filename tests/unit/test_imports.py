@@ -25,6 +25,7 @@ COMPONENTS = (
     "mediz_infra.backends",
     "mediz_infra.cache",
     "mediz_infra.config",
+    "mediz_infra.health",
     "mediz_infra.infra",
     "mediz_infra.metrics",
     "mediz_infra.ratelimit",
@@ -50,6 +51,7 @@ def loaded_after(code: str, watched: tuple[str, ...]) -> list[str]:
         ("mediz_infra.cache", "mediz_infra.ratelimit"),
         ("mediz_infra.metrics", "mediz_infra.cache"),
         ("mediz_infra.metrics", "mediz_infra.ratelimit"),
+        ("mediz_infra.health", "mediz_infra.metrics"),
     ],
 )
 def test_a_component_loads_neither_asyncpg_nor_settings_nor_the_other(
@@ -94,6 +96,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
         config,
         errors,
         guard,
+        health,
         infra,
         metrics,
         problems,
@@ -110,6 +113,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
             ".config": config,
             ".errors": errors,
             ".guard": guard,
+            ".health": health,
             ".infra": infra,
             ".metrics": metrics,
             ".problems": problems,
