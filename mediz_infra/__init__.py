@@ -51,7 +51,29 @@ if TYPE_CHECKING:
         UpstreamError,
     )
     from .guard import AdminGuard
+    from .health import (
+        Check,
+        CheckResult,
+        CheckRunner,
+        HealthRouter,
+        Observation,
+        pool_check,
+        redis_check,
+        value_check,
+    )
     from .infra import Infra
+    from .metrics import (
+        GaugeSource,
+        MemoryMetricsStore,
+        MetricsMiddleware,
+        MetricsReader,
+        MetricsStore,
+        Recorder,
+        RedisMetricsStore,
+        Retention,
+        metrics_routes,
+        metrics_store,
+    )
     from .problems import install_problem_handlers, problem_handlers, problem_response
     from .ratelimit import (
         ClientIdentifier,
@@ -139,8 +161,28 @@ __all__ = [
     "UpstreamError",
     # guard
     "AdminGuard",
+    # health
+    "Check",
+    "CheckResult",
+    "CheckRunner",
+    "HealthRouter",
+    "Observation",
+    "pool_check",
+    "redis_check",
+    "value_check",
     # infra
     "Infra",
+    # metrics
+    "GaugeSource",
+    "MemoryMetricsStore",
+    "MetricsMiddleware",
+    "MetricsReader",
+    "MetricsStore",
+    "Recorder",
+    "RedisMetricsStore",
+    "Retention",
+    "metrics_routes",
+    "metrics_store",
     # problems
     "install_problem_handlers",
     "problem_handlers",
@@ -233,7 +275,29 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "UpstreamError",
     ),
     ".guard": ("AdminGuard",),
+    ".health": (
+        "Check",
+        "CheckResult",
+        "CheckRunner",
+        "HealthRouter",
+        "Observation",
+        "pool_check",
+        "redis_check",
+        "value_check",
+    ),
     ".infra": ("Infra",),
+    ".metrics": (
+        "GaugeSource",
+        "MemoryMetricsStore",
+        "MetricsMiddleware",
+        "MetricsReader",
+        "MetricsStore",
+        "Recorder",
+        "RedisMetricsStore",
+        "Retention",
+        "metrics_routes",
+        "metrics_store",
+    ),
     ".problems": ("install_problem_handlers", "problem_handlers", "problem_response"),
     ".ratelimit": (
         "ClientIdentifier",

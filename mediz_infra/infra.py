@@ -20,6 +20,7 @@ from .backends.postgres import PoolManager
 from .backends.redis import check_redis, close_redis, create_redis_from_settings
 from .config import Settings, load_settings
 from .errors import InfraError
+from .health import Check, pool_check, redis_check
 from .problems import problem_handlers
 
 if TYPE_CHECKING:
@@ -226,6 +227,33 @@ class Infra:
         else:
             out["redis"] = await self._probe("redis", check_redis(self.redis, log_warnings=False))
         return out
+
+    def health_checks(
+        self, *, redis_critical: bool = False, pool_warn_percent: float = 80.0
+    ) -> list[Check]:
+        """Checks of this infra's backends for a :class:`~mediz_infra.health.HealthRouter`.
+
+        ``postgres`` (critical: readiness needs the database; ``warn`` past
+        ``pool_warn_percent`` of the pool in use) and ``redis`` (not critical by default: every
+        component has a declared fallback while Redis is down, so the app is degraded, not
+        down; ``warn`` past 50 ms a ``PING``). Each is bounded by ``check_timeout``.
+        """
+        checks: list[Check] = []
+        timeout = self.check_timeout
+        if self.db is not None:
+            probe = pool_check(self.db, timeout=timeout, warn_percent=pool_warn_percent)
+            checks.append(Check("postgres", probe, timeout=timeout, component_type="datastore"))
+        if self.redis is not None:
+            checks.append(
+                Check(
+                    "redis",
+                    redis_check(self.redis),
+                    critical=redis_critical,
+                    timeout=timeout,
+                    component_type="datastore",
+                )
+            )
+        return checks
 
     async def _probe(self, name: str, check: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         try:

@@ -20,6 +20,8 @@ __all__ = [
     "DB_POOL_ERRORS",
     "DB_POOL_WAITING",
     "DB_REPLICA_LAG",
+    "HTTP_SERVER_ACTIVE_REQUESTS",
+    "HTTP_SERVER_REQUEST_DURATION",
     "INSTRUMENTATION_NAME",
     "RATELIMIT_ACQUIRE_WAIT",
     "RATELIMIT_BACKEND_ERRORS",
@@ -63,6 +65,13 @@ CACHE_ERRORS = "mediz.cache.errors"
 unstorable."""
 CACHE_LOCK_WAITS = "mediz.cache.lock.waits"
 """Observable counter, ``{wait}``: callers that waited for another process's computation."""
+
+# metrics (names from the OpenTelemetry HTTP semantic conventions)
+HTTP_SERVER_REQUEST_DURATION = "http.server.request.duration"
+"""Histogram, ``s``; attributes ``http.route``, ``http.request.method``,
+``http.response.status_code``."""
+HTTP_SERVER_ACTIVE_REQUESTS = "http.server.active_requests"
+"""UpDownCounter, ``{request}``; attributes ``http.request.method``, ``url.scheme``."""
 
 
 def get_meter(component: str) -> metrics.Meter:

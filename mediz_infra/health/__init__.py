@@ -1,0 +1,28 @@
+"""Health: liveness, readiness and detailed health with cached, concurrent, timed checks.
+
+:class:`HealthRouter` serves ``/health/live``, ``/health/ready``, ``/health`` and
+``/health/checks/<name>`` as ``application/health+json``; :class:`Check` names one check;
+:func:`pool_check`, :func:`redis_check` and :func:`value_check` build the usual ones.
+"""
+
+from .checks import Check, CheckFunc, CheckResult, CheckRunner, Observation, Status
+from .probes import CheckablePool, pool_check, redis_check, value_check
+from .router import HEALTH_JSON, HealthRouter
+
+__all__ = [
+    # checks
+    "Check",
+    "CheckFunc",
+    "CheckResult",
+    "CheckRunner",
+    "Observation",
+    "Status",
+    # probes
+    "CheckablePool",
+    "pool_check",
+    "redis_check",
+    "value_check",
+    # router
+    "HEALTH_JSON",
+    "HealthRouter",
+]

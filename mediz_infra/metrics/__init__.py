@@ -1,0 +1,51 @@
+"""Metrics: request counts and latency across every process, for a dashboard and Prometheus.
+
+:class:`MetricsMiddleware` times each request (route template, method, status class) into an
+in-process :class:`Recorder`, which flushes to a :class:`MetricsStore` about once a second: a
+:class:`RedisMetricsStore` shared by all processes, or a :class:`MemoryMetricsStore` for one.
+:func:`metrics_routes` serves the data as JSON and Prometheus text, behind the admin guard.
+"""
+
+from .endpoints import GaugeSource, MetricsEndpoints, metrics_routes
+from .histogram import BOUNDS, quantile
+from .middleware import MetricsMiddleware
+from .prometheus import render as render_prometheus
+from .recorder import Recorder
+from .routes import OTHER_METHOD, OVERFLOW_ROUTE, UNKNOWN_ROUTE, RouteNamer
+from .snapshot import MetricsReader
+from .store import (
+    MemoryMetricsStore,
+    MetricsStore,
+    RedisMetricsStore,
+    Retention,
+    metrics_store,
+)
+
+__all__ = [
+    # endpoints
+    "GaugeSource",
+    "MetricsEndpoints",
+    "metrics_routes",
+    # histogram
+    "BOUNDS",
+    "quantile",
+    # middleware
+    "MetricsMiddleware",
+    # prometheus
+    "render_prometheus",
+    # recorder
+    "Recorder",
+    # routes
+    "OTHER_METHOD",
+    "OVERFLOW_ROUTE",
+    "UNKNOWN_ROUTE",
+    "RouteNamer",
+    # snapshot
+    "MetricsReader",
+    # store
+    "MemoryMetricsStore",
+    "MetricsStore",
+    "RedisMetricsStore",
+    "Retention",
+    "metrics_store",
+]
