@@ -58,7 +58,8 @@ def test_check_with_nothing_configured_says_what_is_unset() -> None:
 
 def test_check_fails_when_redis_is_down_but_starts_degraded(database_url: str) -> None:
     out = run("check", "--json", DATABASE_URL=database_url, REDIS_URL="redis://127.0.0.1:1/0")
-    assert out.returncode == 1
+    assert out.returncode == 1, out.stderr
+    assert out.stdout, out.stderr
     detail = json.loads(out.stdout)
     assert detail["db"]["status"] == "ok" and detail["redis"]["status"] == "down"
 
