@@ -80,21 +80,52 @@ for i = 1, #KEYS do
     end
 
   elseif code == 'm' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now - window))
-    local count = redis.call('ZCARD', key)
-    reset = window
-    if count > 0 then
-      local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-      reset = tonumber(first[2]) + window - now
+    -- a list of hit times (µs), oldest first: RPUSH appends, the expired prefix is trimmed.
+    -- Every step is O(1) near the head, where a sorted set paid O(log n) per command (a
+    -- large amount means a long log). TIME only goes back if the server's clock is set back:
+    -- a hit then sits behind newer ones and keeps older ones counted until it expires itself,
+    -- so the limit errs towards refusing, never towards letting more through.
+    local horizon = now - window
+    local first = tonumber(redis.call('LINDEX', key, 0))
+    local count = 0
+    if first and first <= horizon then
+      -- find the first live index: probe 1, 2, 4, ... up to the last entry (one step in
+      -- steady traffic), then halve the gap between the last expired and the first live
+      local len = redis.call('LLEN', key)
+      local dead, probe, live = 0, 1, nil
+      first = nil
+      while probe < len do
+        local at = tonumber(redis.call('LINDEX', key, probe))
+        if at > horizon then
+          live, first = probe, at
+          break
+        end
+        dead = probe
+        if probe == len - 1 then break end
+        probe = math.min(probe * 2, len - 1)
+      end
+      if live == nil then  -- every entry expired
+        redis.call('DEL', key)
+      else
+        while live - dead > 1 do
+          local mid = math.floor((dead + live) / 2)
+          local at = tonumber(redis.call('LINDEX', key, mid))
+          if at > horizon then live, first = mid, at else dead = mid end
+        end
+        redis.call('LTRIM', key, live, -1)
+        count = len - live
+      end
+    elseif first then
+      count = redis.call('LLEN', key)
     end
+    reset = window
+    if first then reset = first + window - now end
     if count + cost > amount then
       ok, remaining = false, math.max(0, amount - count)
       if cost > amount then
         retry = window
-      else
-        local idx = count + cost - amount - 1
-        local e = redis.call('ZRANGE', key, idx, idx, 'WITHSCORES')
-        retry = tonumber(e[2]) + window - now
+      else  -- when enough of the oldest entries have expired
+        retry = tonumber(redis.call('LINDEX', key, count + cost - amount - 1)) + window - now
       end
     else
       ok, remaining, retry = true, amount - count - cost, 0
@@ -198,12 +229,15 @@ for i = 1, #KEYS do
   if code == 'f' then
     -- already counted
   elseif code == 'm' then
-    local args = {}
-    for n = 1, cost do
-      args[2 * n - 1] = string.format('%d', now)
-      args[2 * n] = string.format('%d:%d', now, w + n)
+    local at = string.format('%d', now)
+    local left = cost
+    while left > 0 do  -- in chunks: unpack() refuses a few thousand values at once
+      local n = math.min(left, 1000)
+      local args = {}
+      for k = 1, n do args[k] = at end
+      redis.call('RPUSH', key, unpack(args))
+      left = left - n
     end
-    redis.call('ZADD', key, unpack(args))
     redis.call('PEXPIRE', key, ms(window))
   elseif code == 's' then
     redis.call('HSET', key, 'i', string.format('%d', w[1]), 'c', w[2], 'p', w[3])

@@ -44,6 +44,7 @@ log = logging.getLogger("mediz_infra.ratelimit")
 
 _MAX_IDENTITY = 160
 _BRACES = str.maketrans({"{": "%7B", "}": "%7D"})
+_KEY_TAGS = {"f": "f", "m": "ml", "s": "s", "g": "gn"}
 
 
 class _Plan:
@@ -54,9 +55,10 @@ class _Plan:
     def __init__(self, rule: Rule, prefix: str, legacy: bool) -> None:
         # one hash tag for the rule and client: every key of a decision lands in one slot
         self.head = f"{prefix}:ratelimit:{{{rule.name}:"
-        # GCRA keys are "gn": their value became "seconds ticks" (integer ticks) in 0.1; an
-        # older process's "g" key holds a float µs TAT that must never be read as the new form
-        tag = "gn" if rule.code == "g" else rule.code
+        # Keys whose value changed form were renamed, so a process of an older release never
+        # reads the new form (nor fails on it): GCRA is "gn" (a TAT as "seconds ticks", was a
+        # float µs), the moving window "ml" (a list of hit times, was a sorted set)
+        tag = _KEY_TAGS[rule.code]
         self.suffixes = tuple(f"}}:{tag}{lim.amount}/{lim.window}" for lim in rule.parsed)
         # (amount, window µs, burst) per limit, (interval, tick ns, burst) for GCRA: parsed
         # for the memory store, flat for the script

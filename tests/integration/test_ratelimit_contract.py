@@ -170,3 +170,14 @@ async def test_gcra_long_windows_count_in_microseconds(limiter: RateLimiter) -> 
     half_month, two_quarters = month.limit.window / 2, year.limit.window / 2
     assert half_month - 60 < month.retry_after <= half_month  # one interval away
     assert two_quarters - 60 < year.reset <= two_quarters  # two intervals of debt, to the ms
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_a_cost_of_thousands_is_counted(limiter: RateLimiter, strategy: str) -> None:
+    """The moving window writes one entry per unit: thousands at once must not break the script."""
+    rule = Rule("bulk", "9000/hour", strategy=strategy)  # type: ignore[arg-type]
+    first = await limiter.hit(rule, "c", 4500)
+    assert first.allowed and first.states[0].remaining == 4500
+    assert (await limiter.hit(rule, "c", 4500)).allowed
+    last = await limiter.hit(rule, "c", 1)
+    assert not last.allowed and last.states[0].remaining == 0

@@ -289,3 +289,25 @@ async def test_refused_store_decides_by_policy_at_once_then_redis_again(
         await limiter.aclose()
         await client.aclose()
     assert not limiter.outage.probing
+
+
+@pytest.mark.parametrize(("expired", "live"), [(0, 5), (1, 5), (37, 13), (50, 0), (1, 0), (300, 1)])
+async def test_moving_window_trims_exactly_the_expired_prefix(
+    redis_limiter: RateLimiter, expired: int, live: int
+) -> None:
+    """The log is a list, oldest first: whatever prefix expired is dropped, nothing else."""
+    client = redis_limiter.store.client  # type: ignore[attr-defined]
+    rule = Rule("trim", "1000/minute", strategy="moving-window")
+    plan = redis_limiter.plan(rule)
+    key = plan.head + "c" + plan.suffixes[0]
+    seconds, micros = await client.time()
+    now = seconds * 1_000_000 + micros
+    old = [now - 60_000_000 - 1000 * (expired - n) for n in range(expired)]  # oldest first
+    young = [now - 30_000_000 + 1000 * n for n in range(live)]
+    await client.rpush(key, *old, *young)
+    decision = await redis_limiter.hit(rule, "c")
+    assert decision.allowed and decision.states[0].remaining == 1000 - live - 1
+    assert await client.llen(key) == live + 1
+    assert [int(x) for x in await client.lrange(key, 0, -1)][:live] == young
+    if live:  # the oldest live hit frees a unit 30 s from now
+        assert 29 < decision.states[0].reset <= 30
