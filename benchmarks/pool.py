@@ -4,6 +4,9 @@ Contenders, every one with 10 connections opened at start (min = max = 10) and w
 
 - **PoolManager** (ours): ``PoolManager(url, min_size=10, max_size=10)``, ``reset="auto"``;
   ``pgbouncer=True`` through PgBouncer.
+- **PoolManager read()**: the same pool used through ``async with pool.read()`` (no replica:
+  the primary serves it); **PoolManager read() + replica**: the same database named once more
+  in ``replicas=``, so every read goes through the replica round robin and its bookkeeping.
 - **asyncpg**: ``asyncpg.create_pool(url, min_size=10, max_size=10)``, its documented defaults
   (the reset query runs on every release); ``statement_cache_size=0`` through PgBouncer.
 - **asyncpg no-reset**: the same pool with ``reset=`` a no-op. *Unsafe* (a session change leaks
@@ -180,6 +183,41 @@ class _PoolManager:
             pass
 
 
+class _PoolManagerRead(_PoolManager):
+    """Ours through ``pool.read()``: with no replica (the primary serves it), or with the same
+    database named once more as a replica (the round robin, outage and lag bookkeeping run)."""
+
+    ours = False
+
+    def __init__(self, url: str, *, pgbouncer: bool, replica: bool = False) -> None:
+        super().__init__(url, pgbouncer=pgbouncer)
+        self._replica = replica
+        self.name = "PoolManager read() + replica" if replica else "PoolManager read()"
+
+    async def open(self) -> None:
+        from mediz_infra.backends.postgres import PoolManager
+
+        self._pool = await PoolManager(
+            self._url,
+            min_size=POOL_SIZE,
+            max_size=POOL_SIZE,
+            pgbouncer=True if self._pgbouncer else "auto",
+            replicas=[self._url] if self._replica else (),
+        ).start()
+
+    async def select_one(self) -> Any:
+        async with self._pool.read() as conn:
+            return await conn.fetchval(SELECT_ONE)
+
+    async def lookup(self, user_id: int) -> Any:
+        async with self._pool.read() as conn:
+            return await conn.fetchrow(LOOKUP_DOLLAR, user_id)
+
+    async def acquire_release(self) -> None:
+        async with self._pool.read():
+            pass
+
+
 class _PsycopgPool:
     """psycopg 3's AsyncConnectionPool, used as its documentation shows."""
 
@@ -280,6 +318,8 @@ def _contenders(url: str, *, pgbouncer: bool) -> list[PoolUnderTest]:
         _PsycopgPool(url, pgbouncer=pgbouncer, autocommit=True),
         _SQLAlchemy(url, pgbouncer=pgbouncer),
         _AsyncpgPool(url, pgbouncer=pgbouncer, no_reset=True),
+        _PoolManagerRead(url, pgbouncer=pgbouncer),
+        _PoolManagerRead(url, pgbouncer=pgbouncer, replica=True),
     ]
 
 
@@ -519,6 +559,17 @@ def _checks() -> list[Check]:
                 ),
             )
         )
+    for key, query in (("select1", "SELECT 1"), ("lookup", "lookup")):
+        for c in CONCURRENCY:
+            name = f"direct/{key}/c{c}"
+            checks.append(
+                Check(
+                    f"PoolManager read() ÷ acquire(), {query}, c={c} (at most 10% slower)",
+                    (name, "PoolManager read()"),
+                    (name, OURS),
+                    0.9,
+                )
+            )
     return checks
 
 
@@ -558,6 +609,9 @@ BENCHMARK = Benchmark(
         "through-PgBouncer ÷ direct ratio is the floor this machine sets for that hop; the "
         "PgBouncer checks require ours to keep at least that ratio. A lookup through PgBouncer "
         "costs asyncpg two round trips (an unnamed statement is prepared, then bound), so no "
-        "ratio is required of it beyond beating the peers. See the section above for details."
+        "ratio is required of it beyond beating the peers. "
+        "*PoolManager read()* is ours through `pool.read()` "
+        "(no replica), *+ replica* with the same database named as a replica. "
+        "See the section above for details."
     ),
 )

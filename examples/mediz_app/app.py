@@ -18,6 +18,7 @@ from mediz_infra.guard import AdminGuard
 
 from .caching import build_queries, dashboard_stats, record_symptom
 from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
+from .reports import user_reports
 
 HERE = Path(__file__).parent
 
@@ -71,6 +72,7 @@ async def index(request: Request) -> JSONResponse:
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra",
             "/api/admin/stats",
             "POST /api/symptoms/report",
+            "/api/users/{user_id}/reports",
         ],
     })
 
@@ -111,6 +113,7 @@ def create_app(
         Route("/api/admin/infra", infra_status),
         Route("/api/admin/stats", dashboard_stats),
         Route("/api/symptoms/report", record_symptom, methods=["POST"]),
+        Route("/api/users/{user_id:int}/reports", user_reports),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         Route("/health", health),

@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 
 from mediz_infra import Cache, CachedFunction, ConfigError, HttpCache, Infra
 
+from .reports import remember_position
+
 __all__ = ["SYMPTOMS_TAG", "Queries", "build_queries", "record_symptom", "dashboard_stats"]
 
 SYMPTOMS_TAG = "symptoms"
@@ -141,4 +143,7 @@ async def record_symptom(request: Request) -> JSONResponse:
     invalidated = await cache.invalidate_tags(SYMPTOMS_TAG)
     last = {"id": row["id"], "user_id": user_id, "symptom_id": symptom_id}
     await cache.set(LAST_REPORT, last, ttl=86400)  # shown on the dashboard; best effort
-    return JSONResponse({"id": row["id"], "invalidated": invalidated}, status_code=201)
+    response = JSONResponse({"id": row["id"], "invalidated": invalidated}, status_code=201)
+    # the user's next reads of their own reports see this one, from a replica or the primary
+    remember_position(response, await infra.db.position())
+    return response

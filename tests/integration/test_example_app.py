@@ -181,6 +181,12 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
             assert after["last_report"] == {
                 "id": created.json()["id"], "user_id": 1, "symptom_id": top["id"]
             }
+            # read your own writes: the position cookie, scoped to the user routes
+            assert created.cookies.get("mz_pos", path="/api/users")
+            mine = (await client.get("/api/users/1/reports")).json()["reports"]
+            assert mine[0]["id"] == created.json()["id"]
+            client.cookies.set("mz_pos", "not-a-position", path="/api/users")
+            assert (await client.get("/api/users/1/reports")).status_code == 200
             fresh = (await client.get("/api/symptoms/popular", params=params)).json()
             assert fresh["symptoms"][0]["reports"] == top["reports"] + 1
             assert after["cache"]["hit_ratio"] > 0

@@ -292,3 +292,37 @@ async def test_a_down_replica_with_a_password_never_prints_it(
         assert "hunter2" not in shown
     assert "hunter2" not in caplog.text
     assert any("127.0.0.1:1" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_lag_gauge_reports_each_replica(
+    cluster: tuple[PostgresServer, PostgresServer],
+) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.metrics")
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    import mediz_infra.backends.postgres.gauges as gauges
+    from mediz_infra import telemetry
+
+    main, standby = cluster
+    reader = InMemoryMetricReader()
+    provider = sdk.MeterProvider(metric_readers=[reader])
+    original = telemetry.get_meter
+    telemetry.get_meter = lambda component: provider.get_meter(f"mediz_infra.{component}")  # type: ignore[assignment]
+    gauges._lag_registered = False
+    try:
+        async with PoolManager(main.url, replicas=[standby.url], name="lagged") as pool:
+            assert await _served_by_standby(pool)
+            data = reader.get_metrics_data()
+    finally:
+        telemetry.get_meter = original  # type: ignore[assignment]
+        gauges._lag_registered = False
+        provider.shutdown()
+    lags = {
+        point.attributes["pool"]: point.value
+        for rm in data.resource_metrics  # type: ignore[union-attr]
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == telemetry.DB_REPLICA_LAG
+        for point in metric.data.data_points
+    }
+    assert "lagged-replica-0" in lags and lags["lagged-replica-0"] >= 0.0
