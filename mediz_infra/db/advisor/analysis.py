@@ -57,8 +57,12 @@ Progress = Callable[[str, int, int], None]
 
 _PREPARED = "mediz_advisor_stmt"
 _NUMERIC = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
-# Statements the advisor itself, monitoring tools and catalogs run: not the app's workload.
-_NOT_APP = r"(pg_catalog|pg_stat|information_schema|hypopg|pg_prepared|^\s*explain\M)"
+# Statements the advisor itself, monitoring tools and catalog readers run: not the app's workload.
+_NOT_APP = (
+    r"(\mpg_(catalog|stat|class|index|namespace|constraint|attribute|am|database|extension"
+    r"|available|prepared|settings|locks|get_)|information_schema|hypopg|mediz_advisor"
+    r"|^\s*explain\M)"
+)
 
 PG_STAT_STATEMENTS_FIX = (
     "add shared_preload_libraries = 'pg_stat_statements' to postgresql.conf, restart Postgres, "
@@ -265,6 +269,8 @@ class IndexAdvisor:
                 "SELECT query, calls, total_exec_time FROM pg_stat_statements "
                 "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND query ~* '^\\s*(select|with|update|delete)\\M' "
+                # a SELECT without FROM (a pool's "SELECT 1" ping) reads no table
+                "AND (query ~* '\\mfrom\\M' OR query ~* '^\\s*update\\M') "
                 f"AND query !~* '{_NOT_APP}' "
                 "ORDER BY total_exec_time DESC LIMIT $1",
                 self.top,
@@ -286,6 +292,17 @@ class IndexAdvisor:
     ) -> None:
         self._progress("catalog", 0, 1)
         tables = await load_tables(con)
+        unanalysed = sorted(
+            qualified(t.schema, t.table)
+            for t in tables.values()
+            if not t.analysed and t.rows >= self.thresholds.min_rows
+        )
+        if unanalysed:
+            report.notes.append(
+                f"never analysed: {', '.join(unanalysed)}; the planner has no statistics for "
+                "them, so plans and representative values are guesses: run ANALYZE on them "
+                "(autovacuum will, in time) and advise again"
+            )
         indexes = await load_indexes(con)
         keys = await load_foreign_keys(con)
         report.unused = await load_unused_indexes(con, indexes)
