@@ -153,8 +153,10 @@ async def test_names_the_missing_index_and_hypopg_confirms_it(pool: PoolManager)
     fks = {(f.foreign_key.table, f.foreign_key.columns) for f in report.unindexed_foreign_keys}
     assert fks == {("orders", ("customer_id",))}
 
-    # The run changed nothing: no index, no extension left behind.
+    # The run changed nothing: no index, no extension left behind; and the advisor's own
+    # catalog queries, now in pg_stat_statements too, are not taken for the app's workload.
     assert await _catalog_state(pool) == before
+    assert (await IndexAdvisor(pool).run()).statements == report.statements
     json.dumps(report.to_dict())  # serialisable as is
 
 
@@ -357,3 +359,14 @@ async def test_the_reference_app_seed_shows_a_real_finding(seeded: str) -> None:
     assert gain.statement.calls == 100 and gain.used and gain.after < gain.before
     fks = {(f.foreign_key.table, f.foreign_key.columns) for f in report.unindexed_foreign_keys}
     assert ("symptom_reports", ("symptom_id",)) in fks
+
+
+async def test_one_index_for_a_query_and_its_prefix(pool: PoolManager) -> None:
+    """Two statements, one by customer, one by customer newest first: the longer index serves
+    both, so it is the one suggestion, with both statements and both findings."""
+    by_customer = "SELECT id FROM orders WHERE customer_id = $1"
+    report = await IndexAdvisor(pool).run([Statement(by_customer, 50), Statement(HOT, 30)])
+    [suggestion] = report.suggestions
+    assert suggestion.candidate.columns == ("customer_id", "created_at")
+    assert {g.statement.sql for g in suggestion.gains} == {by_customer, HOT}
+    assert all(g.used for g in suggestion.gains)

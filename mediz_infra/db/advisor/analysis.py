@@ -27,6 +27,7 @@ from .candidates import (
     Gain,
     Thresholds,
     candidates_for,
+    extends,
     penalty,
     unverified_cost,
 )
@@ -78,6 +79,24 @@ HYPOPG_FIX = (
 def _server_error(exc: BaseException) -> bool:
     """A query error the server sent (asyncpg's errors carry the SQLSTATE), not a broken client."""
     return isinstance(getattr(exc, "sqlstate", None), str)
+
+
+def _without_redundant(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """Drop a suggestion a longer one extends when the longer saves its statements as much
+    (within 5% of their cost)."""
+    kept = []
+    for shorter in suggestions:
+        covered = False
+        for longer in suggestions:
+            if longer is shorter or not extends(longer.candidate, shorter.candidate):
+                continue
+            shares = {id(g.statement): g.share for g in longer.gains}
+            if all(shares.get(id(g.statement), 0.0) >= g.share - 0.05 for g in shorter.gains):
+                covered = True
+                break
+        if not covered:
+            kept.append(shorter)
+    return kept
 
 
 def _literal(value: str) -> str:
@@ -346,6 +365,13 @@ class IndexAdvisor:
                         users.append(len(planned) - 1)
         self._progress("planning", len(statements), len(statements))
 
+        # A longer candidate is also tried on its prefixes' statements: when it serves them as
+        # well, one index is suggested instead of two (the shorter would be redundant).
+        for longer, (long_findings, long_users) in found.items():
+            for shorter, (short_findings, short_users) in found.items():
+                if extends(longer, shorter):
+                    long_users.extend(i for i in short_users if i not in long_users)
+                    long_findings.extend(f for f in short_findings if f not in long_findings)
         updates = updated_columns(statements)
         suggestions: list[Suggestion] = []
         for n, (candidate, (findings, users)) in enumerate(found.items()):
@@ -368,7 +394,7 @@ class IndexAdvisor:
                 )
             )
         self._progress("verifying", len(found), len(found))
-        report.suggestions = sorted(suggestions, key=lambda s: -s.score)
+        report.suggestions = sorted(_without_redundant(suggestions), key=lambda s: -s.score)
 
     def _estimate(self, item: _Planned, candidate: Candidate) -> Gain:
         for scan in item.scans:
