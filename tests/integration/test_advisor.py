@@ -370,3 +370,16 @@ async def test_one_index_for_a_query_and_its_prefix(pool: PoolManager) -> None:
     assert suggestion.candidate.columns == ("customer_id", "created_at")
     assert {g.statement.sql for g in suggestion.gains} == {by_customer, HOT}
     assert all(g.used for g in suggestion.gains)
+
+
+async def test_an_index_on_a_column_the_workload_updates_is_penalised(pool: PoolManager) -> None:
+    moves = Statement("UPDATE orders SET customer_id = $1 WHERE id = $2", calls=500)
+    quiet = await IndexAdvisor(pool).run([Statement(HOT, 30)])
+    busy = await IndexAdvisor(pool).run([Statement(HOT, 30), moves])
+    [before], [after] = quiet.suggestions, busy.suggestions
+    assert before.candidate == after.candidate
+    assert after.penalty.factor == pytest.approx(before.penalty.factor / 2)
+    assert after.score < before.score
+    [note] = [n for n in after.penalty.notes if "customer_id" in n]
+    assert "500 calls" in note and "HOT" in note
+    assert "HOT update" in render_text(busy)  # said in the report, next to the suggestion
