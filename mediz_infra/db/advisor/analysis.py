@@ -11,6 +11,10 @@ shows which column each parameter is compared with. Each parameter then gets a r
 value from ``pg_stats`` and the statement is planned again with them (a custom plan), since a
 generic plan guesses a range's selectivity as a third of the table. A statement whose
 parameters cannot all be given a value keeps its generic plan.
+
+Plans are made with ``max_parallel_workers_per_gather = 0`` (for this transaction only), so
+costs with and without a candidate compare like for like and a scan is one node, not a Gather
+of partial scans.
 """
 
 from __future__ import annotations
@@ -201,7 +205,10 @@ class IndexAdvisor:
         :meth:`run` plans it. An index that fails to build is reported in its
         :class:`Applied` with the fix, and the rest go on.
 
-        This is the only method that writes. Raises what :meth:`run` raises.
+        This is the only method that writes. Each build runs under the pool's
+        ``command_timeout``: give the advisor a pool with ``command_timeout=None`` (as
+        ``mediz-infra db advise`` does) when a build may take longer. Raises what :meth:`run`
+        raises.
         """
         results: list[Applied] = []
         async with self._pool.acquire() as con:
