@@ -22,6 +22,14 @@ from .reports import user_reports
 
 HERE = Path(__file__).parent
 
+# A symptom's page lists its latest reports. As the schema ships, no index leads with
+# symptom_id: Postgres walks symptom_reports_recent (reported_at, symptom_id) backwards and
+# filters. `mediz-infra db advise` finds this and proves the fix (docs/advisor.md).
+RECENT_REPORTS_SQL = (
+    "SELECT intensity, reported_at FROM symptom_reports WHERE symptom_id = $1 "
+    "ORDER BY reported_at DESC LIMIT $2"
+)
+
 
 async def prepare_database(db: PoolManager) -> None:
     """Create the schema and, on an empty database, the demo data."""
@@ -57,6 +65,21 @@ async def popular_symptoms(request: Request) -> JSONResponse:
     return JSONResponse({"days": days, "symptoms": symptoms})
 
 
+async def recent_reports(request: Request) -> JSONResponse:
+    """``GET /api/symptoms/{id}/reports?limit=20``: a symptom's latest reports, newest first
+    (intensity and time only: no user), from a replica."""
+    symptom = request.path_params["id"]
+    limit = _int_param(request, "limit", 20, 1, 100)
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None
+    async with infra.db.read() as con:
+        rows = await con.fetch(RECENT_REPORTS_SQL, symptom, limit)
+    reports = [
+        {"intensity": r["intensity"], "reported_at": r["reported_at"].isoformat()} for r in rows
+    ]
+    return JSONResponse({"symptom_id": symptom, "reports": reports})
+
+
 async def infra_status(request: Request) -> JSONResponse:
     """``GET /api/admin/infra``: every backend's health detail (no passwords)."""
     infra: Infra = request.app.state.infra
@@ -69,7 +92,8 @@ async def index(request: Request) -> JSONResponse:
     return JSONResponse({
         "app": "meDIZ reference app (mediz-infra)",
         "endpoints": [
-            "/api/symptoms", "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra",
+            "/api/symptoms", "/api/symptoms/popular?limit=10&days=30",
+            "/api/symptoms/{id}/reports?limit=20", "/api/admin/infra",
             "/api/admin/stats",
             "POST /api/symptoms/report",
             "/api/users/{user_id}/reports",
@@ -110,6 +134,7 @@ def create_app(
         Route("/", index),
         Route("/api/symptoms", queries.catalogue),
         Route("/api/symptoms/popular", popular_symptoms),
+        Route("/api/symptoms/{id:int}/reports", recent_reports),
         Route("/api/admin/infra", infra_status),
         Route("/api/admin/stats", dashboard_stats),
         Route("/api/symptoms/report", record_symptom, methods=["POST"]),

@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS symptom_reports (
 );
 CREATE INDEX IF NOT EXISTS symptom_reports_recent ON symptom_reports (reported_at, symptom_id);
 CREATE INDEX IF NOT EXISTS symptom_reports_user ON symptom_reports (user_id, reported_at DESC);
+-- No index leads with symptom_id, on purpose: the index advisor's demo (docs/advisor.md) finds
+-- that a symptom's latest reports walk symptom_reports_recent backwards, and proves the fix.
 CREATE TABLE IF NOT EXISTS reminders (
     id        bigserial PRIMARY KEY,
     user_id   bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,

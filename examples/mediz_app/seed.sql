@@ -18,3 +18,4 @@ FROM generate_series(1, 40000) AS g;
 INSERT INTO reminders (user_id, message, due_at)
 SELECT id, 'Log how you feel today', now() + ((id % 24) * interval '1 hour')
 FROM users WHERE is_premium;
+ANALYZE;  -- fresh statistics, so the first plans are real ones

@@ -153,8 +153,10 @@ async def test_names_the_missing_index_and_hypopg_confirms_it(pool: PoolManager)
     fks = {(f.foreign_key.table, f.foreign_key.columns) for f in report.unindexed_foreign_keys}
     assert fks == {("orders", ("customer_id",))}
 
-    # The run changed nothing: no index, no extension left behind.
+    # The run changed nothing: no index, no extension left behind; and the advisor's own
+    # catalog queries, now in pg_stat_statements too, are not taken for the app's workload.
     assert await _catalog_state(pool) == before
+    assert (await IndexAdvisor(pool).run()).statements == report.statements
     json.dumps(report.to_dict())  # serialisable as is
 
 
@@ -321,3 +323,63 @@ def test_cli_failures_name_the_cause_and_never_the_password(tmp_path: Path) -> N
     assert out.returncode == 2 and "DATABASE_URL" in out.stderr
     out = cli("--file", str(tmp_path / "missing.sql"), DATABASE_URL="postgresql://u@h/db")
     assert out.returncode == 2 and "file: cannot read" in out.stderr
+
+
+async def test_the_reference_app_seed_shows_a_real_finding(seeded: str) -> None:
+    """The reference app's schema and seed, its own queries run as the app runs them: the
+    advisor names the index its symptom page lacks, and hypopg confirms it."""
+    from examples.mediz_app.app import HERE, RECENT_REPORTS_SQL
+    from examples.mediz_app.caching import POPULAR_SQL
+
+    con = await asyncpg.connect(seeded)
+    try:
+        await con.execute("DROP DATABASE IF EXISTS mediz_app")
+        await con.execute("CREATE DATABASE mediz_app")
+    finally:
+        await con.close()
+    url = seeded.rsplit("/", 1)[0] + "/mediz_app"
+    con = await asyncpg.connect(url)
+    try:
+        await con.execute((HERE / "schema.sql").read_text())
+        await con.execute((HERE / "seed.sql").read_text())
+        await con.execute("ANALYZE; CREATE EXTENSION pg_stat_statements")
+        for i in range(100):
+            await con.fetch(RECENT_REPORTS_SQL, 1 + i % 40, 20)
+        for days in (7, 30):
+            await con.fetch(POPULAR_SQL, 10, days)
+    finally:
+        await con.close()
+    async with PoolManager(url, min_size=1, max_size=1) as pool:
+        report = await IndexAdvisor(pool).run()
+    [suggestion] = report.suggestions
+    assert suggestion.verified and suggestion.candidate.table == "symptom_reports"
+    assert suggestion.candidate.columns == ("symptom_id", "reported_at")
+    assert [f.kind for f in suggestion.findings] == ["index_order"]
+    [gain] = suggestion.gains
+    assert gain.statement.calls == 100 and gain.used and gain.after < gain.before
+    fks = {(f.foreign_key.table, f.foreign_key.columns) for f in report.unindexed_foreign_keys}
+    assert ("symptom_reports", ("symptom_id",)) in fks
+
+
+async def test_one_index_for_a_query_and_its_prefix(pool: PoolManager) -> None:
+    """Two statements, one by customer, one by customer newest first: the longer index serves
+    both, so it is the one suggestion, with both statements and both findings."""
+    by_customer = "SELECT id FROM orders WHERE customer_id = $1"
+    report = await IndexAdvisor(pool).run([Statement(by_customer, 50), Statement(HOT, 30)])
+    [suggestion] = report.suggestions
+    assert suggestion.candidate.columns == ("customer_id", "created_at")
+    assert {g.statement.sql for g in suggestion.gains} == {by_customer, HOT}
+    assert all(g.used for g in suggestion.gains)
+
+
+async def test_an_index_on_a_column_the_workload_updates_is_penalised(pool: PoolManager) -> None:
+    moves = Statement("UPDATE orders SET customer_id = $1 WHERE id = $2", calls=500)
+    quiet = await IndexAdvisor(pool).run([Statement(HOT, 30)])
+    busy = await IndexAdvisor(pool).run([Statement(HOT, 30), moves])
+    [before], [after] = quiet.suggestions, busy.suggestions
+    assert before.candidate == after.candidate
+    assert after.penalty.factor == pytest.approx(before.penalty.factor / 2)
+    assert after.score < before.score
+    [note] = [n for n in after.penalty.notes if "customer_id" in n]
+    assert "500 calls" in note and "HOT" in note
+    assert "HOT update" in render_text(busy)  # said in the report, next to the suggestion

@@ -87,6 +87,20 @@ async def test_popular_symptoms_through_the_pool(app_database: str) -> None:
         assert sum(s["reports"] for s in body["symptoms"]) == 40000
 
 
+async def test_a_symptoms_latest_reports_newest_first(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-test")
+    async with serve(settings) as client:
+        response = await client.get("/api/symptoms/3/reports", params={"limit": 5})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["symptom_id"] == 3 and len(body["reports"]) == 5
+        times = [r["reported_at"] for r in body["reports"]]
+        assert times == sorted(times, reverse=True)
+        assert set(body["reports"][0]) == {"intensity", "reported_at"}  # no user
+        bad = await client.get("/api/symptoms/3/reports", params={"limit": 0})
+        assert bad.status_code == 400 and bad.json()["invalid_params"][0]["name"] == "limit"
+
+
 async def _drop_rate_limit_keys(redis_url: str) -> None:
     import redis.asyncio
 

@@ -11,6 +11,10 @@ shows which column each parameter is compared with. Each parameter then gets a r
 value from ``pg_stats`` and the statement is planned again with them (a custom plan), since a
 generic plan guesses a range's selectivity as a third of the table. A statement whose
 parameters cannot all be given a value keeps its generic plan.
+
+Plans are made with ``max_parallel_workers_per_gather = 0`` (for this transaction only), so
+costs with and without a candidate compare like for like and a scan is one node, not a Gather
+of partial scans.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .candidates import (
     Gain,
     Thresholds,
     candidates_for,
+    extends,
     penalty,
     unverified_cost,
 )
@@ -57,8 +62,12 @@ Progress = Callable[[str, int, int], None]
 
 _PREPARED = "mediz_advisor_stmt"
 _NUMERIC = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
-# Statements the advisor itself, monitoring tools and catalogs run: not the app's workload.
-_NOT_APP = r"(pg_catalog|pg_stat|information_schema|hypopg|pg_prepared|^\s*explain\M)"
+# Statements the advisor itself, monitoring tools and catalog readers run: not the app's workload.
+_NOT_APP = (
+    r"(\mpg_(catalog|stat|class|index|namespace|constraint|attribute|am|database|extension"
+    r"|available|prepared|settings|locks|get_)|information_schema|hypopg|mediz_advisor"
+    r"|^\s*explain\M)"
+)
 
 PG_STAT_STATEMENTS_FIX = (
     "add shared_preload_libraries = 'pg_stat_statements' to postgresql.conf, restart Postgres, "
@@ -74,6 +83,24 @@ HYPOPG_FIX = (
 def _server_error(exc: BaseException) -> bool:
     """A query error the server sent (asyncpg's errors carry the SQLSTATE), not a broken client."""
     return isinstance(getattr(exc, "sqlstate", None), str)
+
+
+def _without_redundant(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """Drop a suggestion a longer one extends when the longer saves its statements as much
+    (within 5% of their cost)."""
+    kept = []
+    for shorter in suggestions:
+        covered = False
+        for longer in suggestions:
+            if longer is shorter or not extends(longer.candidate, shorter.candidate):
+                continue
+            shares = {id(g.statement): g.share for g in longer.gains}
+            if all(shares.get(id(g.statement), 0.0) >= g.share - 0.05 for g in shorter.gains):
+                covered = True
+                break
+        if not covered:
+            kept.append(shorter)
+    return kept
 
 
 def _literal(value: str) -> str:
@@ -178,7 +205,10 @@ class IndexAdvisor:
         :meth:`run` plans it. An index that fails to build is reported in its
         :class:`Applied` with the fix, and the rest go on.
 
-        This is the only method that writes. Raises what :meth:`run` raises.
+        This is the only method that writes. Each build runs under the pool's
+        ``command_timeout``: give the advisor a pool with ``command_timeout=None`` (as
+        ``mediz-infra db advise`` does) when a build may take longer. Raises what :meth:`run`
+        raises.
         """
         results: list[Applied] = []
         async with self._pool.acquire() as con:
@@ -265,6 +295,8 @@ class IndexAdvisor:
                 "SELECT query, calls, total_exec_time FROM pg_stat_statements "
                 "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 "AND query ~* '^\\s*(select|with|update|delete)\\M' "
+                # a SELECT without FROM (a pool's "SELECT 1" ping) reads no table
+                "AND (query ~* '\\mfrom\\M' OR query ~* '^\\s*update\\M') "
                 f"AND query !~* '{_NOT_APP}' "
                 "ORDER BY total_exec_time DESC LIMIT $1",
                 self.top,
@@ -286,6 +318,17 @@ class IndexAdvisor:
     ) -> None:
         self._progress("catalog", 0, 1)
         tables = await load_tables(con)
+        unanalysed = sorted(
+            qualified(t.schema, t.table)
+            for t in tables.values()
+            if not t.analysed and t.rows >= self.thresholds.min_rows
+        )
+        if unanalysed:
+            report.notes.append(
+                f"never analysed: {', '.join(unanalysed)}; the planner has no statistics for "
+                "them, so plans and representative values are guesses: run ANALYZE on them "
+                "(autovacuum will, in time) and advise again"
+            )
         indexes = await load_indexes(con)
         keys = await load_foreign_keys(con)
         report.unused = await load_unused_indexes(con, indexes)
@@ -329,6 +372,13 @@ class IndexAdvisor:
                         users.append(len(planned) - 1)
         self._progress("planning", len(statements), len(statements))
 
+        # A longer candidate is also tried on its prefixes' statements: when it serves them as
+        # well, one index is suggested instead of two (the shorter would be redundant).
+        for longer, (long_findings, long_users) in found.items():
+            for shorter, (short_findings, short_users) in found.items():
+                if extends(longer, shorter):
+                    long_users.extend(i for i in short_users if i not in long_users)
+                    long_findings.extend(f for f in short_findings if f not in long_findings)
         updates = updated_columns(statements)
         suggestions: list[Suggestion] = []
         for n, (candidate, (findings, users)) in enumerate(found.items()):
@@ -351,7 +401,7 @@ class IndexAdvisor:
                 )
             )
         self._progress("verifying", len(found), len(found))
-        report.suggestions = sorted(suggestions, key=lambda s: -s.score)
+        report.suggestions = sorted(_without_redundant(suggestions), key=lambda s: -s.score)
 
     def _estimate(self, item: _Planned, candidate: Candidate) -> Gain:
         for scan in item.scans:

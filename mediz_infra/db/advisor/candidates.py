@@ -25,6 +25,7 @@ __all__ = [
     "Penalty",
     "Thresholds",
     "candidates_for",
+    "extends",
     "penalty",
     "unverified_cost",
 ]
@@ -231,6 +232,18 @@ def candidates_for(
             if all(c != candidate for c, _ in found):
                 found.append((candidate, Finding("fk_join", label, detail)))
     return found
+
+
+def extends(longer: Candidate, shorter: Candidate) -> bool:
+    """Whether ``longer`` serves every lookup ``shorter`` serves: same table and condition,
+    and ``shorter``'s columns begin ``longer``'s."""
+    short, long = shorter.plain_columns, longer.plain_columns
+    return (
+        (longer.schema, longer.table, longer.where)
+        == (shorter.schema, shorter.table, shorter.where)
+        and len(short) < len(long)
+        and long[: len(short)] == short
+    )
 
 
 def unverified_cost(before: float, scan: Scan) -> float:

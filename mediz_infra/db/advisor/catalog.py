@@ -48,7 +48,9 @@ class TableStats:
     Attributes:
         schema: the table's schema.
         table: the table's name.
-        rows: the planner's row estimate (``reltuples``; -1 before the first ANALYZE).
+        rows: the planner's row estimate (``reltuples``), or the live rows the statistics
+            count when that is larger (a table loaded and not yet analysed).
+        analysed: the table has been analysed (by ANALYZE or autovacuum) at least once.
         rows_read: rows read by sequential and index scans since the statistics were reset.
         writes: rows inserted, updated and deleted since then.
         hot_updates: updates that were HOT (no index entry written).
@@ -60,6 +62,7 @@ class TableStats:
     rows_read: int = 0
     writes: int = 0
     hot_updates: int = 0
+    analysed: bool = True
 
     @property
     def write_share(self) -> float:
@@ -227,17 +230,18 @@ async def load_tables(con: Connection) -> dict[tuple[str, str], TableStats]:
     """Every user table with its row estimate and read/write counters."""
     rows = await con.fetch(
         f"""
-        SELECT n.nspname, c.relname, c.reltuples::float8,
+        SELECT n.nspname, c.relname, greatest(c.reltuples, s.n_live_tup, 0)::float8,
                coalesce(s.seq_tup_read, 0) + coalesce(s.idx_tup_fetch, 0),
                coalesce(s.n_tup_ins, 0) + coalesce(s.n_tup_upd, 0) + coalesce(s.n_tup_del, 0),
-               coalesce(s.n_tup_hot_upd, 0)
+               coalesce(s.n_tup_hot_upd, 0),
+               c.reltuples >= 0 OR s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
         WHERE c.relkind IN ('r', 'p', 'm') AND {_USER_SCHEMAS}
         """
     )
-    return {(r[0], r[1]): TableStats(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+    return {(r[0], r[1]): TableStats(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
 
 async def load_indexes(con: Connection) -> list[IndexInfo]:

@@ -311,7 +311,10 @@ def render_applied(results: list[Applied]) -> str:
             lines.append(f"FAILED {name}: {result.error}")
             continue
         lines.append(f"created {name}; ANALYZE done")
+        before = {id(g.statement): g.before for g in result.suggestion.gains}
         for statement, used, cost in result.plans:
             verdict = "uses it" if used else "does NOT use it"
-            lines.append(f"  re-planned (cost {cost:,.0f}), {verdict}: {statement.short}")
+            was = before.get(id(statement))
+            costs = f"cost {was:,.0f} -> {cost:,.0f}" if was is not None else f"cost {cost:,.0f}"
+            lines.append(f"  re-planned ({costs}), {verdict}: {statement.short}")
     return "\n".join(lines)

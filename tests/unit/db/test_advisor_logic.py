@@ -212,3 +212,13 @@ def test_an_index_read_whole_for_its_order_wants_the_filter_column_first() -> No
     # led by the filtered column already: nothing to say
     leading = _index("orders_recent", ("customer_id", "created_at"))
     assert candidates_for(scan, TABLES, [leading], [], Thresholds()) == []
+
+
+def test_a_longer_candidate_extends_its_prefix() -> None:
+    from mediz_infra.db.advisor.candidates import extends
+
+    short = Candidate("public", "orders", ("customer_id",))
+    long = Candidate("public", "orders", ("customer_id", "created_at DESC"))
+    assert extends(long, short) and not extends(short, long) and not extends(long, long)
+    assert not extends(Candidate("public", "orders", ("customer_id", "x"), "a IS NULL"), short)
+    assert not extends(Candidate("public", "items", ("customer_id", "x")), short)
