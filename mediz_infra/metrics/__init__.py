@@ -6,6 +6,7 @@ in-process :class:`Recorder`, which flushes to a :class:`MetricsStore` about onc
 :func:`metrics_routes` serves the data as JSON and Prometheus text, behind the admin guard.
 """
 
+from .dashboard import DashboardPage
 from .endpoints import GaugeSource, MetricsEndpoints, metrics_routes
 from .histogram import BOUNDS, quantile
 from .middleware import MetricsMiddleware
@@ -22,6 +23,8 @@ from .store import (
 )
 
 __all__ = [
+    # dashboard
+    "DashboardPage",
     # endpoints
     "GaugeSource",
     "MetricsEndpoints",

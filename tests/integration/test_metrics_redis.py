@@ -175,3 +175,18 @@ async def test_two_uvicorn_workers_totals_equal_the_requests_sent(
     assert {key: s.requests for key, s in totals.items()} == {
         ("/patients/{pid}", "GET", "2xx"): sent
     }
+
+
+async def test_infra_gauges_feed_the_json_and_prometheus(database_url: str) -> None:
+    from mediz_infra.config import Settings
+    from mediz_infra.infra import Infra
+    from mediz_infra.metrics import MetricsEndpoints
+
+    settings = Settings(database_url=database_url, redis_url="memory://")
+    async with Infra.from_settings(settings) as infra:
+        endpoints = MetricsEndpoints(MemoryMetricsStore(), gauges=infra.metrics_gauges())
+        async with infra.db.acquire():  # type: ignore[union-attr]
+            values = await endpoints.gauge_values()
+    assert values["db.pool.in_use"] >= 1
+    assert values["db.pool.max_size"] == settings.database_pool_max
+    assert 0 < values["db.pool.usage_percent"] <= 100
