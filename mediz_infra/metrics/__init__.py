@@ -21,6 +21,7 @@ from .store import (
     Retention,
     metrics_store,
 )
+from .tracking import ErrorEvent, fingerprint_of, redact_text
 
 __all__ = [
     # dashboard
@@ -45,6 +46,10 @@ __all__ = [
     "RouteNamer",
     # snapshot
     "MetricsReader",
+    # tracking
+    "ErrorEvent",
+    "fingerprint_of",
+    "redact_text",
     # store
     "MemoryMetricsStore",
     "MetricsStore",

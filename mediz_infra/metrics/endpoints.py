@@ -77,6 +77,7 @@ class MetricsEndpoints:
     async def json(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             data = await self.reader.snapshot()
+            data["exceptions"] = await self.store.read_errors()
         except BACKEND_ERRORS:
             await _unavailable(scope, receive, send)
             return

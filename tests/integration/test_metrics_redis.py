@@ -190,3 +190,18 @@ async def test_infra_gauges_feed_the_json_and_prometheus(database_url: str) -> N
     assert values["db.pool.in_use"] >= 1
     assert values["db.pool.max_size"] == settings.database_pool_max
     assert 0 < values["db.pool.usage_percent"] <= 100
+
+
+async def test_errors_are_grouped_with_counts_and_times(store: MetricsStore) -> None:
+    from mediz_infra.metrics import ErrorEvent
+
+    def event(fp: str, at: float, message: str) -> ErrorEvent:
+        return ErrorEvent(fp, "ValueError", message, "app.py:f", "GET /x", "Traceback...", at)
+
+    await store.apply({}, [event("aa", 10.0, "one"), event("bb", 11.0, "b")])
+    await store.apply({}, [event("aa", 30.0, "three"), event("aa", 20.0, "two")])
+    rows = await store.read_errors()
+    assert [r["fingerprint"] for r in rows] == ["aa", "bb"]
+    aa = rows[0]
+    assert (aa["count"], aa["first_seen"], aa["last_seen"]) == (3, 10.0, 30.0)
+    assert aa["message"] == "three" and aa["route"] == "GET /x"

@@ -53,6 +53,11 @@
         d += (pen ? "L" : "M") + x(i).toFixed(1) + " " + y(v).toFixed(1);
         pen = true;
       });
+      // a point with no neighbour draws no line: mark it with a dot
+      s.values.forEach((v, i) => {
+        const alone = v !== null && v !== undefined && (s.values[i - 1] ?? null) === null && (s.values[i + 1] ?? null) === null;
+        if (alone) el("circle", { class: "s" + k, cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: "currentColor" }, svg);
+      });
       el("path", { class: "s" + k, d: d, "data-series": s.name, "data-points": s.values.filter((v) => v !== null).length }, svg);
       if (series.length > 1) {
         el("text", { class: "legend s" + k, x: PAD.l + 8 + k * 60, y: PAD.t + 10, fill: "currentColor" }, svg).textContent = s.name;
@@ -96,7 +101,7 @@
     const xs = sec.map((p) => p.t);
     lineChart(document.getElementById("chart-requests"), xs, [{ name: "req/s", values: sec.map((p) => p.requests) }]);
     lineChart(document.getElementById("chart-latency"), xs, ["p50", "p95", "p99"].map((q) => ({ name: q, values: sec.map((p) => p[q]) })), "");
-    lineChart(document.getElementById("chart-errors"), xs, [{ name: "errors", values: sec.map((p) => (p.requests ? (100 * p.errors) / p.requests : null)) }], "%");
+    lineChart(document.getElementById("chart-errors"), xs, [{ name: "errors", values: sec.map((p) => (p.requests ? (100 * p.errors) / p.requests : 0)) }], "%");
     const mins = data.per_minute;
     lineChart(document.getElementById("chart-minutes"), mins.map((p) => p.t), [{ name: "req/min", values: mins.map((p) => p.requests) }]);
     document.getElementById("route-window").textContent = "last " + data.route_window_minutes + " min";
@@ -116,7 +121,12 @@
     fill("#errors", errors, (tr, e) => {
       const first = cell(tr, "");
       first.appendChild(document.createElement("code")).textContent = e.type + ": " + (e.message || "");
-      cell(tr, e.location || "");
+      if (e.traceback) {
+        const more = first.appendChild(document.createElement("details"));
+        more.appendChild(document.createElement("summary")).textContent = "last traceback";
+        more.appendChild(document.createElement("pre")).textContent = e.traceback;
+      }
+      cell(tr, (e.route ? e.route + " · " : "") + (e.location || ""));
       cell(tr, String(e.count), "num bad");
       cell(tr, when(e.first_seen));
       cell(tr, when(e.last_seen));
