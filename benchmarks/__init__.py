@@ -31,6 +31,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "rate limiting: RateLimitMiddleware vs slowapi, raw limits and one raw EVALSHA; "
         "memory and Redis",
     ),
+    "metrics": (
+        "benchmarks.metrics",
+        "MetricsMiddleware (Redis store) vs starlette-exporter, prometheus-fastapi-instrumentator "
+        "and opentelemetry-instrumentation-asgi with an SDK meter provider",
+    ),
     "redis": (
         "benchmarks.redis_client",
         "the Redis client from create_redis vs redis-py's default and blocking pools",
