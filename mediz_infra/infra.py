@@ -236,21 +236,23 @@ class Infra:
         component never imports the pool.
         """
         gauges: dict[str, Callable[[], dict[str, float]]] = {}
-        db = self.db
-        if db is not None:
 
-            def pool() -> dict[str, float]:
-                stats = db.stats()
-                usage = 100.0 * stats.in_use / stats.max_size if stats.max_size else 0.0
-                return {
-                    "size": stats.size,
-                    "idle": stats.idle,
-                    "in_use": stats.in_use,
-                    "waiting": stats.waiting,
-                    "max_size": stats.max_size,
-                    "usage_percent": round(usage, 1),
-                }
+        def pool() -> dict[str, float]:
+            db = self.db  # read on each call: an embedded Postgres appears at start()
+            if db is None:
+                return {}
+            stats = db.stats()
+            usage = 100.0 * stats.in_use / stats.max_size if stats.max_size else 0.0
+            return {
+                "size": stats.size,
+                "idle": stats.idle,
+                "in_use": stats.in_use,
+                "waiting": stats.waiting,
+                "max_size": stats.max_size,
+                "usage_percent": round(usage, 1),
+            }
 
+        if self.db is not None or self._embedded_wanted:
             gauges["db.pool"] = pool
         return gauges
 
