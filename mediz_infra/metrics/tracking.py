@@ -100,7 +100,7 @@ def capture(exc: BaseException, *, route: str, clock: float | None = None) -> Er
     if len(text) > MAX_TRACEBACK:  # keep the end: the raising frames are there
         text = "…\n" + text[-MAX_TRACEBACK:]
     span = trace.get_current_span()
-    if span.is_recording():
+    if span.is_recording() and isinstance(exc, Exception):  # typed Exception by the API
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
     _to_sentry(exc)
