@@ -36,6 +36,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "circuit breaker, bulkhead, timeout: success overhead and refusals vs aiobreaker, "
         "purgatory, pybreaker, tenacity",
     ),
+    "metrics": (
+        "benchmarks.metrics",
+        "MetricsMiddleware (Redis store) vs starlette-exporter, prometheus-fastapi-instrumentator "
+        "and opentelemetry-instrumentation-asgi with an SDK meter provider",
+    ),
     "redis": (
         "benchmarks.redis_client",
         "the Redis client from create_redis vs redis-py's default and blocking pools",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -227,6 +227,34 @@ class Infra:
         else:
             out["redis"] = await self._probe("redis", check_redis(self.redis, log_warnings=False))
         return out
+
+    def metrics_gauges(self) -> dict[str, Callable[[], dict[str, float]]]:
+        """Gauges of this infra's backends for :func:`~mediz_infra.metrics.metrics_routes`.
+
+        ``db.pool``: the pool's ``size``, ``idle``, ``in_use``, ``waiting``, ``max_size`` and
+        ``usage_percent``. The dashboard reads them through these functions, so the metrics
+        component never imports the pool.
+        """
+        gauges: dict[str, Callable[[], dict[str, float]]] = {}
+
+        def pool() -> dict[str, float]:
+            db = self.db  # read on each call: an embedded Postgres appears at start()
+            if db is None:
+                return {}
+            stats = db.stats()
+            usage = 100.0 * stats.in_use / stats.max_size if stats.max_size else 0.0
+            return {
+                "size": stats.size,
+                "idle": stats.idle,
+                "in_use": stats.in_use,
+                "waiting": stats.waiting,
+                "max_size": stats.max_size,
+                "usage_percent": round(usage, 1),
+            }
+
+        if self.db is not None or self._embedded_wanted:
+            gauges["db.pool"] = pool
+        return gauges
 
     def health_checks(
         self, *, redis_critical: bool = False, pool_warn_percent: float = 80.0

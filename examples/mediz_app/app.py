@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mediz_infra import ConfigError, Infra, PoolManager, Settings
+from mediz_infra import ConfigError, HealthRouter, Infra, PoolManager, Settings
 from mediz_infra.guard import AdminGuard
+from mediz_infra.metrics import MetricsMiddleware, metrics_routes, metrics_store
 
 from .caching import build_queries, dashboard_stats, record_symptom
-from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
+from .ratelimits import chat, push_subscribe, rate_limit_middleware
 from .reports import user_reports
 
 HERE = Path(__file__).parent
@@ -94,7 +95,7 @@ async def index(request: Request) -> JSONResponse:
         "endpoints": [
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30",
             "/api/symptoms/{id}/reports?limit=20", "/api/admin/infra",
-            "/api/admin/stats",
+            "/api/admin/stats", "/admin/metrics", "/health", "/health/ready",
             "POST /api/symptoms/report",
             "/api/users/{user_id}/reports",
         ],
@@ -119,11 +120,17 @@ def create_app(
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
     queries = build_queries(infra)
+    token = infra.settings.admin_token
+    # observability: metrics of every process in Redis (in process without it), health checks
+    store = metrics_store(infra.redis or "memory://")
+    health = HealthRouter(token=token)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with infra.lifespan(app) as state:
             assert infra.db is not None, "set DATABASE_URL or allow the embedded Postgres"
+            for check in infra.health_checks():  # the pool exists once started
+                health.add(check)
             await prepare_database(infra.db)
             try:
                 yield state
@@ -141,15 +148,17 @@ def create_app(
         Route("/api/users/{user_id:int}/reports", user_reports),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
-        Route("/health", health),
+        *health.routes,
+        *metrics_routes(store, token=token, gauges=infra.metrics_gauges()),
     ]
     middleware = [
+        Middleware(MetricsMiddleware, storage=store, exclude=["/health*", "/admin/metrics*"]),
         Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
         rate_limit_middleware(infra.redis, trusted_proxies),
     ]
     app = Starlette(
         routes=routes,
-        lifespan=lifespan,
+        lifespan=health.lifespan(lifespan),
         middleware=middleware,
         exception_handlers=Infra.problem_handlers(),
     )

@@ -5,7 +5,8 @@
   is down it fails *closed* (503) — an unlimited burst would cost more than an error.
 - ``POST /api/push/subscribe`` is cheap but spammable: 5 a minute, 30 a day per client.
 - ``/api/admin/*`` is one budget for the whole admin area: 60 a minute per user, fail closed.
-- Everything else: 300 a minute per client, failing open. ``/health`` is exempt (probes).
+- Everything else: 300 a minute per client, failing open. ``/health`` and ``/health/*`` are
+  exempt (probes).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def rate_limit_middleware(
         RateLimitMiddleware,
         rules=rules,
         default="300/minute",
-        exempt=["/health"],
+        exempt=["/health", "/health/*"],
         storage=redis or "memory://mediz",
         key=client_ip,
     )

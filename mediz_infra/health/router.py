@@ -17,9 +17,9 @@ Public callers get ``{"status": ...}`` only. A request with admin credentials (t
 wrong credentials get ``403``. ``?exclude=name`` (repeatable, or comma-separated) leaves checks
 out. Results come from :class:`~.checks.CheckRunner`'s cache.
 
-Draining: :meth:`HealthRouter.lifespan` wraps the app's lifespan. On ``SIGTERM`` the router turns
-readiness to ``503`` at once and only after ``drain_delay`` seconds passes the signal on to the
-server (uvicorn then stops accepting, finishes in-flight requests and runs the lifespan's
+Draining: :meth:`HealthRouter.lifespan` wraps the app's lifespan. On ``SIGTERM`` the router
+turns readiness to ``503`` at once and only after ``drain_delay`` seconds passes the signal on to
+the server (uvicorn then stops accepting, finishes in-flight requests and runs the lifespan's
 shutdown, which closes pools and workers): load balancers see the 503 and stop sending before
 anything closes.
 """
@@ -217,11 +217,13 @@ class HealthRouter:
         self.drained.set()
 
     def lifespan(self, inner: Lifespan | None = None) -> Lifespan:
-        """A lifespan around ``inner`` (say ``infra.lifespan``) that drains before it closes.
+        """A lifespan around ``inner`` (say ``infra.lifespan``) that drains on ``SIGTERM``.
 
-        At start-up it takes over ``SIGTERM`` (when run in the main thread): the signal starts
-        draining and reaches the server's own handler ``drain_delay`` seconds later. A shutdown
-        without the signal drains too, before ``inner`` closes.
+        At start-up it takes over ``SIGTERM`` (when run in the main thread): the signal turns
+        readiness to 503 at once and reaches the server's own handler ``drain_delay`` seconds
+        later; the server then stops accepting, finishes in-flight requests and runs the
+        shutdown, which closes ``inner`` last. A shutdown without the signal (tests, a
+        programmatic stop) closes at once: nothing routes traffic by readiness then.
         """
 
         @asynccontextmanager
@@ -231,11 +233,11 @@ class HealthRouter:
             try:
                 if inner is None:
                     yield None
-                    await self.drain()
                 else:
                     async with inner(app) as state:
                         yield state
-                        await self.drain()
+                        if self.draining:  # a second signal cut the delay short: finish it
+                            await self.drained.wait()
             finally:
                 restore()
 

@@ -6,6 +6,7 @@ in-process :class:`Recorder`, which flushes to a :class:`MetricsStore` about onc
 :func:`metrics_routes` serves the data as JSON and Prometheus text, behind the admin guard.
 """
 
+from .dashboard import DashboardPage
 from .endpoints import GaugeSource, MetricsEndpoints, metrics_routes
 from .histogram import BOUNDS, quantile
 from .middleware import MetricsMiddleware
@@ -20,8 +21,11 @@ from .store import (
     Retention,
     metrics_store,
 )
+from .tracking import ErrorEvent, fingerprint_of, redact_text
 
 __all__ = [
+    # dashboard
+    "DashboardPage",
     # endpoints
     "GaugeSource",
     "MetricsEndpoints",
@@ -42,6 +46,10 @@ __all__ = [
     "RouteNamer",
     # snapshot
     "MetricsReader",
+    # tracking
+    "ErrorEvent",
+    "fingerprint_of",
+    "redact_text",
     # store
     "MemoryMetricsStore",
     "MetricsStore",

@@ -1,4 +1,5 @@
-"""The metrics APIs, each behind the admin guard: ``/admin/metrics.json`` and ``/metrics``.
+"""The metrics pages and APIs, each behind the admin guard: ``/admin/metrics`` (the dashboard),
+``/admin/metrics.json`` and ``/metrics``.
 
 :func:`metrics_routes` returns Starlette routes whose endpoints are wrapped in
 :class:`~mediz_infra.guard.AdminGuard` themselves, so they cannot be mounted unguarded by
@@ -23,6 +24,7 @@ from ..guard import AdminCheck, AdminGuard
 from ..problems import problem_response
 from ..types import Receive, Scope, Send
 from . import prometheus
+from .dashboard import DashboardPage
 from .snapshot import MetricsReader
 from .store import MetricsStore
 
@@ -75,6 +77,7 @@ class MetricsEndpoints:
     async def json(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             data = await self.reader.snapshot()
+            data["exceptions"] = await self.store.read_errors()
         except BACKEND_ERRORS:
             await _unavailable(scope, receive, send)
             return
@@ -113,8 +116,9 @@ def metrics_routes(
     admin_path: str = "/admin/metrics",
     prometheus_path: str | None = "/metrics",
     reader: MetricsReader | None = None,
+    interval: float = 2.0,
 ) -> list[BaseRoute]:
-    """Routes for ``<admin_path>.json`` and ``prometheus_path``, each behind the admin guard.
+    """Routes for the dashboard, its JSON and ``prometheus_path``, each behind the admin guard.
 
     Args:
         store: the middleware's store (``middleware.recorder.store``).
@@ -124,6 +128,7 @@ def metrics_routes(
         admin_path: where the dashboard lives; its data is at ``<admin_path>.json``.
         prometheus_path: where Prometheus scrapes (``None``: no such route).
         reader: a :class:`MetricsReader` with other windows.
+        interval: seconds between two polls of the dashboard.
 
     Raises:
         ConfigError: a short token or a path without a leading ``/``.
@@ -133,7 +138,9 @@ def metrics_routes(
     def guarded(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Any:
         return AdminGuard(app, token=token, check=check)
 
+    page = DashboardPage(admin_path + ".json", interval=interval)
     routes: list[BaseRoute] = [
+        Route(admin_path, guarded(page), methods=["GET"]),
         Route(admin_path + ".json", guarded(endpoints.json), methods=["GET"]),
     ]
     if prometheus_path is not None:

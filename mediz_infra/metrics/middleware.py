@@ -19,6 +19,7 @@ from .recorder import Recorder
 from .routes import KNOWN_METHODS as _METHODS
 from .routes import RouteNamer
 from .store import MetricsStore, metrics_store
+from .tracking import capture
 
 __all__ = ["SCOPE_KEY", "MetricsMiddleware"]
 
@@ -47,6 +48,7 @@ class MetricsMiddleware:
         max_series: distinct (route, method) pairs before the overflow bucket.
         flush_interval: seconds between two flushes to the store.
         prefix: the store's key prefix (ignored for a store or recorder).
+        track_errors: group unhandled exceptions in the store (see :mod:`.tracking`).
 
     Raises:
         ConfigError: a malformed path, URL or option.
@@ -62,8 +64,10 @@ class MetricsMiddleware:
         max_series: int = 500,
         flush_interval: float = 1.0,
         prefix: str = "mediz",
+        track_errors: bool = True,
     ) -> None:
         self.app = app
+        self.track_errors = track_errors
         for path in exclude:
             if not path.startswith("/"):
                 raise ConfigError("exclude", f"path {path!r} must start with '/'")
@@ -116,13 +120,19 @@ class MetricsMiddleware:
             await send(message)
 
         self._active.add(1, active)
+        failure: Exception | None = None
         try:
             await self.app(scope, receive, send_status)
+        except Exception as exc:
+            failure = exc
+            raise
         finally:
             elapsed = time.perf_counter() - started
             self._active.add(-1, active)
             route, method = self.namer.name(scope)
             self.recorder.record(route, method, status, elapsed)
+            if failure is not None and self.track_errors:
+                self.recorder.record_error(capture(failure, route=f"{method} {route}"))
             attrs = self._attrs.get((route, method, status))
             if attrs is None:
                 attrs = self._attr(route, method, status)

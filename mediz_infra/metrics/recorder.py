@@ -24,11 +24,13 @@ from .keys import FIELD_SEP, SERIES_SEP, KeySchema
 
 if TYPE_CHECKING:
     from .store import Increments, MetricsStore
+    from .tracking import ErrorEvent
 
 __all__ = ["Recorder", "status_class"]
 
 log = logging.getLogger("mediz_infra.metrics")
 
+_MAX_PENDING_ERRORS = 1000
 _CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 # (epoch second, route, method, status class, bucket) -> [count, summed µs]
@@ -73,12 +75,15 @@ class Recorder:
         self.schema: KeySchema = store.schema
         self.outage: Outage = store.outage
         self._pending: _Pending = {}
+        self._errors: list[ErrorEvent] = []
         self._task: asyncio.Task[None] | None = None
         self._lock: asyncio.Lock | None = None
         #: requests recorded in this process (flushed or not)
         self.recorded = 0
         #: requests whose counts were dropped because the store stayed down too long
         self.dropped = 0
+        #: error events dropped because too many piled up while the store was down
+        self.dropped_errors = 0
 
     def record(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request; starts the flush task on first use (needs a loop)."""
@@ -93,6 +98,13 @@ class Recorder:
         task = self._task
         if task is None or task.done():
             self._start()
+
+    def record_error(self, event: ErrorEvent) -> None:
+        """Keep an unhandled exception for the next flush (at most ``max_errors`` pending)."""
+        if len(self._errors) >= _MAX_PENDING_ERRORS:
+            self.dropped_errors += 1
+            return
+        self._errors.append(event)
 
     def _start(self) -> None:
         try:
@@ -116,7 +128,7 @@ class Recorder:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if not self._pending:
+            if not self._pending and not self._errors:
                 return True
             if self.outage.until:
                 if self.outage.down():
@@ -124,10 +136,12 @@ class Recorder:
                     return False
                 self.outage.reset()
             pending, self._pending = self._pending, {}
+            errors, self._errors = self._errors, []
             try:
-                await self.store.apply(self._increments(pending))
+                await self.store.apply(self._increments(pending), errors)
             except BACKEND_ERRORS as exc:
                 self._merge(pending)
+                self._errors[:0] = errors[: _MAX_PENDING_ERRORS - len(self._errors)]
                 self.outage.trip(exc, "a metrics flush")
                 return False
             return True

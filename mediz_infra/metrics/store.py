@@ -18,6 +18,7 @@ from ..backends import Outage, redis_probe
 from ..backends.redis import RedisClient, create_redis
 from ..errors import ConfigError
 from .keys import KeySchema
+from .tracking import ErrorEvent
 
 __all__ = [
     "Increments",
@@ -25,6 +26,7 @@ __all__ = [
     "MetricsStore",
     "RedisMetricsStore",
     "Retention",
+    "group_errors",
     "metrics_store",
 ]
 
@@ -32,6 +34,49 @@ log = logging.getLogger("mediz_infra.metrics")
 
 Increments = dict[str, dict[str, int]]
 """``{key: {field: amount}}``: what one flush adds."""
+
+MAX_ERRORS = 200
+"""Distinct error fingerprints kept; the least recently seen go first."""
+
+
+def group_errors(events: Sequence[ErrorEvent]) -> dict[str, tuple[int, float, ErrorEvent]]:
+    """``{fingerprint: (count, first seen, last event)}`` of a batch of events."""
+    out: dict[str, tuple[int, float, ErrorEvent]] = {}
+    for event in events:
+        seen = out.get(event.fingerprint)
+        if seen is None:
+            out[event.fingerprint] = (1, event.time, event)
+        else:
+            count, first, last = seen
+            out[event.fingerprint] = (
+                count + 1, min(first, event.time), event if event.time >= last.time else last
+            )  # fmt: skip
+    return out
+
+
+def _error_fields(event: ErrorEvent) -> dict[str, str]:
+    return {
+        "last_seen": repr(event.time),
+        "type": event.type,
+        "message": event.message,
+        "location": event.location,
+        "route": event.route,
+        "traceback": event.traceback,
+    }
+
+
+def _error_row(fingerprint: str, fields: dict[str, str]) -> dict[str, Any]:
+    return {
+        "fingerprint": fingerprint,
+        "type": fields.get("type", ""),
+        "message": fields.get("message", ""),
+        "location": fields.get("location", ""),
+        "route": fields.get("route", ""),
+        "count": int(fields.get("count", 0)),
+        "first_seen": float(fields.get("first_seen", 0)),
+        "last_seen": float(fields.get("last_seen", 0)),
+        "traceback": fields.get("traceback", ""),
+    }
 
 
 class Retention:
@@ -78,12 +123,16 @@ class MetricsStore(Protocol):
     retention: Retention
     outage: Outage
 
-    async def apply(self, increments: Increments) -> None:
-        """Add every amount to its field, atomically, and (re)set each key's TTL.
+    async def apply(self, increments: Increments, errors: Sequence[ErrorEvent] = ()) -> None:
+        """Add every amount to its field and record ``errors``, atomically; (re)set TTLs.
 
         Raises:
             One of :data:`~mediz_infra.backends.BACKEND_ERRORS` when the backend fails.
         """
+        ...
+
+    async def read_errors(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The tracked errors, most recently seen first."""
         ...
 
     async def read(self, keys: Sequence[str]) -> list[dict[str, int]]:
@@ -117,11 +166,12 @@ class MemoryMetricsStore:
         self._clock = clock
         self._hashes: dict[str, dict[str, int]] = {}
         self._expires: dict[str, float] = {}
+        self._errors: dict[str, dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryMetricsStore prefix={self.schema.prefix!r} keys={len(self._hashes)}>"
 
-    async def apply(self, increments: Increments) -> None:
+    async def apply(self, increments: Increments, errors: Sequence[ErrorEvent] = ()) -> None:
         now = self._clock()
         self._expire(now)
         for key, fields in increments.items():
@@ -129,6 +179,18 @@ class MemoryMetricsStore:
             for field, amount in fields.items():
                 target[field] = target.get(field, 0) + amount
             self._expires[key] = now + self.retention.ttl(key)
+        for fingerprint, (count, first, last) in group_errors(errors).items():
+            row = self._errors.pop(fingerprint, None) or {"first_seen": repr(first), "count": "0"}
+            row["count"] = str(int(row["count"]) + count)
+            row.update(_error_fields(last))
+            self._errors[fingerprint] = row  # re-inserted: the dict is ordered by last seen
+        while len(self._errors) > MAX_ERRORS:
+            del self._errors[next(iter(self._errors))]
+
+    async def read_errors(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = [_error_row(fp, fields) for fp, fields in self._errors.items()]
+        rows.sort(key=lambda r: -r["last_seen"])
+        return rows[:limit]
 
     async def read(self, keys: Sequence[str]) -> list[dict[str, int]]:
         self._expire(self._clock())
@@ -142,6 +204,7 @@ class MemoryMetricsStore:
     async def aclose(self) -> None:
         self._hashes.clear()
         self._expires.clear()
+        self._errors.clear()
 
 
 class RedisMetricsStore:
@@ -180,13 +243,41 @@ class RedisMetricsStore:
     def __repr__(self) -> str:
         return f"<RedisMetricsStore prefix={self.schema.prefix!r}>"
 
-    async def apply(self, increments: Increments) -> None:
+    async def apply(self, increments: Increments, errors: Sequence[ErrorEvent] = ()) -> None:
+        schema, ttl = self.schema, self.retention.total
         async with self.client.pipeline(transaction=True) as pipe:
             for key, fields in increments.items():
                 for field, amount in fields.items():
                     pipe.hincrby(key, field, amount)
                 pipe.expire(key, self.retention.ttl(key))
+            grouped = group_errors(errors)
+            for fingerprint, (count, first, last) in grouped.items():
+                key = schema.error(fingerprint)
+                pipe.hsetnx(key, "first_seen", repr(first))
+                pipe.hincrby(key, "count", count)
+                pipe.hset(key, mapping=_error_fields(last))
+                pipe.expire(key, ttl)
+                pipe.zadd(schema.errors, {fingerprint: last.time})
+            if grouped:
+                pipe.zremrangebyrank(schema.errors, 0, -(MAX_ERRORS + 1))
+                pipe.expire(schema.errors, ttl)
             await pipe.execute()
+
+    async def read_errors(self, limit: int = 50) -> list[dict[str, Any]]:
+        fingerprints = [
+            _text(f) for f in await self.client.zrevrange(self.schema.errors, 0, limit - 1)
+        ]
+        if not fingerprints:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for fingerprint in fingerprints:
+                pipe.hgetall(self.schema.error(fingerprint))
+            replies = await pipe.execute()
+        return [
+            _error_row(fp, {_text(k): _text(v) for k, v in reply.items()})
+            for fp, reply in zip(fingerprints, replies, strict=True)
+            if reply  # expired meanwhile
+        ]
 
     async def read(self, keys: Sequence[str]) -> list[dict[str, int]]:
         if not keys:

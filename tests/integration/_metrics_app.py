@@ -1,7 +1,8 @@
-"""The app the multi-process metrics test serves with ``uvicorn --workers 2 --factory``.
+"""The app the multi-process and browser metrics tests serve with ``uvicorn --factory``.
 
-Reads ``METRICS_REDIS_URL`` and ``METRICS_PREFIX`` when uvicorn calls :func:`create_app` in
-each worker; every response body is the worker's pid, so the test can see both served.
+Reads ``METRICS_REDIS_URL``, ``METRICS_PREFIX`` and ``METRICS_TOKEN`` when uvicorn calls
+:func:`create_app` in each worker; every response body is the worker's pid, so the test can
+see both served. ``/boom`` fails, for the error figures.
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from mediz_infra.metrics import MetricsMiddleware
+from mediz_infra.metrics import MetricsMiddleware, metrics_routes, metrics_store
 
 
 async def patient(request: Request) -> PlainTextResponse:
     return PlainTextResponse(str(os.getpid()))
 
 
+async def boom(request: Request) -> PlainTextResponse:
+    raise RuntimeError("boom")
+
+
 def create_app() -> Starlette:
-    storage = os.environ["METRICS_REDIS_URL"]
-    prefix = os.environ["METRICS_PREFIX"]
+    store = metrics_store(os.environ["METRICS_REDIS_URL"], prefix=os.environ["METRICS_PREFIX"])
+    token = os.environ.get("METRICS_TOKEN", "m" * 24)
     return Starlette(
-        routes=[Route("/patients/{pid}", patient)],
-        middleware=[Middleware(MetricsMiddleware, storage=storage, prefix=prefix)],
+        routes=[
+            Route("/patients/{pid}", patient),
+            Route("/boom", boom),
+            *metrics_routes(store, token=token, interval=0.5),
+        ],
+        middleware=[Middleware(MetricsMiddleware, storage=store)],
     )

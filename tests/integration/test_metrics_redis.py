@@ -175,3 +175,33 @@ async def test_two_uvicorn_workers_totals_equal_the_requests_sent(
     assert {key: s.requests for key, s in totals.items()} == {
         ("/patients/{pid}", "GET", "2xx"): sent
     }
+
+
+async def test_infra_gauges_feed_the_json_and_prometheus(database_url: str) -> None:
+    from mediz_infra.config import Settings
+    from mediz_infra.infra import Infra
+    from mediz_infra.metrics import MetricsEndpoints
+
+    settings = Settings(database_url=database_url, redis_url="memory://")
+    async with Infra.from_settings(settings) as infra:
+        endpoints = MetricsEndpoints(MemoryMetricsStore(), gauges=infra.metrics_gauges())
+        async with infra.db.acquire():  # type: ignore[union-attr]
+            values = await endpoints.gauge_values()
+    assert values["db.pool.in_use"] >= 1
+    assert values["db.pool.max_size"] == settings.database_pool_max
+    assert 0 < values["db.pool.usage_percent"] <= 100
+
+
+async def test_errors_are_grouped_with_counts_and_times(store: MetricsStore) -> None:
+    from mediz_infra.metrics import ErrorEvent
+
+    def event(fp: str, at: float, message: str) -> ErrorEvent:
+        return ErrorEvent(fp, "ValueError", message, "app.py:f", "GET /x", "Traceback...", at)
+
+    await store.apply({}, [event("aa", 10.0, "one"), event("bb", 11.0, "b")])
+    await store.apply({}, [event("aa", 30.0, "three"), event("aa", 20.0, "two")])
+    rows = await store.read_errors()
+    assert [r["fingerprint"] for r in rows] == ["aa", "bb"]
+    aa = rows[0]
+    assert (aa["count"], aa["first_seen"], aa["last_seen"]) == (3, 10.0, 30.0)
+    assert aa["message"] == "three" and aa["route"] == "GET /x"

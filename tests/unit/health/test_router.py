@@ -180,21 +180,44 @@ async def test_draining_turns_readiness_503_and_liveness_stays() -> None:
         assert (await http.get("/health/live")).status_code == 200
 
 
-async def test_lifespan_drains_before_the_inner_lifespan_closes() -> None:
+async def test_sigterm_drains_then_reaches_the_servers_handler() -> None:
+    import os
+    import signal
     from contextlib import asynccontextmanager
 
     events: list[str] = []
-    router, _ = make(drain_delay=0.0)
+    router, _ = make(Check("db", Dependency()), drain_delay=0.0)
+    server_told = asyncio.Event()
+
+    def server_handler(signum: int, frame: object) -> None:  # what uvicorn installs
+        events.append(f"server handler (draining={router.draining})")
+        server_told.set()
 
     @asynccontextmanager
     async def inner(app: object) -> Any:
         events.append("open")
         yield {"x": 1}
-        events.append(f"close (draining={router.draining})")
+        events.append("close")
 
-    async with router.lifespan(inner)(None) as state:
-        assert state == {"x": 1}
-    assert events == ["open", "close (draining=True)"]
+    previous = signal.signal(signal.SIGTERM, server_handler)
+    try:
+        async with router.lifespan(inner)(None) as state, client(router) as http:
+            assert state == {"x": 1}
+            assert (await http.get("/health/ready")).status_code == 200
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(server_told.wait(), 10)
+            assert (await http.get("/health/ready")).status_code == 503
+        assert signal.getsignal(signal.SIGTERM) is server_handler  # given back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert events == ["open", "server handler (draining=True)", "close"]
+
+
+async def test_a_shutdown_without_the_signal_closes_at_once() -> None:
+    router, _ = make(drain_delay=3600.0)
+    async with router.lifespan()(None):
+        pass
+    assert not router.draining
 
 
 @pytest.mark.parametrize(

@@ -242,3 +242,18 @@ async def test_otel_instruments_follow_the_http_semantic_conventions(
     (active,) = points["http.server.active_requests"]
     assert active.value == 0
     assert dict(active.attributes) == {"http.request.method": "GET", "url.scheme": "http"}
+
+
+async def test_the_dashboard_page_is_guarded_and_self_contained() -> None:
+    store = MemoryMetricsStore()
+    async with Client(store) as c:
+        refused = await c.http.get("/admin/metrics")
+        page = await c.http.get("/admin/metrics", headers=AUTH)
+    assert refused.status_code == 401 and "<svg" not in refused.text
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'data-source="/admin/metrics.json"' in page.text and "<svg" in page.text
+    # no CDN, no second request: the script and styles are inline, the only URL is SVG's own
+    assert "<script src" not in page.text and "<link" not in page.text
+    urls = {u.split('"')[0] for u in page.text.split("http")[1:]}
+    assert urls <= {"://www.w3.org/2000/svg"}
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
