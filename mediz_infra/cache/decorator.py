@@ -5,8 +5,9 @@ Everything costly is done once, when the function is decorated: the key builder 
 annotation. A call is then one key build and one lookup:
 
 - ``memory://``: a dict lookup and a cheap copy, no await;
-- Redis: the L1 if there is one, else one ``GET`` (``MGET`` with tag counters), merged with any
-  identical call already in flight in this process.
+- Redis: the L1 if there is one, else one ``EVALSHA`` of ``cache_read.lua`` (the value, or on a
+  miss the lock and the invalidation marker in the same round trip; ``MGET`` with tag
+  counters), merged with any identical call already in flight in this process.
 
 A miss, a stale value and a background refresh are handled by
 :mod:`~mediz_infra.cache.filling`.
@@ -25,12 +26,14 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from redis.exceptions import NoScriptError
+
 from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from . import filling
 from .entry import MAGIC, Entry, unpack
 from .keys import KeyBuilder
-from .lock import Flight, LeaderGone
+from .lock import Flight, LeaderGone, new_token
 from .serializers import CacheValueRejected, Serializer, frozen_copier
 from .stats import CacheStats
 from .tags import join_versions
@@ -119,9 +122,12 @@ class CachedFunction(Generic[R]):
         self._local_data = cache.local.data if cache.local is not None else None
         self._local_store = cache.local
         store = cache.store
-        self._plain_get: Callable[[str], Awaitable[Any]] | None = None
+        self._evalsha: Callable[..., Awaitable[Any]] | None = None
+        self._read_sha = ""
+        self._px = max(1, int(cache.lock.ttl * 1000))
         if store is not None and store.bounded and not tags:
-            self._plain_get = store.client.get
+            self._evalsha = store.client.evalsha
+            self._read_sha = store.read_sha
         self.tags = tags
         self.tag_keys = cache.tag_keys(tags)
         self.statistics = CacheStats()
@@ -188,24 +194,38 @@ class CachedFunction(Generic[R]):
             if flight is not None:
                 return await self._join(flight, args, kwargs)
             flight = inflight[key] = Flight()
-            plain_get = self._plain_get
-            if plain_get is None:  # tags, or a client the cache must bound itself
+            evalsha = self._evalsha
+            if evalsha is None:  # tags, or a client the cache must bound itself
                 return await self._remote(key, args, kwargs, flight, generation)
             make: Callable[[], Any] | None = None
             raw: Any = None
+            token = new_token() if self.locks else ""
+            at = time.monotonic()
             try:
                 try:
-                    raw = await plain_get(key)
+                    try:  # cache_read.lua: the value, or on a miss the lock and the marker
+                        # (the lock and marker keys spelled out: see store.lock_key, marker_key)
+                        raw = await evalsha(
+                            self._read_sha, 3, key, key + ":lock", key + ":inv", token, self._px
+                        )
+                    except NoScriptError:  # a restarted or flushed server: load it again
+                        assert cache.store is not None
+                        raw = await cache.store.read(key, token, cache.lock.ttl)
                 except BACKEND_ERRORS as exc:
                     cache.failed(exc, "read")
                     got = await self.fn(*args, **kwargs)
                 else:
-                    got = (
-                        _MISS if raw is None else self._hit(key, raw, b"", args, kwargs, generation)
-                    )
-                    if got is _MISS:
-                        got, make = await filling.miss(
-                            self, key, args, kwargs, b"", stored=raw is not None
+                    if isinstance(raw, bytes):
+                        got = self._hit(key, raw, b"", args, kwargs, generation)
+                        if got is _MISS:
+                            got, make = await filling.miss(
+                                self, key, args, kwargs, b"", stored=True
+                            )
+                    else:
+                        state, marker = int(raw[0]), raw[1]
+                        raw = None
+                        got, make = await filling.settle(
+                            self, key, args, kwargs, b"", filling.Began(token, marker, at), state
                         )
             except BaseException as exc:
                 flight.fail(exc)

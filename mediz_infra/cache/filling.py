@@ -34,6 +34,7 @@ __all__ = [
     "miss",
     "refresh",
     "remember",
+    "settle",
 ]
 
 logger = logging.getLogger("mediz_infra.cache")
@@ -245,18 +246,40 @@ async def miss(
     cache = fn.cache
     store = cache.store
     assert store is not None
-    stats = fn.statistics
-    policy = cache.lock
     token = new_token() if fn.locks else ""
     at = time.monotonic()
     try:
-        state, marker = await store.begin(key, token, policy.ttl, "1" if stored else "0")
+        state, marker = await store.begin(key, token, cache.lock.ttl, "1" if stored else "0")
     except BACKEND_ERRORS as exc:
         cache.failed(exc, "lock")
         return await _uncached(fn, args, kwargs)
+    return await settle(fn, key, args, kwargs, tags_now, Began(token, marker, at), state)
+
+
+async def settle(
+    fn: CachedFunction[Any],
+    key: str,
+    args: _Args,
+    kwargs: dict[str, Any],
+    tags_now: bytes,
+    began: Began,
+    state: int,
+) -> _Result:
+    """Go on from a begun miss (``state`` from ``cache_lock.lua`` or ``cache_read.lua``).
+
+    Computes if the lock is ours (or none was asked for); otherwise polls for the holder's
+    value, taking the lock over if it goes without one, and computes without it after
+    ``LockPolicy.wait``.
+    """
+    cache = fn.cache
+    store = cache.store
+    assert store is not None
+    stats = fn.statistics
+    policy = cache.lock
+    token, marker, at = began.token, began.marker, began.at
     if state == LOCKED:
         stats.misses += 1
-        return await _locked(fn, key, Began(token, marker, at), args, kwargs, tags_now)
+        return await _locked(fn, key, began, args, kwargs, tags_now)
     if state == LOCK_HELD:
         stats.lock_waits += 1
     deadline = time.monotonic() + policy.wait

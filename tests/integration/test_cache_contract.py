@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
-from mediz_infra.cache import LockPolicy
+from mediz_infra.cache import Cache, LockPolicy
 from mediz_infra.cache.entry import pack
 from mediz_infra.cache.tags import TAG_TTL
 from tests.unit.cache._contract_helpers import Factory, eventually, make_cache  # noqa: F401
@@ -98,3 +99,55 @@ async def test_a_lock_waiter_serves_a_stale_value_as_stale(
     assert (value.statistics.hits, value.statistics.stale) == (0, 1)
     await eventually(lambda: calls == 1 and not value.refreshing)
     assert await value() == 2
+
+
+async def _commands(client: Any) -> dict[str, int]:
+    stats = await client.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+async def test_a_miss_is_two_round_trips_and_a_hit_one(throwaway_redis: Any) -> None:
+    """Counted on a server of its own: the lock rides the read, the release rides the store."""
+    cache = Cache(throwaway_redis.url, prefix="rt")
+    client = aioredis.Redis.from_url(throwaway_redis.url)
+
+    @cache(ttl=60)
+    async def row(n: int) -> int:
+        return n
+
+    try:
+        assert await row(0) == 0  # connections made, scripts loaded
+        before = await _commands(client)
+        assert await row(1) == 1  # a miss
+        after_miss = await _commands(client)
+        assert await row(1) == 1  # a hit
+        after_hit = await _commands(client)
+        assert cache.stats.errors == 0
+        miss = {k: v - before.get(k, 0) for k, v in after_miss.items() if k != "info"}
+        hit = {k: v - after_miss.get(k, 0) for k, v in after_hit.items() if k != "info"}
+        # commands run by the scripts count too: read (GET value, GET marker, SET lock) and
+        # store (GET lock, GET marker, SET value, DEL lock); nothing else was sent
+        assert {k: v for k, v in miss.items() if v} == {"evalsha": 2, "get": 4, "set": 2, "del": 1}
+        assert {k: v for k, v in hit.items() if v} == {"evalsha": 1, "get": 1}
+    finally:
+        await cache.close()
+        await client.aclose()
+
+
+async def test_reads_survive_a_script_flush(
+    make_cache: Factory,  # noqa: F811 - the fixture imported above
+) -> None:
+    """A restarted or flushed server has no scripts: they are loaded again, nothing fails."""
+    cache = make_cache()
+
+    @cache(ttl=60)
+    async def row(n: int) -> int:
+        return n
+
+    assert await row(1) == 1
+    assert cache.store is not None
+    client: Any = cache.store.client
+    await client.script_flush()
+    assert [await row(1), await row(2), await row(2)] == [1, 2, 2]
+    assert cache.stats.errors == 0
+    assert row.statistics.hits == 2
