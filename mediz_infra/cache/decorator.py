@@ -5,9 +5,10 @@ Everything costly is done once, when the function is decorated: the key builder 
 annotation. A call is then one key build and one lookup:
 
 - ``memory://``: a dict lookup and a cheap copy, no await;
-- Redis: the L1 if there is one, else one ``EVALSHA`` of ``cache_read.lua`` (the value, or on a
-  miss the lock and the invalidation marker in the same round trip; ``MGET`` with tag
-  counters), merged with any identical call already in flight in this process.
+- Redis: the L1 if there is one, else one ``GET``; after a miss, one ``EVALSHA`` of
+  ``cache_read.lua`` (the value, or on a miss the lock and the invalidation marker in the same
+  round trip) until a read hits; ``MGET`` with tag counters. Merged with any identical call
+  already in flight in this process.
 
 A miss, a stale value and a background refresh are handled by
 :mod:`~mediz_infra.cache.filling`.
@@ -70,6 +71,10 @@ def _share(
     flight.finish(make or (lambda: value))
 
 
+async def _no_script(*args: Any) -> Any:
+    raise AssertionError("no Redis read script on this store")  # never called: _get is None
+
+
 def _return_type(fn: Callable[..., Any]) -> Any:
     try:
         return typing.get_type_hints(fn).get("return")
@@ -122,10 +127,15 @@ class CachedFunction(Generic[R]):
         self._local_data = cache.local.data if cache.local is not None else None
         self._local_store = cache.local
         store = cache.store
-        self._evalsha: Callable[..., Awaitable[Any]] | None = None
+        self._get: Callable[[str], Awaitable[Any]] | None = None
+        self._evalsha: Callable[..., Awaitable[Any]] = _no_script
         self._read_sha = ""
         self._px = max(1, int(cache.lock.ttl * 1000))
+        #: the last read of this function missed: read by script (a miss in one round trip)
+        #: until one hits, then by plain GET again (a hit at the cost of a raw GET)
+        self._missing = False
         if store is not None and store.bounded and not tags:
+            self._get = store.client.get
             self._evalsha = store.client.evalsha
             self._read_sha = store.read_sha
         self.tags = tags
@@ -194,33 +204,41 @@ class CachedFunction(Generic[R]):
             if flight is not None:
                 return await self._join(flight, args, kwargs)
             flight = inflight[key] = Flight()
-            evalsha = self._evalsha
-            if evalsha is None:  # tags, or a client the cache must bound itself
+            get = self._get
+            if get is None:  # tags, or a client the cache must bound itself
                 return await self._remote(key, args, kwargs, flight, generation)
             make: Callable[[], Any] | None = None
             raw: Any = None
-            token = new_token() if self.locks else ""
-            at = time.monotonic()
+            token = ""
+            at = 0.0
             try:
                 try:
-                    try:  # cache_read.lua: the value, or on a miss the lock and the marker
-                        # (the lock and marker keys spelled out: see store.lock_key, marker_key)
-                        raw = await evalsha(
-                            self._read_sha, 3, key, key + ":lock", key + ":inv", token, self._px
-                        )
-                    except NoScriptError:  # a restarted or flushed server: load it again
-                        assert cache.store is not None
-                        raw = await cache.store.read(key, token, cache.lock.ttl)
+                    if not self._missing:  # a plain GET: a hit costs what a raw GET costs
+                        raw = await get(key)
+                    else:  # cache_read.lua: the value, or the lock and the marker on a miss
+                        token = new_token() if self.locks else ""
+                        at = time.monotonic()
+                        try:  # (the lock and marker keys: see store.lock_key, marker_key)
+                            raw = await self._evalsha(
+                                self._read_sha, 3, key, key + ":lock", key + ":inv", token, self._px
+                            )
+                        except NoScriptError:  # a restarted or flushed server: load it again
+                            assert cache.store is not None
+                            raw = await cache.store.read(key, token, cache.lock.ttl)
                 except BACKEND_ERRORS as exc:
                     cache.failed(exc, "read")
                     got = await self.fn(*args, **kwargs)
                 else:
                     if isinstance(raw, bytes):
+                        self._missing = False
                         got = self._hit(key, raw, b"", args, kwargs, generation)
                         if got is _MISS:
                             got, make = await filling.miss(
                                 self, key, args, kwargs, b"", stored=True
                             )
+                    elif raw is None:  # a GET missed: lock and marker by script, this time
+                        self._missing = True  # and for this function's reads until one hits
+                        got, make = await filling.miss(self, key, args, kwargs, b"", stored=False)
                     else:
                         state, marker = int(raw[0]), raw[1]
                         raw = None
