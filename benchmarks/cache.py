@@ -3,9 +3,9 @@
 Contenders (see ``benchmarks/_cache_peers.py``), each decorating the same async functions:
 
 - **mediz-infra** (ours): ``Cache(url)`` / ``Cache("memory://")``, ``@cache(ttl=600,
-  key="popular:{limit}")``, defaults (JSON; the cross-process lock on every miss, taken in
-  the script that reads the key's invalidation marker, so a miss is ``GET``, that script and
-  the store script).
+  key="popular:{limit}")``, defaults (JSON; a read is one ``EVALSHA`` that returns the value
+  or, on a miss, takes the cross-process lock and reads the invalidation marker; a miss is
+  that and the store script).
 - **cashews**: ``Cache().setup(url)`` / ``setup("mem://")``, ``@cache(ttl=600,
   key="popular:{limit}")``; ``lock=True`` on the stampede function (its documented protection).
 - **aiocache**: ``@cached(ttl=600, cache=RedisCache | SimpleMemoryCache, key_builder=...)``
@@ -314,9 +314,9 @@ BENCHMARK = Benchmark(
     checks=_checks(),
     environment=_environment,
     notes=(
-        "Contenders: mediz-infra `Cache(url)` defaults (JSON; `lock=\"auto\"`: the "
-        "cross-process lock on misses of functions slower than 2 ms, so the 50 ms stampede "
-        "function takes it and the instant miss-and-set one does not; identical calls in "
+        "Contenders: mediz-infra `Cache(url)` defaults (JSON; a read is one `EVALSHA` that "
+        "returns the value or, on a miss, takes the cross-process lock and reads the "
+        "invalidation marker, so a miss is that and the store script; identical calls in "
         "flight merged); cashews `Cache().setup(url)` (pickle, `lock=True` on the "
         "stampede function); aiocache `@cached` with `RedisCache`/`SimpleMemoryCache` "
         "defaults and `@cached_stampede(lease=2)` on the stampede function; the baseline is "

@@ -13,7 +13,7 @@ import logging
 import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 
@@ -27,8 +27,9 @@ from ..backends import (
     redis_probe,
 )
 from ..errors import ConfigError
-from . import l1feed
 from . import stats as _stats
+from .decorator import CachedFunction
+from .l1feed import L1Feed, forget
 from .local import LocalStore
 from .lock import LockPolicy, new_token
 from .serializers import JsonSerializer, Serializer
@@ -36,9 +37,6 @@ from .stats import CacheStats
 from .store import MARKER_TTL, RemoteStore
 from .tags import TAG_TTL, check_tags, tag_key
 from .values import KeyValues
-
-if TYPE_CHECKING:
-    from .decorator import CachedFunction
 
 __all__ = ["BACKEND_ERRORS", "Cache"]
 
@@ -106,8 +104,7 @@ class Cache(KeyValues):
         self.local: LocalStore | None = None
         self.store: RemoteStore | None = None
         self.l1: LocalStore | None = None
-        self._l1_live = False
-        self._listener: asyncio.Task[None] | None = None
+        self._feed: L1Feed | None = None
         name = url_or_client if isinstance(url_or_client, str) else type(url_or_client).__name__
         if isinstance(url_or_client, str):
             parsed = parse_url(url_or_client, field_name="url")
@@ -139,6 +136,9 @@ class Cache(KeyValues):
             degraded="serving uncached",
             on_probe_failure=self._probe_failed,
         )
+        if self.l1 is not None:
+            assert self.store is not None
+            self._feed = L1Feed(self.store.client, self.channel, self.l1, self.outage, self.failed)
         self.functions: list[CachedFunction[Any]] = []
         self._own_stats = CacheStats()
         # memory backend: tag versions in the (possibly shared) store; a generation lets
@@ -189,8 +189,6 @@ class Cache(KeyValues):
         Raises:
             ConfigError: bad ``ttl``/``stale_ttl``/``tags``/``key``, or a sync function.
         """
-        from .decorator import CachedFunction
-
         if ttl <= 0 or stale_ttl < 0 or ttl + stale_ttl >= TAG_TTL:
             raise ConfigError("ttl", f"need 0 < ttl, 0 <= stale_ttl, ttl + stale_ttl < {TAG_TTL}")
         if lock not in (True, False, "auto"):
@@ -239,11 +237,7 @@ class Cache(KeyValues):
 
     def l1_ready(self) -> bool:
         """Whether the L1 may be used now (its invalidation feed is connected)."""
-        if self.l1 is None:
-            return False
-        if not self._l1_live and self._listener is None and not self._closed:
-            self._listener = asyncio.get_running_loop().create_task(self._listen())
-        return self._l1_live
+        return self._feed is not None and self._feed.ready()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
         """Run ``coro`` in the background, owned by this cache (cancelled by :meth:`close`).
@@ -278,8 +272,6 @@ class Cache(KeyValues):
         Raises:
             ConfigError: ``fn`` is not a function decorated by this cache.
         """
-        from .decorator import CachedFunction
-
         target: Any = fn
         if isinstance(fn, types.MethodType):
             target, args = fn.__func__, (fn.__self__, *args)
@@ -387,10 +379,7 @@ class Cache(KeyValues):
 
     def _forget(self, message: str) -> None:
         assert self.l1 is not None
-        l1feed.forget(self.l1, message)
-
-    async def _listen(self) -> None:
-        await l1feed.listen(self)
+        forget(self.l1, message)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -402,10 +391,9 @@ class Cache(KeyValues):
         self._closed = True
         self.outage.until = float("inf")  # decorated functions skip Redis from now on
         await self.outage.aclose()
+        if self._feed is not None:
+            await self._feed.aclose()
         tasks = list(self._tasks)
-        if self._listener is not None:
-            tasks.append(self._listener)
-            self._listener = None
         for task in tasks:
             task.cancel()
         if tasks:

@@ -16,6 +16,8 @@ compare-and-delete, so a holder whose lock already expired cannot delete a newer
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,9 +66,24 @@ class LockPolicy:
         return next_delay
 
 
+_tokens = itertools.count()
+_token_prefix = secrets.token_hex(8) + "-"
+
+
+def _new_process() -> None:
+    global _token_prefix
+    _token_prefix = secrets.token_hex(8) + "-"  # a forked child must not reuse its parent's
+
+
+os.register_at_fork(after_in_child=_new_process)
+
+
 def new_token() -> str:
-    """A random lock token, unique per acquisition."""
-    return secrets.token_hex(12)
+    """A lock token, unique per acquisition: a random per-process prefix and a counter.
+
+    Cheap (a read may carry one it does not use: see ``cache_read.lua``).
+    """
+    return f"{_token_prefix}{next(_tokens)}"
 
 
 class Flight:

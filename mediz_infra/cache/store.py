@@ -1,7 +1,9 @@
 """The shared store: a Redis client seen through the cache's few operations.
 
-Every operation is one round trip: a hit is ``GET`` (``MGET`` with the tag counters when the
-function has tags). A computation begins with ``mediz_infra/_lua/cache_lock.lua``, which reads
+Every operation is one round trip. A read is ``mediz_infra/_lua/cache_read.lua``: the value,
+or on a miss what ``cache_lock.lua`` does, so a miss is two round trips in all (``MGET`` with
+the tag counters when the function has tags, and ``cache_lock.lua`` after it on a miss).
+A computation begins with ``mediz_infra/_lua/cache_lock.lua``, which reads
 the key's invalidation marker and takes the lock (``SET NX PX`` with a random token) unless a
 value was stored meanwhile; it ends with ``cache_store.lua``, which stores the value and
 releases the lock, or refuses when the marker has changed since (the key was invalidated while
@@ -59,6 +61,7 @@ _LUA = resources.files("mediz_infra").joinpath("_lua")
 UNLOCK_LUA = _LUA.joinpath("cache_unlock.lua").read_text()
 LOCK_LUA = _LUA.joinpath("cache_lock.lua").read_text()
 STORE_LUA = _LUA.joinpath("cache_store.lua").read_text()
+READ_LUA = _LUA.joinpath("cache_read.lua").read_text()
 INVALIDATE_LUA = _LUA.joinpath("cache_invalidate.lua").read_text()
 _T = TypeVar("_T")
 
@@ -76,10 +79,12 @@ class RemoteStore:
         "_cluster",
         "_invalidate",
         "_lock",
+        "_read",
         "_store",
         "_unlock",
         "bounded",
         "client",
+        "read_sha",
         "timeout",
     )
 
@@ -93,6 +98,9 @@ class RemoteStore:
         self._lock: Any = client.register_script(LOCK_LUA)
         self._store: Any = client.register_script(STORE_LUA)
         self._invalidate: Any = client.register_script(INVALIDATE_LUA)
+        self._read: Any = client.register_script(READ_LUA)
+        #: the SHA1 of ``cache_read.lua``, for the decorator's inlined ``EVALSHA``
+        self.read_sha: str = self._read.sha
 
     async def _run(self, call: Awaitable[_T]) -> _T:
         if self.bounded:
@@ -127,6 +135,16 @@ class RemoteStore:
     async def delete(self, *keys: str) -> int:
         """Delete keys; how many existed."""
         return await self._run(self.client.delete(*keys))
+
+    async def read(self, key: str, token: str, ttl: float) -> Any:
+        """``GET key``; on a miss, begin its computation in the same round trip.
+
+        Returns the stored bytes, or ``[state, marker]`` as :meth:`begin` with ``stop="0"``.
+        The decorator inlines this as one ``EVALSHA``, and calls it after ``NOSCRIPT`` (a
+        restarted or flushed server): redis-py's script object loads the script again.
+        """
+        keys = [key, lock_key(key), marker_key(key)]
+        return await self._run(self._read(keys=keys, args=[token, max(1, int(ttl * 1000))]))
 
     async def begin(self, key: str, token: str, ttl: float, stop: str) -> tuple[int, bytes]:
         """Begin computing ``key``: read its invalidation marker, take its lock unless stopped.
