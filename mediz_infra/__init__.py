@@ -83,7 +83,6 @@ if TYPE_CHECKING:
         Timeout,
         TimeWindow,
         resilient,
-        timeout,
     )
 
 __all__ = [
@@ -159,7 +158,6 @@ __all__ = [
     "Timeout",
     "TimeWindow",
     "resilient",
-    "timeout",
 ]
 
 # Where each public name lives, by defining submodule (the groups of __all__). A name is
@@ -235,7 +233,6 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "Timeout",
         "TimeWindow",
         "resilient",
-        "timeout",
     ),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}

@@ -12,9 +12,9 @@ from __future__ import annotations
 from ..errors import BulkheadFull, CallTimeout, CircuitOpen, UpstreamError
 from .breaker import BreakerListener, CircuitBreaker, State
 from .bulkhead import Bulkhead
-from .resilient import Fallback, resilient
+from .composition import Fallback, resilient
 from .retry import RETRYABLE_STATUSES, Retry, RetryBudget, retryable
-from .timeout import Timeout, timeout
+from .timeouts import Timeout, timeout
 from .windows import CountWindow, TimeWindow, Window
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
     "State",
     # resilience.bulkhead
     "Bulkhead",
-    # resilience.resilient
+    # resilience.composition
     "Fallback",
     "resilient",
     # resilience.retry
@@ -37,7 +37,7 @@ __all__ = [
     "Retry",
     "RetryBudget",
     "retryable",
-    # resilience.timeout
+    # resilience.timeouts
     "Timeout",
     "timeout",
     # resilience.windows
