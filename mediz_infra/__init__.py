@@ -82,7 +82,7 @@ if TYPE_CHECKING:
         RetryBudget,
         Timeout,
         TimeWindow,
-        resilient,
+        post_json,
     )
 
 __all__ = [
@@ -157,7 +157,7 @@ __all__ = [
     "RetryBudget",
     "Timeout",
     "TimeWindow",
-    "resilient",
+    "post_json",
 ]
 
 # Where each public name lives, by defining submodule (the groups of __all__). A name is
@@ -232,7 +232,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "RetryBudget",
         "Timeout",
         "TimeWindow",
-        "resilient",
+        "post_json",
     ),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}
