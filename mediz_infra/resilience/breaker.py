@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from .._urls import parse_url
 from ..errors import CircuitOpen, ConfigError
+from .stats import record_fallback, record_transition, track
 from .windows import FAILED, SLOW, CountWindow, Tally, TimeWindow, Window
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class CircuitBreaker:
     """
 
     __slots__ = (
+        "__weakref__",
         "_fallback",
         "_gen",
         "_ignore",
@@ -135,13 +137,17 @@ class CircuitBreaker:
         "_trial_slots",
         "clock",
         "failure_rate",
+        "failures",
         "half_open_calls",
+        "ignored",
         "listeners",
         "minimum_calls",
         "name",
         "open_for",
+        "rejected",
         "slow_call_duration",
         "slow_call_rate",
+        "successes",
         "window",
     )
 
@@ -201,8 +207,22 @@ class CircuitBreaker:
         self._trial_ok = 0
         self._shared: SharedState | None = None
         self._owned: Any = None
+        #: calls by outcome since the breaker was made (exported as ``mediz.resilience.calls``)
+        self.successes = self.failures = self.ignored = self.rejected = 0
         if storage is not None:
             self._share(storage, prefix, redis_timeout)
+        track(self)
+
+    telemetry_policy = "breaker"
+
+    def telemetry_counts(self) -> dict[str, int]:
+        """Calls by outcome, for telemetry."""
+        return {
+            "success": self.successes,
+            "failure": self.failures,
+            "ignored": self.ignored,
+            "rejected": self.rejected,
+        }
 
     def _share(self, storage: Any, prefix: str, redis_timeout: float) -> None:
         if isinstance(storage, str):
@@ -224,6 +244,7 @@ class CircuitBreaker:
             open_for=self.open_for,
             trials=self.half_open_calls,
             timeout=_seconds("redis_timeout", redis_timeout),
+            on_fallback=functools.partial(record_fallback, self.name),
         )
         self._state = _SYNC
 
@@ -293,13 +314,12 @@ class CircuitBreaker:
             if self._state is OPEN and self._fallback is None:  # the refusal, inlined
                 now = self.clock()
                 if now < self._open_until:
+                    self.rejected += 1
                     raise CircuitOpen(self.name, OPEN, self._open_until, self._open_until - now)
             refused = self.admit()
             if refused is not None:
-                if self._fallback is not None:
-                    result: T = await self._fallback(refused)
-                    return result
-                raise refused
+                result: T = await self._refuse(refused)
+                return result
             gen = self._gen
         if self._timed:
             start = self.clock()
@@ -317,6 +337,7 @@ class CircuitBreaker:
             raise
         if gen == self._gen and self._state is CLOSED:
             self._tally.add(0.0, 0)  # the hot path: a success in the closed state
+            self.successes += 1
         else:
             self.on_success(gen, 0.0)
         return result
@@ -362,6 +383,7 @@ class CircuitBreaker:
 
     def on_success(self, generation: int, duration: float = 0.0) -> None:
         """Record a call admitted in ``generation`` that returned after ``duration`` seconds."""
+        self.successes += 1
         if generation != self._gen:
             return
         slow = self.slow_call_duration is not None and duration > self.slow_call_duration
@@ -373,14 +395,21 @@ class CircuitBreaker:
         ``ignore`` exceptions and non-``Exception`` ones (cancellation) count as nothing, but
         give a half-open trial slot back; exceptions outside ``record`` count as successes.
         """
+        ignored = isinstance(error, self._ignore) or not isinstance(error, Exception)
+        outcome = 0 if ignored or not isinstance(error, self._record) else FAILED
+        if ignored:
+            self.ignored += 1
+        elif outcome:
+            self.failures += 1
+        else:
+            self.successes += 1
         if generation != self._gen:
             return
-        if isinstance(error, self._ignore) or not isinstance(error, Exception):
+        if ignored:
             if self._state is HALF_OPEN:
                 self._trial_slots += 1
             return
         slow = self.slow_call_duration is not None and duration > self.slow_call_duration
-        outcome = FAILED if isinstance(error, self._record) else 0
         self._outcome(outcome | (SLOW if slow else 0))
 
     def _outcome(self, outcome: int) -> None:
@@ -419,6 +448,7 @@ class CircuitBreaker:
         if new is OPEN and old is not OPEN and not remote:
             self._announce("open")
         if old != new:
+            record_transition(self.name, old, new, "shared" if remote else "local")
             for listener in self.listeners:
                 try:
                     listener(self, old, new)
@@ -517,6 +547,12 @@ class CircuitBreaker:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             op = self._trial_verdict(exc, self.clock() - start)
+            if op == "trial_void":
+                self.ignored += 1
+            elif op == "trial_failed":
+                self.failures += 1
+            else:
+                self.successes += 1
             if isinstance(exc, asyncio.CancelledError):
                 shared.spawn(self._report(op, version))
             else:
@@ -535,6 +571,7 @@ class CircuitBreaker:
         return "trial_failed" if slow or isinstance(error, self._record) else "trial_ok"
 
     async def _refuse(self, refused: CircuitOpen) -> Any:
+        self.rejected += 1
         if self._fallback is not None:
             return await self._fallback(refused)
         raise refused
