@@ -17,7 +17,8 @@ from mediz_infra import ConfigError, Infra, PoolManager, Settings
 from mediz_infra.guard import AdminGuard
 
 from .caching import build_queries, dashboard_stats, record_symptom
-from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
+from .chat import build_chat, chat, demo_webhook
+from .ratelimits import health, push_subscribe, rate_limit_middleware
 
 HERE = Path(__file__).parent
 
@@ -71,6 +72,7 @@ async def index(request: Request) -> JSONResponse:
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra",
             "/api/admin/stats",
             "POST /api/symptoms/report",
+            "POST /api/chat",
         ],
     })
 
@@ -80,6 +82,7 @@ def create_app(
     *,
     embedded_postgres: bool = True,
     trusted_proxies: Sequence[str] = (),
+    demo_webhook_route: bool = False,
 ) -> Starlette:
     """Build the app. With no ``DATABASE_URL`` it starts an embedded Postgres (the demo default).
 
@@ -90,9 +93,13 @@ def create_app(
     variable the admin answers 403 to everyone). Errors answer ``application/problem+json``:
     a database or Redis outage is a 503 with ``Retry-After``, a bad parameter a 400 naming it.
     The app starts while Redis is down and serves degraded until it answers.
+
+    ``POST /api/chat`` forwards to ``MEDIZ_CHAT_WEBHOOK_URL`` through ``@resilient``
+    (``chat.py``); ``demo_webhook_route`` adds the fake webhook the demo points it at.
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
     queries = build_queries(infra)
+    upstream = build_chat(infra)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -102,6 +109,7 @@ def create_app(
             try:
                 yield state
             finally:
+                await upstream.aclose()
                 await queries.cache.close()  # background refreshes end before the pool closes
 
     routes = [
@@ -115,6 +123,8 @@ def create_app(
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         Route("/health", health),
     ]
+    if demo_webhook_route:
+        routes.append(Route("/_demo/webhook", demo_webhook, methods=["POST"]))
     middleware = [
         Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
         rate_limit_middleware(infra.redis, trusted_proxies),
@@ -127,4 +137,5 @@ def create_app(
     )
     app.state.infra = infra
     app.state.queries = queries
+    app.state.chat = upstream
     return app
