@@ -11,6 +11,9 @@
   documented ``@retry(stop=stop_after_attempt(3))`` on ``fn``, against ours, ``Retry(attempts=3)
   .call(fn)``. Ours also: ``Bulkhead`` against a
   bare ``asyncio.Semaphore``, and ``Timeout`` against a bare ``asyncio.timeout()``.
+- **Redis-shared breaker** (µs, c=1): ``CircuitBreaker(storage=TEST_REDIS_URL)`` after its
+  first call against the local breaker and purgatory on its ``AsyncRedisUnitOfWork`` (which
+  reads and writes Redis on every call).
 - **Refusal** (µs per refused call, c=1, including raising and catching the error): each breaker
   opened by failures, then called while open.
 - **Facts** (in the results' environment): how many of 50 callers arriving at once a half-open
@@ -24,6 +27,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
+import os
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -52,6 +56,7 @@ __all__ = ["BENCHMARK"]
 
 BATCH = 200
 OURS = "mediz-infra"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REFUSALS = 60_000
 
 
@@ -285,6 +290,33 @@ async def _local(options: Options) -> AsyncIterator[Sequence[Case]]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def _redis(options: Options) -> AsyncIterator[Sequence[Case]]:
+    local = _ours()
+    shared = CircuitBreaker("bench-shared", storage=REDIS_URL, prefix="bench-resilience")
+    await shared.call(fn)  # the first call syncs with Redis and starts the listener
+    factory = purgatory.AsyncCircuitBreakerFactory(
+        default_threshold=5, default_ttl=3600, uow=purgatory.AsyncRedisUnitOfWork(REDIS_URL)
+    )
+    await factory.initialize()
+    purg = factory("bench-redis")(fn)
+    try:
+        yield [
+            Case(
+                "redis/success",
+                {"policy": "circuit breaker, Redis-shared", "path": "success overhead", "c": "1"},
+                MICROSECONDS,
+                [
+                    Contender(OURS, _overhead(lambda: shared.call(fn)), ours=True),
+                    Contender("mediz-infra local", _overhead(lambda: local.call(fn))),
+                    Contender("purgatory Redis", _overhead(purg)),
+                ],
+            )
+        ]
+    finally:
+        await shared.aclose()
+
+
 def _purgatory_error() -> type[BaseException]:
     from purgatory.domain.model import OpenedState
 
@@ -376,7 +408,7 @@ async def _environment() -> dict[str, str]:
 BENCHMARK = Benchmark(
     name="resilience",
     title="resilience: success-path overhead and refusals",
-    groups=(Group("local", _local),),
+    groups=(Group("local", _local), Group("redis", _redis)),
     peers=("mediz-infra", "aiobreaker", "purgatory", "pybreaker", "tenacity"),
     checks=(
         Check(
@@ -396,6 +428,12 @@ BENCHMARK = Benchmark(
             ("breaker/success", OURS),
             ("breaker/success", "pybreaker (sync)"),
             2.0,
+        ),
+        Check(
+            "Redis-shared success overhead vs local (goal: at most 2x)",
+            ("redis/success", OURS),
+            ("redis/success", "mediz-infra local"),
+            0.5,
         ),
         Check(
             "refusal: aiobreaker ÷ ours (goal: ours at most half)",

@@ -105,8 +105,7 @@ if TYPE_CHECKING:
         RetryBudget,
         Timeout,
         TimeWindow,
-        resilient,
-        timeout,
+        post_json,
     )
     from .validation import (
         ResponseValidationError,
@@ -216,8 +215,7 @@ __all__ = [
     "RetryBudget",
     "Timeout",
     "TimeWindow",
-    "resilient",
-    "timeout",
+    "post_json",
     # validation
     "ResponseValidationError",
     "ValidatedEndpoint",
@@ -329,8 +327,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "RetryBudget",
         "Timeout",
         "TimeWindow",
-        "resilient",
-        "timeout",
+        "post_json",
     ),
     ".validation": (
         "ResponseValidationError",

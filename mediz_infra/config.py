@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     redis_timeout: float = Field(default=5.0, gt=0)
     admin_token: SecretStr | None = None
     """``MEDIZ_ADMIN_TOKEN``: the bearer token :class:`~mediz_infra.guard.AdminGuard` requires."""
+    chat_webhook_url: SecretStr | None = None
+    """``MEDIZ_CHAT_WEBHOOK_URL``: where the reference app's ``POST /api/chat`` forwards (an n8n
+    webhook, say; a secret, since such URLs often carry a token)."""
 
     @field_validator("database_replica_urls", mode="before")
     @classmethod

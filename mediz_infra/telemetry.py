@@ -27,6 +27,11 @@ __all__ = [
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
     "REDIS_ERRORS",
+    "RESILIENCE_BACKEND_FALLBACKS",
+    "RESILIENCE_BREAKER_STATE",
+    "RESILIENCE_CALLS",
+    "RESILIENCE_RETRIES",
+    "RESILIENCE_TRANSITIONS",
     "get_meter",
     "get_tracer",
 ]
@@ -72,6 +77,22 @@ HTTP_SERVER_REQUEST_DURATION = "http.server.request.duration"
 ``http.response.status_code``."""
 HTTP_SERVER_ACTIVE_REQUESTS = "http.server.active_requests"
 """UpDownCounter, ``{request}``; attributes ``http.request.method``, ``url.scheme``."""
+# resilience
+RESILIENCE_CALLS = "mediz.resilience.calls"
+"""Observable counter, ``{call}``; attributes ``policy`` = breaker | bulkhead, ``name``,
+``outcome`` = success | failure | ignored | rejected (breaker), admitted | rejected (bulkhead)."""
+RESILIENCE_BREAKER_STATE = "mediz.resilience.breaker.state"
+"""Observable gauge, ``1``: 0 closed, 1 half-open, 2 open; attribute ``name``."""
+RESILIENCE_TRANSITIONS = "mediz.resilience.breaker.transitions"
+"""Counter, ``{transition}``; attributes ``name``, ``from``, ``to``, ``source`` = local |
+shared. Also an event ``mediz.resilience.breaker.transition`` on the current span."""
+RESILIENCE_RETRIES = "mediz.resilience.retries"
+"""Counter, ``{decision}``: one per failed attempt of a call; attributes ``name``,
+``decision`` = retried | attempts | deadline | budget | retry_after | not_retryable. Retries
+are also events ``mediz.resilience.retry`` on the current span."""
+RESILIENCE_BACKEND_FALLBACKS = "mediz.resilience.backend_fallbacks"
+"""Counter, ``{fallback}``: a shared breaker used its local state because Redis failed or was
+down; attributes ``name``, ``op`` (the script operation, or ``listener``)."""
 
 
 def get_meter(component: str) -> metrics.Meter:

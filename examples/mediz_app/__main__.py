@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import uvicorn
+
+from mediz_infra import Settings
 
 from .app import create_app
 
@@ -16,8 +19,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app()
     url = f"http://{args.host}:{args.port}"
+    settings = Settings()
+    demo = "MEDIZ_CHAT_WEBHOOK_URL" not in os.environ
+    if demo:  # POST /api/chat forwards to the app's own fake webhook: works offline
+        settings = Settings(chat_webhook_url=f"{url}/_demo/webhook")
+    app = create_app(settings, demo_webhook_route=demo)
     print(f"meDIZ reference app: open {url}/api/symptoms/popular  (Ctrl+C to stop)", flush=True)
     # the rate limiter decides who the client is (create_app(trusted_proxies=...)): uvicorn's
     # default --proxy-headers would rewrite it from X-Forwarded-For for any peer on 127.0.0.1

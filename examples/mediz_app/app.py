@@ -18,7 +18,8 @@ from mediz_infra.guard import AdminGuard
 from mediz_infra.metrics import MetricsMiddleware, metrics_routes, metrics_store
 
 from .caching import build_queries, dashboard_stats, record_symptom
-from .ratelimits import chat, push_subscribe, rate_limit_middleware
+from .chat import build_chat, chat, demo_webhook
+from .ratelimits import push_subscribe, rate_limit_middleware
 from .reports import user_reports
 
 HERE = Path(__file__).parent
@@ -98,6 +99,7 @@ async def index(request: Request) -> JSONResponse:
             "/api/admin/stats", "/admin/metrics", "/health", "/health/ready",
             "POST /api/symptoms/report",
             "/api/users/{user_id}/reports",
+            "POST /api/chat",
         ],
     })
 
@@ -107,6 +109,7 @@ def create_app(
     *,
     embedded_postgres: bool = True,
     trusted_proxies: Sequence[str] = (),
+    demo_webhook_route: bool = False,
 ) -> Starlette:
     """Build the app. With no ``DATABASE_URL`` it starts an embedded Postgres (the demo default).
 
@@ -117,6 +120,9 @@ def create_app(
     variable the admin answers 403 to everyone). Errors answer ``application/problem+json``:
     a database or Redis outage is a 503 with ``Retry-After``, a bad parameter a 400 naming it.
     The app starts while Redis is down and serves degraded until it answers.
+
+    ``POST /api/chat`` forwards to ``MEDIZ_CHAT_WEBHOOK_URL`` through ``@resilient``
+    (``chat.py``); ``demo_webhook_route`` adds the fake webhook the demo points it at.
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
     queries = build_queries(infra)
@@ -124,6 +130,7 @@ def create_app(
     # observability: metrics of every process in Redis (in process without it), health checks
     store = metrics_store(infra.redis or "memory://")
     health = HealthRouter(token=token)
+    upstream = build_chat(infra)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -135,6 +142,7 @@ def create_app(
             try:
                 yield state
             finally:
+                await upstream.aclose()
                 await queries.cache.close()  # background refreshes end before the pool closes
 
     routes = [
@@ -151,6 +159,8 @@ def create_app(
         *health.routes,
         *metrics_routes(store, token=token, gauges=infra.metrics_gauges()),
     ]
+    if demo_webhook_route:
+        routes.append(Route("/_demo/webhook", demo_webhook, methods=["POST"]))
     middleware = [
         Middleware(MetricsMiddleware, storage=store, exclude=["/health*", "/admin/metrics*"]),
         Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
@@ -164,4 +174,5 @@ def create_app(
     )
     app.state.infra = infra
     app.state.queries = queries
+    app.state.chat = upstream
     return app

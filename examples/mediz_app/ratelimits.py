@@ -58,13 +58,6 @@ def rate_limit_middleware(
     )
 
 
-async def chat(request: Request) -> JSONResponse:
-    """``POST /api/chat`` ``{"message": "..."}``: the assistant's answer (canned in the demo)."""
-    body = await request.json()
-    message = str(body.get("message", "")) if isinstance(body, dict) else ""
-    return JSONResponse({"reply": f"You said {len(message)} characters; see a doctor if unsure."})
-
-
 async def push_subscribe(request: Request) -> JSONResponse:
     """``POST /api/push/subscribe`` ``{"endpoint": "https://..."}``: register a push endpoint."""
     body = await request.json()

@@ -2,20 +2,27 @@
 
 Each policy is a small value used on its own (``await breaker.call(fn)``, ``@bulkhead``,
 ``@timeout(2.0)``, ``@Retry(...)``) or composed by :func:`resilient` in one documented order.
-Nothing here does I/O of its own or starts a task at import.
+Nothing here does I/O of its own or starts a task at import. :func:`post_json` (the
+``http`` extra) imports httpx on first access only (PEP 562).
 
 See ``docs/resilience.md`` for the policies, their defaults and examples.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ..errors import BulkheadFull, CallTimeout, CircuitOpen, UpstreamError
 from .breaker import BreakerListener, CircuitBreaker, State
 from .bulkhead import Bulkhead
-from .resilient import Fallback, resilient
+from .composition import Fallback, resilient
 from .retry import RETRYABLE_STATUSES, Retry, RetryBudget, retryable
-from .timeout import Timeout, timeout
+from .timeouts import Timeout, timeout
 from .windows import CountWindow, TimeWindow, Window
+
+if TYPE_CHECKING:  # at run time __getattr__ below imports them (and httpx) on first use
+    from .http import parse_retry_after, post_json
 
 __all__ = [
     # errors
@@ -29,15 +36,18 @@ __all__ = [
     "State",
     # resilience.bulkhead
     "Bulkhead",
-    # resilience.resilient
+    # resilience.composition
     "Fallback",
     "resilient",
+    # resilience.http (the http extra)
+    "parse_retry_after",
+    "post_json",
     # resilience.retry
     "RETRYABLE_STATUSES",
     "Retry",
     "RetryBudget",
     "retryable",
-    # resilience.timeout
+    # resilience.timeouts
     "Timeout",
     "timeout",
     # resilience.windows
@@ -45,3 +55,16 @@ __all__ = [
     "TimeWindow",
     "Window",
 ]
+
+_LAZY = {"parse_retry_after": ".http", "post_json": ".http"}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        """Import ``post_json`` and its module (and httpx) on first access."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value

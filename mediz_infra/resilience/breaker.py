@@ -21,15 +21,22 @@ generation). ``asyncio.CancelledError`` (and any ``BaseException`` that is not a
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+from .._urls import parse_url
 from ..errors import CircuitOpen, ConfigError
+from .stats import record_fallback, record_transition, track
 from .windows import FAILED, SLOW, CountWindow, Tally, TimeWindow, Window
+
+if TYPE_CHECKING:
+    from ..backends.redis import RedisClient
+    from .shared import SharedState, Snapshot
 
 __all__ = ["BreakerListener", "CircuitBreaker", "State"]
 
@@ -45,6 +52,9 @@ log = logging.getLogger("mediz_infra.resilience")
 CLOSED: State = "closed"
 OPEN: State = "open"
 HALF_OPEN: State = "half_open"
+# A shared breaker before its first call: closed, but the first call syncs with Redis (and
+# starts the listener) on the slow path, so the closed hot path never checks for it.
+_SYNC: Any = "closed (not synced yet)"
 
 
 def _rate(field: str, value: object) -> float:
@@ -100,17 +110,26 @@ class CircuitBreaker:
         listeners: called as ``listener(breaker, old, new)`` after every state change; an
             error in one is logged and swallowed.
         clock: monotonic seconds (``time.monotonic``); inject a fake one in tests.
+        storage: ``None`` or ``"memory://"``: this process only. A Redis URL or client: the
+            state is shared by every process using the same name and prefix (see
+            :mod:`mediz_infra.resilience.shared`); a URL's client is closed by :meth:`aclose`.
+        prefix: the Redis key prefix (``{prefix}:breaker:{name}``).
+        redis_timeout: seconds one Redis round trip may take before the breaker falls back
+            to its local state.
 
     Raises:
         ConfigError: an argument is out of range (the message names it).
     """
 
     __slots__ = (
+        "__weakref__",
         "_fallback",
         "_gen",
         "_ignore",
         "_open_until",
+        "_owned",
         "_record",
+        "_shared",
         "_state",
         "_tally",
         "_timed",
@@ -118,13 +137,17 @@ class CircuitBreaker:
         "_trial_slots",
         "clock",
         "failure_rate",
+        "failures",
         "half_open_calls",
+        "ignored",
         "listeners",
         "minimum_calls",
         "name",
         "open_for",
+        "rejected",
         "slow_call_duration",
         "slow_call_rate",
+        "successes",
         "window",
     )
 
@@ -144,6 +167,9 @@ class CircuitBreaker:
         fallback: Callable[[CircuitOpen], Awaitable[Any]] | None = None,
         listeners: Iterable[BreakerListener] = (),
         clock: Callable[[], float] = time.monotonic,
+        storage: str | RedisClient | None = None,
+        prefix: str = "mediz",
+        redis_timeout: float = 0.25,
     ) -> None:
         self.name = name
         self.failure_rate = _rate("failure_rate", failure_rate)
@@ -179,6 +205,48 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._trial_slots = 0
         self._trial_ok = 0
+        self._shared: SharedState | None = None
+        self._owned: Any = None
+        #: calls by outcome since the breaker was made (exported as ``mediz.resilience.calls``)
+        self.successes = self.failures = self.ignored = self.rejected = 0
+        if storage is not None:
+            self._share(storage, prefix, redis_timeout)
+        track(self)
+
+    telemetry_policy = "breaker"
+
+    def telemetry_counts(self) -> dict[str, int]:
+        """Calls by outcome, for telemetry."""
+        return {
+            "success": self.successes,
+            "failure": self.failures,
+            "ignored": self.ignored,
+            "rejected": self.rejected,
+        }
+
+    def _share(self, storage: Any, prefix: str, redis_timeout: float) -> None:
+        if isinstance(storage, str):
+            scheme = parse_url(storage, field_name="storage").scheme
+            if scheme == "memory":
+                return
+            from ..backends.redis import create_redis
+
+            client = create_redis(storage, timeout=redis_timeout, retries=0)
+            self._owned = client
+        else:
+            client = storage
+        from .shared import SharedState
+
+        self._shared = SharedState(
+            client,
+            self.name,
+            prefix=prefix,
+            open_for=self.open_for,
+            trials=self.half_open_calls,
+            timeout=_seconds("redis_timeout", redis_timeout),
+            on_fallback=functools.partial(record_fallback, self.name),
+        )
+        self._state = _SYNC
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.name!r} {self._state}>"
@@ -189,7 +257,20 @@ class CircuitBreaker:
     def state(self) -> State:
         """``"closed"``, ``"open"`` or ``"half_open"`` (an open breaker whose ``open_for`` has
         passed still reads ``"open"`` until the next call turns it half-open)."""
-        return self._state
+        return CLOSED if self._state is _SYNC else self._state
+
+    @property
+    def shared(self) -> SharedState | None:
+        """The Redis side of a shared breaker (its outage, fallback count); else ``None``."""
+        return self._shared
+
+    async def aclose(self) -> None:
+        """Stop a shared breaker's listener and close the client it built from a URL."""
+        if self._shared is not None:
+            await self._shared.aclose()
+        if self._owned is not None:
+            await self._owned.aclose()
+            self._owned = None
 
     @property
     def retry_at(self) -> float | None:
@@ -205,11 +286,16 @@ class CircuitBreaker:
         self.listeners.append(listener)
 
     def reset(self) -> None:
-        """Close the breaker and forget the window (an operator's "the upstream is fixed")."""
+        """Close the breaker and forget the window (an operator's "the upstream is fixed").
+
+        A shared breaker also closes for every process (when called with a loop running).
+        """
         self._move(CLOSED)
+        self._announce("close")
 
     def force_open(self, seconds: float | None = None) -> None:
-        """Open the breaker now, for ``seconds`` (default ``open_for``)."""
+        """Open the breaker now, for ``seconds`` (default ``open_for``; other processes of a
+        shared breaker refuse for ``open_for``)."""
         self._move(OPEN, seconds)
 
     # ------------------------------------------------------------------ calls
@@ -223,16 +309,17 @@ class CircuitBreaker:
         """
         gen = self._gen
         if self._state is not CLOSED:
+            if self._shared is not None:
+                return await self._call_shared(fn, args, kwargs)
             if self._state is OPEN and self._fallback is None:  # the refusal, inlined
                 now = self.clock()
                 if now < self._open_until:
+                    self.rejected += 1
                     raise CircuitOpen(self.name, OPEN, self._open_until, self._open_until - now)
             refused = self.admit()
             if refused is not None:
-                if self._fallback is not None:
-                    result: T = await self._fallback(refused)
-                    return result
-                raise refused
+                result: T = await self._refuse(refused)
+                return result
             gen = self._gen
         if self._timed:
             start = self.clock()
@@ -250,6 +337,7 @@ class CircuitBreaker:
             raise
         if gen == self._gen and self._state is CLOSED:
             self._tally.add(0.0, 0)  # the hot path: a success in the closed state
+            self.successes += 1
         else:
             self.on_success(gen, 0.0)
         return result
@@ -295,6 +383,7 @@ class CircuitBreaker:
 
     def on_success(self, generation: int, duration: float = 0.0) -> None:
         """Record a call admitted in ``generation`` that returned after ``duration`` seconds."""
+        self.successes += 1
         if generation != self._gen:
             return
         slow = self.slow_call_duration is not None and duration > self.slow_call_duration
@@ -306,14 +395,21 @@ class CircuitBreaker:
         ``ignore`` exceptions and non-``Exception`` ones (cancellation) count as nothing, but
         give a half-open trial slot back; exceptions outside ``record`` count as successes.
         """
+        ignored = isinstance(error, self._ignore) or not isinstance(error, Exception)
+        outcome = 0 if ignored or not isinstance(error, self._record) else FAILED
+        if ignored:
+            self.ignored += 1
+        elif outcome:
+            self.failures += 1
+        else:
+            self.successes += 1
         if generation != self._gen:
             return
-        if isinstance(error, self._ignore) or not isinstance(error, Exception):
+        if ignored:
             if self._state is HALF_OPEN:
                 self._trial_slots += 1
             return
         slow = self.slow_call_duration is not None and duration > self.slow_call_duration
-        outcome = FAILED if isinstance(error, self._record) else 0
         self._outcome(outcome | (SLOW if slow else 0))
 
     def _outcome(self, outcome: int) -> None:
@@ -338,8 +434,8 @@ class CircuitBreaker:
         ):
             self._move(OPEN)
 
-    def _move(self, new: State, open_for: float | None = None) -> None:
-        old = self._state
+    def _move(self, new: State, open_for: float | None = None, *, remote: bool = False) -> None:
+        old = CLOSED if self._state is _SYNC else self._state
         self._state = new
         self._gen += 1
         if new is OPEN:
@@ -349,9 +445,151 @@ class CircuitBreaker:
             self._trial_ok = 0
         else:
             self._tally.clear()
+        if new is OPEN and old is not OPEN and not remote:
+            self._announce("open")
         if old != new:
+            record_transition(self.name, old, new, "shared" if remote else "local")
             for listener in self.listeners:
                 try:
                     listener(self, old, new)
                 except Exception:
                     log.exception("circuit breaker %r: a state listener failed", self.name)
+
+    # ------------------------------------------------------------------ shared state
+
+    def _announce(self, op: str) -> None:
+        """Tell the other processes about a local transition (in the background)."""
+        shared = self._shared
+        if shared is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a sync caller): the next resync merges it
+            return
+        shared.spawn(self._report(op, shared.version))
+
+    async def _report(self, op: str, version: int) -> None:
+        shared = self._shared
+        if shared is None:
+            return
+        snapshot = await shared.run(op, version)
+        if snapshot is not None:
+            self._adopt(snapshot, force=True)
+        elif op == "trial_failed":  # Redis failed: judge the trial locally
+            self._move(OPEN, remote=True)
+
+    def _adopt(self, snapshot: Snapshot, *, force: bool = False) -> None:
+        """Take the shared state if it is newer (or, ``force``, as new) than the one known."""
+        shared = self._shared
+        if shared is None or snapshot.version < shared.version:
+            return
+        if snapshot.version == shared.version and not force:
+            return
+        shared.version = snapshot.version
+        if snapshot.state == OPEN:
+            until = self.clock() + snapshot.wait
+            if self._state is not OPEN or abs(self._open_until - until) > 0.05:
+                self._move(OPEN, snapshot.wait, remote=True)
+        elif snapshot.state == HALF_OPEN:
+            if self._state is not HALF_OPEN:
+                self._move(HALF_OPEN, remote=True)
+        elif self._state is not CLOSED:
+            self._move(CLOSED, remote=True)
+
+    async def _resync(self) -> None:
+        """Read the shared state; announce a breaker opened here while Redis was away."""
+        shared = self._shared
+        if shared is None:
+            return
+        snapshot = await shared.run("read")
+        if snapshot is None:
+            return
+        if self._state is OPEN and snapshot.state == CLOSED:
+            opened = await shared.run("open", snapshot.version)
+            if opened is not None:
+                self._adopt(opened, force=True)
+            return
+        self._adopt(snapshot)
+
+    async def _call_shared(
+        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        """A call while not (known to be) closed, on a shared breaker."""
+        shared = self._shared
+        assert shared is not None  # only called for shared breakers
+        if self._state is _SYNC:
+            self._state = CLOSED
+            shared.start(self._adopt, self._resync)
+            await self._resync()
+            return await self.call(fn, *args, **kwargs)
+        now = self.clock()
+        if self._state is OPEN and now < self._open_until:  # known open: no round trip
+            refused: T = await self._refuse(
+                CircuitOpen(self.name, OPEN, self._open_until, self._open_until - now)
+            )
+            return refused
+        snapshot = None if shared.down() else await shared.run("trial", shared.version)
+        if snapshot is None:  # Redis is away: the local state decides
+            shared.fell_back("trial")
+            return await self._call_local(fn, args, kwargs)
+        self._adopt(snapshot, force=True)
+        if snapshot.state == CLOSED:
+            return await self.call(fn, *args, **kwargs)
+        if not snapshot.granted:
+            now = self.clock()
+            answer: T = await self._refuse(
+                CircuitOpen(self.name, snapshot.state, now + snapshot.wait, snapshot.wait)
+            )
+            return answer
+        version = snapshot.version
+        start = self.clock()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            op = self._trial_verdict(exc, self.clock() - start)
+            if op == "trial_void":
+                self.ignored += 1
+            elif op == "trial_failed":
+                self.failures += 1
+            else:
+                self.successes += 1
+            if isinstance(exc, asyncio.CancelledError):
+                shared.spawn(self._report(op, version))
+            else:
+                await self._report(op, version)
+            raise
+        slow = (
+            self.slow_call_duration is not None and self.clock() - start > self.slow_call_duration
+        )
+        await self._report("trial_failed" if slow else "trial_ok", version)
+        return result
+
+    def _trial_verdict(self, error: BaseException, duration: float) -> str:
+        if isinstance(error, self._ignore) or not isinstance(error, Exception):
+            return "trial_void"
+        slow = self.slow_call_duration is not None and duration > self.slow_call_duration
+        return "trial_failed" if slow or isinstance(error, self._record) else "trial_ok"
+
+    async def _refuse(self, refused: CircuitOpen) -> Any:
+        self.rejected += 1
+        if self._fallback is not None:
+            return await self._fallback(refused)
+        raise refused
+
+    async def _call_local(
+        self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        """A call judged by the local state alone (a shared breaker while Redis is away)."""
+        refused = self.admit()
+        if refused is not None:
+            result: T = await self._refuse(refused)
+            return result
+        gen = self._gen
+        start = self.clock()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self.on_error(gen, exc, self.clock() - start)
+            raise
+        self.on_success(gen, self.clock() - start)
+        return result

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from ..errors import BulkheadFull, ConfigError
+from .stats import track
 
 __all__ = ["Bulkhead"]
 
@@ -40,7 +41,19 @@ class Bulkhead:
         ConfigError: an argument is out of range (the message names it).
     """
 
-    __slots__ = ("_waiters", "active", "max_concurrent", "max_queued", "name", "queue_timeout")
+    __slots__ = (
+        "__weakref__",
+        "_waiters",
+        "active",
+        "admitted",
+        "max_concurrent",
+        "max_queued",
+        "name",
+        "queue_timeout",
+        "rejected",
+    )
+
+    telemetry_policy = "bulkhead"
 
     def __init__(
         self,
@@ -70,6 +83,22 @@ class Bulkhead:
         #: calls holding a slot
         self.active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        #: calls that got a slot, and calls refused (exported as ``mediz.resilience.calls``)
+        self.admitted = self.rejected = 0
+        track(self)
+
+    def telemetry_counts(self) -> dict[str, int]:
+        """Calls by outcome, for telemetry."""
+        return {"admitted": self.admitted, "rejected": self.rejected}
+
+    def _full(self, timeout: float) -> BulkheadFull:
+        self.rejected += 1
+        return BulkheadFull(
+            self.name,
+            max_concurrent=self.max_concurrent,
+            max_queued=self.max_queued,
+            timeout=timeout,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -90,28 +119,21 @@ class Bulkhead:
         """
         if self.active < self.max_concurrent and not self._waiters:
             self.active += 1
+            self.admitted += 1
             return
         if len(self._waiters) >= self.max_queued:
-            raise BulkheadFull(
-                self.name,
-                max_concurrent=self.max_concurrent,
-                max_queued=self.max_queued,
-                timeout=0.0,
-            )
+            raise self._full(0.0)
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             async with asyncio.timeout(self.queue_timeout):
                 await waiter
+            self.admitted += 1
         except TimeoutError:
             if waiter.done() and not waiter.cancelled():
+                self.admitted += 1
                 return  # the slot was handed over as the timer fired: keep it
-            raise BulkheadFull(
-                self.name,
-                max_concurrent=self.max_concurrent,
-                max_queued=self.max_queued,
-                timeout=self.queue_timeout,
-            ) from None
+            raise self._full(self.queue_timeout) from None
         except BaseException:
             # cancelled while waiting: if a slot was handed over meanwhile, pass it on
             if waiter.done() and not waiter.cancelled():

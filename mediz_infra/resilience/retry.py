@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
 from ..errors import BulkheadFull, CallTimeout, CircuitOpen, ConfigError, UpstreamError
+from .stats import record_retry
 
 __all__ = ["RETRYABLE_STATUSES", "Retry", "RetryBudget", "retryable"]
 
@@ -195,7 +196,20 @@ class _Attempts:
             elif policy.budget is not None and not policy.budget.try_retry():
                 delay, self.stopped_by = None, "budget"
         self.delays[number] = delay
+        if state.outcome is not None and state.outcome.failed:
+            error = state.outcome.exception()
+            if error is not None:
+                decision = "retried" if delay is not None else self.stopped_by
+                record_retry(policy.name, number, decision, error, delay or 0.0)
         return delay
+
+    def should_retry(self, error: BaseException) -> bool:
+        """The policy's ``retry_on``, counting a refusal to retry."""
+        if self.policy.retry_on(error):
+            return True
+        if isinstance(error, Exception):
+            record_retry(self.policy.name, 0, "not_retryable", error, 0.0)
+        return False
 
     def stop(self, state: RetryCallState) -> bool:
         return self.delay(state) is None
@@ -305,6 +319,8 @@ class Retry:
             return await self._bounded(start, fn, args, kwargs)
         except BaseException as exc:
             if self.attempts == 1 or not self.retry_on(exc):
+                if self.attempts > 1 and isinstance(exc, Exception):
+                    record_retry(self.name, 1, "not_retryable", exc, 0.0)
                 raise
             first = exc
         return await self._again(start, first, fn, args, kwargs)
@@ -332,7 +348,7 @@ class Retry:
             sleep=self.sleep,
             stop=state.stop,
             wait=state.wait,
-            retry=retry_if_exception(self.retry_on),
+            retry=retry_if_exception(state.should_retry),
             reraise=True,
         )
         result: T = await retrying(attempt)

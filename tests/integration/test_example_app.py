@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -13,8 +14,11 @@ import pytest
 from pydantic import SecretStr
 
 from examples.mediz_app import create_app
-from mediz_infra import Settings
+from mediz_infra import ConfigError, Settings
 from tests._servers import PostgresServer
+
+from ._upstream import Step, Upstream
+from ._upstream import serve as serve_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +197,9 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
             after = (await client.get("/api/admin/stats")).json()
             assert after["counts"]["reports"] == before + 1
             assert after["last_report"] == {
-                "id": created.json()["id"], "user_id": 1, "symptom_id": top["id"]
+                "id": created.json()["id"],
+                "user_id": 1,
+                "symptom_id": top["id"],
             }
             # read your own writes: the position cookie, scoped to the user routes
             assert created.cookies.get("mz_pos", path="/api/users")
@@ -273,3 +279,52 @@ async def test_the_app_starts_and_serves_while_redis_is_down(app_database: str) 
         assert admin.status_code in (429, 503)  # its rule fails closed, as declared
         infra = await client.app.state.infra.check()  # type: ignore[attr-defined]
         assert infra["redis"]["status"] == "down" and infra["db"]["status"] == "ok"
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[Upstream]:
+    yield from serve_upstream(Upstream())
+
+
+async def test_chat_forwards_to_the_webhook_through_resilient(
+    app_database: str, webhook: Upstream
+) -> None:
+    settings = Settings(database_url=app_database, chat_webhook_url=webhook.url)
+    async with serve(settings) as client:
+        webhook.play(Step(503), Step(200, b'{"reply": "rest and drink water"}'))
+        answer = await client.post("/api/chat", json={"message": "headache"})
+        assert answer.status_code == 200
+        assert answer.json() == {"reply": "rest and drink water"}
+        assert len(webhook.requests) == 2  # the 503 was retried
+        sent = [r["headers"]["idempotency-key"] for r in webhook.requests]
+        assert sent[0] == sent[1] and sent[0]
+        assert json.loads(webhook.requests[0]["body"])["message"] == "headache"
+
+        webhook.play(Step(400, b'{"error": "bad"}'))
+        bad = await client.post("/api/chat", json={"message": "x"})
+        assert bad.status_code == 503 and len(webhook.requests) == 1  # a 400 is not retried
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert "bad" not in bad.text  # the upstream's body stays in the log
+
+        # the webhook keeps failing: the breaker opens, and the app refuses at once
+        webhook.play(Step(500))
+        breaker = client.app.state.chat.breaker  # type: ignore[attr-defined]
+        for _ in range(20):
+            reply = await client.post("/api/chat", json={"message": "x"})
+            if breaker.state == "open":
+                break
+            assert reply.status_code == 503
+        assert breaker.state == "open"
+        sent_before = len(webhook.requests)
+        refused = await client.post("/api/chat", json={"message": "x"})
+        assert refused.status_code == 503
+        assert refused.json()["type"].endswith("circuit-open")
+        assert 1 <= int(refused.headers["retry-after"]) <= 30
+        assert len(webhook.requests) == sent_before  # nothing sent while open
+
+
+async def test_a_bad_webhook_url_is_a_config_error_naming_the_setting(app_database: str) -> None:
+    settings = Settings(database_url=app_database, chat_webhook_url="ftp://example/hook")
+    with pytest.raises(ConfigError) as error:
+        create_app(settings, embedded_postgres=False)
+    assert error.value.field == "MEDIZ_CHAT_WEBHOOK_URL"

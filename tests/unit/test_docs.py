@@ -156,3 +156,10 @@ def test_postgres_page_names_every_pool_instrument() -> None:
     names = [getattr(telemetry, n) for n in telemetry.__all__ if n.startswith("DB_POOL_")]
     missing = [n for n in names if f"`{n}`" not in page]
     assert names and not missing, f"docs/connections/postgres.md does not name {missing}"
+
+
+def test_resilience_page_names_every_resilience_instrument() -> None:
+    text = (DOCS / "resilience.md").read_text()
+    names = [getattr(telemetry, n) for n in telemetry.__all__ if n.startswith("RESILIENCE_")]
+    assert names
+    assert [n for n in names if f"`{n}`" not in text] == []

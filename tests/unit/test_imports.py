@@ -155,3 +155,12 @@ def test_the_lazy_table_all_and_the_type_checking_imports_agree() -> None:
                 for alias in stmt.names:
                     typed[alias.name] = "." * stmt.level + (stmt.module or "")
     assert typed == mediz_infra._LAZY
+
+
+def test_resilience_imports_httpx_only_when_post_json_is_used() -> None:
+    assert loaded_after("import mediz_infra.resilience", ("httpx",)) == []
+    used = "from mediz_infra.resilience import post_json"
+    assert loaded_after(used, ("httpx", "mediz_infra.resilience.http")) == [
+        "httpx",
+        "mediz_infra.resilience.http",
+    ]

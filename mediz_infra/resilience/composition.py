@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from .breaker import CircuitBreaker
 from .bulkhead import Bulkhead
 from .retry import Retry
-from .timeout import Timeout
+from .timeouts import Timeout
 
 __all__ = ["Fallback", "resilient"]
 
