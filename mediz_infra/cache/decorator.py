@@ -29,7 +29,7 @@ import random
 import time
 import types
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -237,15 +237,18 @@ class CachedFunction(Generic[R]):
                 return await self._join(flight, args, kwargs)
             flight = inflight[key] = Flight()
             get = self._get
-            if get is None:  # tags, or a client the cache must bound itself
-                return await self._remote(key, args, kwargs, flight, generation)
             make: Callable[[], Any] | None = None
             raw: Any = None
+            tags_now = b""
             token = ""
             at = 0.0
             try:
                 try:
-                    if not self._missing:  # a plain GET: a hit costs what a raw GET costs
+                    if get is None:  # tags, or a client the cache must bound itself
+                        assert cache.store is not None
+                        raw, versions = await cache.store.get(key, self.tag_keys)
+                        tags_now = join_versions(versions) if versions else b""
+                    elif not self._missing:  # a plain GET: a hit costs what a raw GET costs
                         raw = await get(key)
                     else:  # cache_read.lua: the value, or the lock and the marker on a miss
                         token = new_token() if self.locks else ""
@@ -263,14 +266,12 @@ class CachedFunction(Generic[R]):
                 else:
                     if isinstance(raw, bytes):
                         self._missing = False
-                        got = self._hit(key, raw, b"", args, kwargs, generation)
+                        got = self._hit(key, raw, tags_now, args, kwargs, generation)
                         if got is _MISS:
-                            got, make = await miss(
-                                self, key, args, kwargs, b"", stored=True
-                            )
+                            got, make = await miss(self, key, args, kwargs, tags_now, stored=True)
                     elif raw is None:  # a GET missed: lock and marker by script, this time
-                        self._missing = True  # and for this function's reads until one hits
-                        got, make = await miss(self, key, args, kwargs, b"", stored=False)
+                        self._missing = get is not None  # and until one of its reads hits
+                        got, make = await miss(self, key, args, kwargs, tags_now, stored=False)
                     else:
                         state, marker = int(raw[0]), raw[1]
                         raw = None
@@ -306,49 +307,6 @@ class CachedFunction(Generic[R]):
             stale: R = entry.copier()
             return stale
         return await self._lead_or_join(key, args, kwargs)
-
-    async def _remote(
-        self,
-        key: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        flight: Flight,
-        generation: int,
-    ) -> R:
-        """Redis read through the store (``MGET`` with tag counters): ``flight`` is registered."""
-        cache = self.cache
-        make: Callable[[], Any] | None = None
-        versions: Sequence[Any] = ()
-        raw: Any = None
-        try:
-            store = cache.store
-            assert store is not None
-            try:
-                raw, versions = await store.get(key, self.tag_keys)
-            except BACKEND_ERRORS as exc:
-                cache.failed(exc, "read")
-                value = await self.fn(*args, **kwargs)
-            else:
-                tags_now = join_versions(versions) if versions else b""
-                value = (
-                    _MISS
-                    if raw is None
-                    else self._hit(key, raw, tags_now, args, kwargs, generation)
-                )
-                if value is _MISS:
-                    value, make = await miss(
-                        self, key, args, kwargs, tags_now, stored=raw is not None
-                    )
-        except BaseException as exc:
-            flight.fail(exc)
-            raise
-        finally:
-            if self.inflight.get(key) is flight:  # not dropped by an invalidation
-                del self.inflight[key]
-        if flight.waiters:
-            _share(flight, value, make, self, raw)
-        result: R = value
-        return result
 
     async def _join(self, flight: Flight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         self.statistics.merged += 1
