@@ -10,14 +10,17 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mediz_infra import ConfigError, Infra, PoolManager, Settings
+from mediz_infra import Infra, PoolManager, Settings
 from mediz_infra.guard import AdminGuard
+from mediz_infra.problems import problem_response
+from mediz_infra.validation import openapi_route, validate
 
 from .caching import build_queries, dashboard_stats, record_symptom
 from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
+from .schemas import Popular, PopularQuery, ReminderCreated, ReminderIn
 
 HERE = Path(__file__).parent
 
@@ -32,28 +35,29 @@ async def prepare_database(db: PoolManager) -> None:
             await con.execute((HERE / "seed.sql").read_text())
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"expected {low} to {high}, got {value}")
-    return value
+@validate
+async def popular_symptoms(request: Request, query: PopularQuery) -> Popular:
+    """The most reported symptoms: from a replica, cached (60 s fresh, then served stale while
+    one process refreshes). A bad parameter is a 422 naming it."""
+    symptoms = await request.app.state.queries.popular(query.limit, query.days)
+    return Popular(days=query.days, symptoms=symptoms)
 
 
-async def popular_symptoms(request: Request) -> JSONResponse:
-    """``GET /api/symptoms/popular?limit=10&days=30``: most reported symptoms, from a replica,
-    cached (``caching.py``: 60 s fresh, then served stale while one process refreshes).
-
-    A bad parameter raises ``ConfigError``: the app's problem handlers answer 400 naming it."""
-    limit = _int_param(request, "limit", 10, 1, 100)
-    days = _int_param(request, "days", 30, 1, 365)
-    symptoms = await request.app.state.queries.popular(limit, days)
-    return JSONResponse({"days": days, "symptoms": symptoms})
+@validate(status_code=201)
+async def create_reminder(request: Request, body: ReminderIn) -> ReminderCreated | Response:
+    """Remind a user of something at ``due_at`` (within the next year); 404 for an unknown user."""
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None
+    async with infra.db.transaction() as con:
+        row = await con.fetchrow(
+            "INSERT INTO reminders (user_id, message, due_at)"
+            " SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)"
+            " RETURNING id, due_at",
+            body.user_id, body.message, body.due_at,
+        )
+    if row is None:
+        return problem_response(404, title="Unknown user")
+    return ReminderCreated(id=row["id"], due_at=row["due_at"])
 
 
 async def infra_status(request: Request) -> JSONResponse:
@@ -70,7 +74,7 @@ async def index(request: Request) -> JSONResponse:
         "endpoints": [
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra",
             "/api/admin/stats",
-            "POST /api/symptoms/report",
+            "POST /api/symptoms/report", "POST /api/reminders", "/openapi.json",
         ],
     })
 
@@ -88,7 +92,8 @@ def create_app(
 
     Every ``/api/admin`` route needs ``Authorization: Bearer $MEDIZ_ADMIN_TOKEN`` (without the
     variable the admin answers 403 to everyone). Errors answer ``application/problem+json``:
-    a database or Redis outage is a 503 with ``Retry-After``, a bad parameter a 400 naming it.
+    a database or Redis outage is a 503 with ``Retry-After``, bad input a 422 naming each field
+    (every endpoint that takes input is ``@validate``-d, described at ``/openapi.json``).
     The app starts while Redis is down and serves degraded until it answers.
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
@@ -111,9 +116,11 @@ def create_app(
         Route("/api/admin/infra", infra_status),
         Route("/api/admin/stats", dashboard_stats),
         Route("/api/symptoms/report", record_symptom, methods=["POST"]),
+        Route("/api/reminders", create_reminder, methods=["POST"]),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         Route("/health", health),
+        openapi_route(title="meDIZ reference app", version="1.0"),
     ]
     middleware = [
         Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),

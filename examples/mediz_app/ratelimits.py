@@ -18,6 +18,9 @@ from starlette.responses import JSONResponse
 
 from mediz_infra import RedisClient
 from mediz_infra.ratelimit import RateLimitMiddleware, Rule, by_ip, by_user
+from mediz_infra.validation import validate
+
+from .schemas import PushSubscription, Subscribed
 
 
 def rate_limit_middleware(
@@ -64,21 +67,10 @@ async def chat(request: Request) -> JSONResponse:
     return JSONResponse({"reply": f"You said {len(message)} characters; see a doctor if unsure."})
 
 
-async def push_subscribe(request: Request) -> JSONResponse:
-    """``POST /api/push/subscribe`` ``{"endpoint": "https://..."}``: register a push endpoint."""
-    body = await request.json()
-    if not isinstance(body, dict) or not str(body.get("endpoint", "")).startswith("https://"):
-        return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Invalid subscription",
-                "status": 400,
-                "detail": "endpoint must be an https:// URL",
-            },
-            status_code=400,
-            media_type="application/problem+json",
-        )
-    return JSONResponse({"subscribed": body["endpoint"]}, status_code=201)
+@validate(status_code=201)
+async def push_subscribe(body: PushSubscription) -> Subscribed:
+    """Register a browser's push endpoint (https only)."""
+    return Subscribed(subscribed=body.endpoint)
 
 
 async def health(request: Request) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -72,9 +73,9 @@ async def test_popular_symptoms_through_the_pool(app_database: str) -> None:
         assert symptoms[0]["name"] == "headache"  # the seed skews reports towards low ids
 
         bad = await client.get("/api/symptoms/popular", params={"limit": "many"})
-        assert bad.status_code == 400
+        assert bad.status_code == 422
         assert bad.headers["content-type"] == "application/problem+json"
-        assert bad.json()["invalid_params"][0]["name"] == "limit"
+        assert bad.json()["errors"][0]["location"] == ["query", "limit"]
 
         status = (await client.get("/api/admin/infra")).json()
         assert status["db"]["status"] == "ok"
@@ -196,7 +197,11 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
             assert private.headers["cache-control"].startswith("private")
 
             bad = await client.post("/api/symptoms/report", json={"user_id": 1, "intensity": 99})
-            assert bad.status_code == 400
+            assert bad.status_code == 422
+            assert {tuple(e["location"]) for e in bad.json()["errors"]} == {
+                ("body", "symptom_id"),
+                ("body", "intensity"),
+            }
             assert bad.headers["content-type"] == "application/problem+json"
             unknown = {"user_id": 1, "symptom_id": 999999, "intensity": 3}
             assert (await client.post("/api/symptoms/report", json=unknown)).status_code == 404
@@ -253,3 +258,28 @@ async def test_the_app_starts_and_serves_while_redis_is_down(app_database: str) 
         assert admin.status_code in (429, 503)  # its rule fails closed, as declared
         infra = await client.app.state.infra.check()  # type: ignore[attr-defined]
         assert infra["redis"]["status"] == "down" and infra["db"]["status"] == "ok"
+
+
+async def test_reminders_are_validated_before_the_database(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-reminders")
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    async with serve(settings) as client:
+        created = await client.post(
+            "/api/reminders", json={"user_id": 1, "message": "take the pill", "due_at": due}
+        )
+        assert created.status_code == 201, created.text
+        assert dt.datetime.fromisoformat(created.json()["due_at"]) == dt.datetime.fromisoformat(due)
+        unknown = await client.post(
+            "/api/reminders", json={"user_id": 10**12, "message": "x", "due_at": due}
+        )
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"] == "application/problem+json"
+        bad = await client.post(
+            "/api/reminders",
+            json={"user_id": 1, "message": "nul\u0000", "due_at": "2001-01-01T00:00:00"},
+        )
+        assert bad.status_code == 422
+        located = {tuple(e["location"]) for e in bad.json()["errors"]}
+        assert located == {("body", "message"), ("body", "due_at")}
+        assert "nul" not in bad.text
+
