@@ -20,7 +20,7 @@ from mediz_infra import RedisClient
 from mediz_infra.ratelimit import RateLimitMiddleware, Rule, by_ip, by_user
 from mediz_infra.validation import validate
 
-from .schemas import PushSubscription, Subscribed
+from .schemas import ChatIn, ChatOut, PushSubscription, Subscribed
 
 
 def rate_limit_middleware(
@@ -60,11 +60,11 @@ def rate_limit_middleware(
     )
 
 
-async def chat(request: Request) -> JSONResponse:
+@validate
+async def chat(request: Request, body: ChatIn) -> ChatOut:
     """``POST /api/chat`` ``{"message": "..."}``: the assistant's answer (canned in the demo)."""
-    body = await request.json()
-    message = str(body.get("message", "")) if isinstance(body, dict) else ""
-    return JSONResponse({"reply": f"You said {len(message)} characters; see a doctor if unsure."})
+    message = body.message
+    return ChatOut(reply=f"You said {len(message)} characters; see a doctor if unsure.")
 
 
 @validate(status_code=201)

@@ -283,3 +283,41 @@ async def test_reminders_are_validated_before_the_database(app_database: str) ->
         assert located == {("body", "message"), ("body", "due_at")}
         assert "nul" not in bad.text
 
+
+async def test_every_endpoint_taking_input_is_in_the_openapi_document(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-openapi")
+    async with serve(settings) as client:
+        document = (await client.get("/openapi.json")).json()
+    operations = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    assert {
+        ("POST", "/api/chat"),
+        ("POST", "/api/push/subscribe"),
+        ("POST", "/api/symptoms/report"),
+        ("POST", "/api/reminders"),
+        ("GET", "/api/symptoms/popular"),
+    } <= operations
+
+
+async def test_the_chat_refuses_bad_bodies_before_the_assistant(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-chat-input")
+    async with serve(settings) as client:
+        plain = await client.post(
+            "/api/chat", content=b'{"message": "hi"}', headers={"content-type": "text/plain"}
+        )
+        empty = await client.post("/api/chat", json={"message": ""})
+        huge = await client.post(
+            "/api/chat",
+            content=b'{"message": "' + b"x" * 2_000_000 + b'"}',
+            headers={"content-type": "application/json"},
+        )
+        ok = await client.post("/api/chat", json={"message": "headache"})
+    assert plain.status_code == 415
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["location"] == ["body", "message"]
+    assert huge.status_code == 413
+    assert all(
+        r.headers["content-type"] == "application/problem+json" for r in (plain, empty, huge)
+    )
+    assert ok.json() == {"reply": "You said 8 characters; see a doctor if unsure."}
