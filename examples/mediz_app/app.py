@@ -20,7 +20,15 @@ from mediz_infra.validation import openapi_route, validate
 
 from .caching import build_queries, dashboard_stats, record_symptom
 from .ratelimits import chat, health, push_subscribe, rate_limit_middleware
-from .schemas import Popular, PopularQuery, ReminderCreated, ReminderIn
+from .schemas import (
+    Popular,
+    PopularQuery,
+    ReminderCreated,
+    ReminderIn,
+    ReportFilters,
+    ReportList,
+    ReportRow,
+)
 
 HERE = Path(__file__).parent
 
@@ -60,6 +68,29 @@ async def create_reminder(request: Request, body: ReminderIn) -> ReminderCreated
     return ReminderCreated(id=row["id"], due_at=row["due_at"])
 
 
+REPORTS_SQL = """
+SELECT id, user_id, symptom_id, intensity, reported_at
+FROM symptom_reports
+WHERE ($1::int IS NULL OR symptom_id = $1)
+  AND ($2::bigint IS NULL OR user_id = $2)
+  AND reported_at > now() - make_interval(days => $3)
+ORDER BY reported_at DESC, id DESC
+LIMIT $4
+"""
+
+
+@validate
+async def admin_reports(request: Request, query: ReportFilters) -> ReportList:
+    """Recent symptom reports for the admin, filtered by symptom, user and age (newest first)."""
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None
+    async with infra.db.read() as con:
+        rows = await con.fetch(
+            REPORTS_SQL, query.symptom_id, query.user_id, query.days, query.limit
+        )
+    return ReportList(reports=[ReportRow(**dict(row)) for row in rows])
+
+
 async def infra_status(request: Request) -> JSONResponse:
     """``GET /api/admin/infra``: every backend's health detail (no passwords)."""
     infra: Infra = request.app.state.infra
@@ -73,7 +104,7 @@ async def index(request: Request) -> JSONResponse:
         "app": "meDIZ reference app (mediz-infra)",
         "endpoints": [
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30", "/api/admin/infra",
-            "/api/admin/stats",
+            "/api/admin/stats", "/api/admin/reports?symptom_id=1&days=7&limit=50",
             "POST /api/symptoms/report", "POST /api/reminders", "/openapi.json",
         ],
     })
@@ -115,6 +146,7 @@ def create_app(
         Route("/api/symptoms/popular", popular_symptoms),
         Route("/api/admin/infra", infra_status),
         Route("/api/admin/stats", dashboard_stats),
+        Route("/api/admin/reports", admin_reports),
         Route("/api/symptoms/report", record_symptom, methods=["POST"]),
         Route("/api/reminders", create_reminder, methods=["POST"]),
         Route("/api/chat", chat, methods=["POST"]),

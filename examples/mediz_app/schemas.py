@@ -21,6 +21,9 @@ __all__ = [
     "PushKeys",
     "PushSubscription",
     "ReminderCreated",
+    "ReportFilters",
+    "ReportList",
+    "ReportRow",
     "ReminderIn",
     "ReportCreated",
     "ReportIn",
@@ -111,3 +114,24 @@ class ReminderIn(BaseModel):
 class ReminderCreated(BaseModel):
     id: int
     due_at: datetime
+
+
+class ReportFilters(BaseModel):
+    """``GET /api/admin/reports``: the admin's filters over recent symptom reports."""
+
+    symptom_id: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
+    user_id: Annotated[int | None, Field(ge=1, le=2**62)] = None
+    days: Annotated[int, Field(ge=1, le=365)] = 7
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+
+
+class ReportRow(BaseModel):
+    id: int
+    user_id: int
+    symptom_id: int
+    intensity: int
+    reported_at: datetime
+
+
+class ReportList(BaseModel):
+    reports: list[ReportRow]

@@ -321,3 +321,25 @@ async def test_the_chat_refuses_bad_bodies_before_the_assistant(app_database: st
         r.headers["content-type"] == "application/problem+json" for r in (plain, empty, huge)
     )
     assert ok.json() == {"reply": "You said 8 characters; see a doctor if unsure."}
+
+
+async def test_the_admin_report_filters_are_validated(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-admin-reports")
+    async with serve(settings) as client:
+        everything = await client.get("/api/admin/reports", params={"days": 365, "limit": 500})
+        assert everything.status_code == 200
+        reports = everything.json()["reports"]
+        assert len(reports) == 500
+        stamps = [r["reported_at"] for r in reports]
+        assert stamps == sorted(stamps, reverse=True)
+        symptom = reports[0]["symptom_id"]
+        one = await client.get(
+            "/api/admin/reports", params={"symptom_id": symptom, "days": 365, "limit": 5}
+        )
+        assert {r["symptom_id"] for r in one.json()["reports"]} == {symptom}
+        bad = await client.get("/api/admin/reports", params={"limit": "1_0", "days": "0"})
+        assert bad.status_code == 422
+        located = {tuple(e["location"]) for e in bad.json()["errors"]}
+        assert located == {("query", "limit"), ("query", "days")}
+        anonymous = await client.get("/api/admin/reports", headers={"Authorization": ""})
+    assert anonymous.status_code in (401, 403)  # the guard answers before validation

@@ -42,6 +42,8 @@ CHECKS = [
 # limits (5 subscriptions a minute per client) do not turn the whole run into 429s.
 CLIENTS = (f"198.18.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 
+ADMIN = "fuzz-admin-token-" + "x" * 16
+
 
 @pytest.fixture(scope="module")
 def app_url(database_url: str) -> Iterator[str]:
@@ -59,7 +61,7 @@ def app_url(database_url: str) -> Iterator[str]:
     settings = Settings(
         database_url=database_url.rsplit("/", 1)[0] + "/" + name,
         redis_url="memory://schemathesis",
-        admin_token=SecretStr("fuzz-admin-token-" + "x" * 16),
+        admin_token=SecretStr(ADMIN),
     )
     port = free_port()
     config = uvicorn.Config(
@@ -96,7 +98,8 @@ def test_the_reference_app_keeps_to_its_openapi_document(
     api_schema: schemathesis.BaseSchema, mode: GenerationMode
 ) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 5  # chat, push, report, reminders, popular symptoms
+    # chat, push, report, reminders, popular symptoms, the admin's report filters
+    assert len(operations) >= 6
 
     for operation in operations:
 
@@ -108,6 +111,7 @@ def test_the_reference_app_keeps_to_its_openapi_document(
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         def keeps_to_it(case: schemathesis.Case) -> None:
-            case.call_and_validate(checks=CHECKS, headers={"X-Forwarded-For": next(CLIENTS)})
+            headers = {"X-Forwarded-For": next(CLIENTS), "Authorization": f"Bearer {ADMIN}"}
+            case.call_and_validate(checks=CHECKS, headers=headers)
 
         keeps_to_it()
