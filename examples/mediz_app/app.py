@@ -10,17 +10,31 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mediz_infra import ConfigError, HealthRouter, Infra, PoolManager, Settings
+from mediz_infra import HealthRouter, Infra, PoolManager, Settings
 from mediz_infra.guard import AdminGuard
 from mediz_infra.metrics import MetricsMiddleware, metrics_routes, metrics_store
+from mediz_infra.problems import problem_response
+from mediz_infra.validation import openapi_route, validate
 
 from .caching import build_queries, dashboard_stats, record_symptom
 from .chat import build_chat, chat, demo_webhook
 from .ratelimits import push_subscribe, rate_limit_middleware
 from .reports import user_reports
+from .schemas import (
+    Popular,
+    PopularQuery,
+    RecentQuery,
+    RecentReports,
+    ReminderCreated,
+    ReminderIn,
+    ReportFilters,
+    ReportList,
+    ReportRow,
+    SymptomPath,
+)
 
 HERE = Path(__file__).parent
 
@@ -43,43 +57,64 @@ async def prepare_database(db: PoolManager) -> None:
             await con.execute((HERE / "seed.sql").read_text())
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"expected an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"expected {low} to {high}, got {value}")
-    return value
+@validate
+async def popular_symptoms(request: Request, query: PopularQuery) -> Popular:
+    """The most reported symptoms: from a replica, cached (60 s fresh, then served stale while
+    one process refreshes). A bad parameter is a 422 naming it."""
+    symptoms = await request.app.state.queries.popular(query.limit, query.days)
+    return Popular(days=query.days, symptoms=symptoms)
 
 
-async def popular_symptoms(request: Request) -> JSONResponse:
-    """``GET /api/symptoms/popular?limit=10&days=30``: most reported symptoms, from a replica,
-    cached (``caching.py``: 60 s fresh, then served stale while one process refreshes).
+@validate(status_code=201)
+async def create_reminder(request: Request, body: ReminderIn) -> ReminderCreated | Response:
+    """Remind a user of something at ``due_at`` (within the next year); 404 for an unknown user."""
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None
+    async with infra.db.transaction() as con:
+        row = await con.fetchrow(
+            "INSERT INTO reminders (user_id, message, due_at)"
+            " SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)"
+            " RETURNING id, due_at",
+            body.user_id, body.message, body.due_at,
+        )
+    if row is None:
+        return problem_response(404, title="Unknown user")
+    return ReminderCreated(id=row["id"], due_at=row["due_at"])
 
-    A bad parameter raises ``ConfigError``: the app's problem handlers answer 400 naming it."""
-    limit = _int_param(request, "limit", 10, 1, 100)
-    days = _int_param(request, "days", 30, 1, 365)
-    symptoms = await request.app.state.queries.popular(limit, days)
-    return JSONResponse({"days": days, "symptoms": symptoms})
+
+REPORTS_SQL = """
+SELECT id, user_id, symptom_id, intensity, reported_at
+FROM symptom_reports
+WHERE ($1::int IS NULL OR symptom_id = $1)
+  AND ($2::bigint IS NULL OR user_id = $2)
+  AND reported_at > now() - make_interval(days => $3)
+ORDER BY reported_at DESC, id DESC
+LIMIT $4
+"""
 
 
-async def recent_reports(request: Request) -> JSONResponse:
-    """``GET /api/symptoms/{id}/reports?limit=20``: a symptom's latest reports, newest first
-    (intensity and time only: no user), from a replica."""
-    symptom = request.path_params["id"]
-    limit = _int_param(request, "limit", 20, 1, 100)
+@validate
+async def admin_reports(request: Request, query: ReportFilters) -> ReportList:
+    """Recent symptom reports for the admin, filtered by symptom, user and age (newest first)."""
     infra: Infra = request.app.state.infra
     assert infra.db is not None
     async with infra.db.read() as con:
-        rows = await con.fetch(RECENT_REPORTS_SQL, symptom, limit)
-    reports = [
-        {"intensity": r["intensity"], "reported_at": r["reported_at"].isoformat()} for r in rows
-    ]
-    return JSONResponse({"symptom_id": symptom, "reports": reports})
+        rows = await con.fetch(
+            REPORTS_SQL, query.symptom_id, query.user_id, query.days, query.limit
+        )
+    return ReportList(reports=[ReportRow(**dict(row)) for row in rows])
+
+
+@validate
+async def recent_reports(request: Request, path: SymptomPath, query: RecentQuery) -> RecentReports:
+    """``GET /api/symptoms/{id}/reports?limit=20``: a symptom's latest reports, newest first
+    (intensity and time only: no user), from a replica."""
+    symptom = path.id
+    infra: Infra = request.app.state.infra
+    assert infra.db is not None
+    async with infra.db.read() as con:
+        rows = await con.fetch(RECENT_REPORTS_SQL, symptom, query.limit)
+    return RecentReports(symptom_id=symptom, reports=[dict(r) for r in rows])
 
 
 async def infra_status(request: Request) -> JSONResponse:
@@ -96,10 +131,10 @@ async def index(request: Request) -> JSONResponse:
         "endpoints": [
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30",
             "/api/symptoms/{id}/reports?limit=20", "/api/admin/infra",
-            "/api/admin/stats", "/admin/metrics", "/health", "/health/ready",
-            "POST /api/symptoms/report",
+            "/api/admin/stats", "/api/admin/reports?symptom_id=1&days=7&limit=50",
+            "/admin/metrics", "/health", "/health/ready", "/openapi.json",
+            "POST /api/symptoms/report", "POST /api/reminders", "POST /api/chat",
             "/api/users/{user_id}/reports",
-            "POST /api/chat",
         ],
     })
 
@@ -118,7 +153,8 @@ def create_app(
 
     Every ``/api/admin`` route needs ``Authorization: Bearer $MEDIZ_ADMIN_TOKEN`` (without the
     variable the admin answers 403 to everyone). Errors answer ``application/problem+json``:
-    a database or Redis outage is a 503 with ``Retry-After``, a bad parameter a 400 naming it.
+    a database or Redis outage is a 503 with ``Retry-After``, bad input a 422 naming each field
+    (every endpoint that takes input is ``@validate``-d, described at ``/openapi.json``).
     The app starts while Redis is down and serves degraded until it answers.
 
     ``POST /api/chat`` forwards to ``MEDIZ_CHAT_WEBHOOK_URL`` through ``@resilient``
@@ -129,6 +165,9 @@ def create_app(
     token = infra.settings.admin_token
     # observability: metrics of every process in Redis (in process without it), health checks
     store = metrics_store(infra.redis or "memory://")
+    # without Redis, REDIS_URL=memory://<name> names this app's in-process rate-limit store
+    dsn = infra.settings.redis_dsn() or ""
+    local_store = dsn if dsn.startswith("memory://") else "memory://mediz"
     health = HealthRouter(token=token)
     upstream = build_chat(infra)
 
@@ -149,22 +188,25 @@ def create_app(
         Route("/", index),
         Route("/api/symptoms", queries.catalogue),
         Route("/api/symptoms/popular", popular_symptoms),
-        Route("/api/symptoms/{id:int}/reports", recent_reports),
+        Route("/api/symptoms/{id}/reports", recent_reports),
         Route("/api/admin/infra", infra_status),
         Route("/api/admin/stats", dashboard_stats),
+        Route("/api/admin/reports", admin_reports),
         Route("/api/symptoms/report", record_symptom, methods=["POST"]),
         Route("/api/users/{user_id:int}/reports", user_reports),
+        Route("/api/reminders", create_reminder, methods=["POST"]),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         *health.routes,
         *metrics_routes(store, token=token, gauges=infra.metrics_gauges()),
+        openapi_route(title="meDIZ reference app", version="1.0"),
     ]
     if demo_webhook_route:
         routes.append(Route("/_demo/webhook", demo_webhook, methods=["POST"]))
     middleware = [
         Middleware(MetricsMiddleware, storage=store, exclude=["/health*", "/admin/metrics*"]),
         Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
-        rate_limit_middleware(infra.redis, trusted_proxies),
+        rate_limit_middleware(infra.redis or local_store, trusted_proxies),
     ]
     app = Starlette(
         routes=routes,

@@ -16,9 +16,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mediz_infra import Cache, CachedFunction, ConfigError, HttpCache, Infra
+from mediz_infra import Cache, CachedFunction, HttpCache, Infra
+from mediz_infra.problems import problem_response
+from mediz_infra.validation import validate
 
 from .reports import remember_position
+from .schemas import ReportCreated, ReportIn
 
 __all__ = ["SYMPTOMS_TAG", "Queries", "build_queries", "record_symptom", "dashboard_stats"]
 
@@ -101,30 +104,10 @@ async def dashboard_stats(request: Request) -> JSONResponse:
     })
 
 
-def _field(body: dict[str, Any], name: str, low: int, high: int) -> int:
-    value = body.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(name, f"expected an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-async def record_symptom(request: Request) -> JSONResponse:
-    """``POST /api/symptoms/report`` ``{"user_id", "symptom_id", "intensity"}``: 201, then the
-    cached popular symptoms and statistics are invalidated by tag in every process."""
-    try:
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise ConfigError("body", "expected a JSON object")
-        user_id = _field(body, "user_id", 1, 2**62)
-        symptom_id = _field(body, "symptom_id", 1, 2**31 - 1)
-        intensity = _field(body, "intensity", 1, 10)
-    except ValueError as exc:  # ConfigError, or a body that is not JSON
-        field = getattr(exc, "field", "body")
-        return JSONResponse(
-            {"type": "about:blank", "title": "Invalid report", "status": 400,
-             "detail": str(exc), "invalid_params": [{"name": field, "reason": str(exc)}]},
-            status_code=400, media_type="application/problem+json",
-        )
+@validate(status_code=201)
+async def record_symptom(request: Request, body: ReportIn) -> ReportCreated | Response:
+    """Record a symptom report (201); then the cached popular symptoms and statistics are
+    invalidated by tag in every process. 404 for an unknown user or symptom."""
     infra: Infra = request.app.state.infra
     assert infra.db is not None
     async with infra.db.transaction() as con:
@@ -132,18 +115,16 @@ async def record_symptom(request: Request) -> JSONResponse:
             "INSERT INTO symptom_reports (user_id, symptom_id, intensity)"
             " SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1)"
             " AND EXISTS (SELECT 1 FROM symptoms WHERE id = $2) RETURNING id",
-            user_id, symptom_id, intensity,
+            body.user_id, body.symptom_id, body.intensity,
         )
     if row is None:
-        return JSONResponse(
-            {"type": "about:blank", "title": "Unknown user or symptom", "status": 404},
-            status_code=404, media_type="application/problem+json",
-        )
+        return problem_response(404, title="Unknown user or symptom")
     cache = _queries(request).cache
     invalidated = await cache.invalidate_tags(SYMPTOMS_TAG)
-    last = {"id": row["id"], "user_id": user_id, "symptom_id": symptom_id}
+    last = {"id": row["id"], "user_id": body.user_id, "symptom_id": body.symptom_id}
     await cache.set(LAST_REPORT, last, ttl=86400)  # shown on the dashboard; best effort
-    response = JSONResponse({"id": row["id"], "invalidated": invalidated}, status_code=201)
+    created = ReportCreated(id=row["id"], invalidated=invalidated)
+    response = JSONResponse(created.model_dump(), status_code=201)
     # the user's next reads of their own reports see this one, from a replica or the primary
     remember_position(response, await infra.db.position())
     return response

@@ -38,6 +38,9 @@ from mediz_infra.resilience import (
     post_json,
     resilient,
 )
+from mediz_infra.validation import validate
+
+from .schemas import ChatIn, ChatOut
 
 
 @dataclass
@@ -98,16 +101,17 @@ def canned(message: str) -> dict[str, Any]:
     return {"reply": f"You said {len(message)} characters; see a doctor if unsure."}
 
 
-async def chat(request: Request) -> JSONResponse:
+@validate
+async def chat(request: Request, body: ChatIn) -> ChatOut:
     """``POST /api/chat`` ``{"message": "..."}``: the assistant's answer.
 
-    When the webhook is failing: 503 with ``Retry-After`` (``CircuitOpen``, ``UpstreamError``,
-    ``BulkheadFull``, ``CallTimeout``; the app's problem handlers)."""
-    body = await request.json()
-    message = str(body.get("message", "")) if isinstance(body, dict) else ""
+    A bad body is a 422/400/413/415 before anything is sent upstream. When the webhook is
+    failing: 503 with ``Retry-After`` (``CircuitOpen``, ``UpstreamError``, ``BulkheadFull``,
+    ``CallTimeout``; the app's problem handlers)."""
     user = request.client.host if request.client else "anonymous"
     upstream: Chat = request.app.state.chat
-    return JSONResponse(await upstream.reply(message, user))
+    answer = await upstream.reply(body.message, user)
+    return ChatOut(reply=str(answer.get("reply", "")))
 
 
 async def demo_webhook(request: Request) -> JSONResponse:

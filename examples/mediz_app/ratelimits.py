@@ -19,14 +19,18 @@ from starlette.responses import JSONResponse
 
 from mediz_infra import RedisClient
 from mediz_infra.ratelimit import RateLimitMiddleware, Rule, by_ip, by_user
+from mediz_infra.validation import validate
+
+from .schemas import PushSubscription, Subscribed
 
 
 def rate_limit_middleware(
-    redis: RedisClient | None, trusted_proxies: Sequence[str] = ()
+    storage: RedisClient | str, trusted_proxies: Sequence[str] = ()
 ) -> Middleware:
     """The app's ``RateLimitMiddleware`` on the app's own Redis client (one pool).
 
-    Without Redis (``REDIS_URL`` unset) the counters live in this process only.
+    Without Redis (``REDIS_URL`` unset or ``memory://name``) ``storage`` is an in-process store
+    name: the counters live in this process only.
     """
     client_ip = by_ip(trusted_proxies=trusted_proxies)
     per_user = by_user(fallback=client_ip)
@@ -53,26 +57,15 @@ def rate_limit_middleware(
         rules=rules,
         default="300/minute",
         exempt=["/health", "/health/*"],
-        storage=redis or "memory://mediz",
+        storage=storage,
         key=client_ip,
     )
 
 
-async def push_subscribe(request: Request) -> JSONResponse:
-    """``POST /api/push/subscribe`` ``{"endpoint": "https://..."}``: register a push endpoint."""
-    body = await request.json()
-    if not isinstance(body, dict) or not str(body.get("endpoint", "")).startswith("https://"):
-        return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Invalid subscription",
-                "status": 400,
-                "detail": "endpoint must be an https:// URL",
-            },
-            status_code=400,
-            media_type="application/problem+json",
-        )
-    return JSONResponse({"subscribed": body["endpoint"]}, status_code=201)
+@validate(status_code=201)
+async def push_subscribe(body: PushSubscription) -> Subscribed:
+    """Register a browser's push endpoint (https only)."""
+    return Subscribed(subscribed=body.endpoint)
 
 
 async def health(request: Request) -> JSONResponse:

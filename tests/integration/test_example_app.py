@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -76,9 +77,9 @@ async def test_popular_symptoms_through_the_pool(app_database: str) -> None:
         assert symptoms[0]["name"] == "headache"  # the seed skews reports towards low ids
 
         bad = await client.get("/api/symptoms/popular", params={"limit": "many"})
-        assert bad.status_code == 400
+        assert bad.status_code == 422
         assert bad.headers["content-type"] == "application/problem+json"
-        assert bad.json()["invalid_params"][0]["name"] == "limit"
+        assert bad.json()["errors"][0]["location"] == ["query", "limit"]
 
         status = (await client.get("/api/admin/infra")).json()
         assert status["db"]["status"] == "ok"
@@ -102,7 +103,7 @@ async def test_a_symptoms_latest_reports_newest_first(app_database: str) -> None
         assert times == sorted(times, reverse=True)
         assert set(body["reports"][0]) == {"intensity", "reported_at"}  # no user
         bad = await client.get("/api/symptoms/3/reports", params={"limit": 0})
-        assert bad.status_code == 400 and bad.json()["invalid_params"][0]["name"] == "limit"
+        assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == ["query", "limit"]
 
 
 async def _drop_rate_limit_keys(redis_url: str) -> None:
@@ -222,7 +223,11 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
             assert private.headers["cache-control"].startswith("private")
 
             bad = await client.post("/api/symptoms/report", json={"user_id": 1, "intensity": 99})
-            assert bad.status_code == 400
+            assert bad.status_code == 422
+            assert {tuple(e["location"]) for e in bad.json()["errors"]} == {
+                ("body", "symptom_id"),
+                ("body", "intensity"),
+            }
             assert bad.headers["content-type"] == "application/problem+json"
             unknown = {"user_id": 1, "symptom_id": 999999, "intensity": 3}
             assert (await client.post("/api/symptoms/report", json=unknown)).status_code == 404
@@ -328,3 +333,86 @@ async def test_a_bad_webhook_url_is_a_config_error_naming_the_setting(app_databa
     with pytest.raises(ConfigError) as error:
         create_app(settings, embedded_postgres=False)
     assert error.value.field == "MEDIZ_CHAT_WEBHOOK_URL"
+async def test_reminders_are_validated_before_the_database(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-reminders")
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    async with serve(settings) as client:
+        created = await client.post(
+            "/api/reminders", json={"user_id": 1, "message": "take the pill", "due_at": due}
+        )
+        assert created.status_code == 201, created.text
+        assert dt.datetime.fromisoformat(created.json()["due_at"]) == dt.datetime.fromisoformat(due)
+        unknown = await client.post(
+            "/api/reminders", json={"user_id": 10**12, "message": "x", "due_at": due}
+        )
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"] == "application/problem+json"
+        bad = await client.post(
+            "/api/reminders",
+            json={"user_id": 1, "message": "nul\u0000", "due_at": "2001-01-01T00:00:00"},
+        )
+        assert bad.status_code == 422
+        located = {tuple(e["location"]) for e in bad.json()["errors"]}
+        assert located == {("body", "message"), ("body", "due_at")}
+        assert "nul" not in bad.text
+
+
+async def test_every_endpoint_taking_input_is_in_the_openapi_document(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-openapi")
+    async with serve(settings) as client:
+        document = (await client.get("/openapi.json")).json()
+    operations = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    assert {
+        ("POST", "/api/chat"),
+        ("POST", "/api/push/subscribe"),
+        ("POST", "/api/symptoms/report"),
+        ("POST", "/api/reminders"),
+        ("GET", "/api/symptoms/popular"),
+    } <= operations
+
+
+async def test_the_chat_refuses_bad_bodies_before_the_assistant(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-chat-input")
+    async with serve(settings) as client:
+        plain = await client.post(
+            "/api/chat", content=b'{"message": "hi"}', headers={"content-type": "text/plain"}
+        )
+        empty = await client.post("/api/chat", json={"message": ""})
+        huge = await client.post(
+            "/api/chat",
+            content=b'{"message": "' + b"x" * 2_000_000 + b'"}',
+            headers={"content-type": "application/json"},
+        )
+        ok = await client.post("/api/chat", json={"message": "headache"})
+    assert plain.status_code == 415
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["location"] == ["body", "message"]
+    assert huge.status_code == 413
+    assert all(
+        r.headers["content-type"] == "application/problem+json" for r in (plain, empty, huge)
+    )
+    assert ok.json() == {"reply": "You said 8 characters; see a doctor if unsure."}
+
+
+async def test_the_admin_report_filters_are_validated(app_database: str) -> None:
+    settings = Settings(database_url=app_database, redis_url="memory://app-admin-reports")
+    async with serve(settings) as client:
+        everything = await client.get("/api/admin/reports", params={"days": 365, "limit": 500})
+        assert everything.status_code == 200
+        reports = everything.json()["reports"]
+        assert len(reports) == 500
+        stamps = [r["reported_at"] for r in reports]
+        assert stamps == sorted(stamps, reverse=True)
+        symptom = reports[0]["symptom_id"]
+        one = await client.get(
+            "/api/admin/reports", params={"symptom_id": symptom, "days": 365, "limit": 5}
+        )
+        assert {r["symptom_id"] for r in one.json()["reports"]} == {symptom}
+        bad = await client.get("/api/admin/reports", params={"limit": "1_0", "days": "0"})
+        assert bad.status_code == 422
+        located = {tuple(e["location"]) for e in bad.json()["errors"]}
+        assert located == {("query", "limit"), ("query", "days")}
+        anonymous = await client.get("/api/admin/reports", headers={"Authorization": ""})
+    assert anonymous.status_code in (401, 403)  # the guard answers before validation
