@@ -78,11 +78,14 @@ if TYPE_CHECKING:
         Bulkhead,
         CircuitBreaker,
         CountWindow,
+        Hedge,
         Retry,
         RetryBudget,
         Timeout,
         TimeWindow,
         post_json,
+        resilient,
+        timeout,
     )
 
 __all__ = [
@@ -153,11 +156,14 @@ __all__ = [
     "Bulkhead",
     "CircuitBreaker",
     "CountWindow",
+    "Hedge",
     "Retry",
     "RetryBudget",
     "Timeout",
     "TimeWindow",
     "post_json",
+    "resilient",
+    "timeout",
 ]
 
 # Where each public name lives, by defining submodule (the groups of __all__). A name is
@@ -228,11 +234,14 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "Bulkhead",
         "CircuitBreaker",
         "CountWindow",
+        "Hedge",
         "Retry",
         "RetryBudget",
         "Timeout",
         "TimeWindow",
         "post_json",
+        "resilient",
+        "timeout",
     ),
 }
 _LAZY: dict[str, str] = {name: module for module, names in _SOURCES.items() for name in names}
