@@ -17,6 +17,7 @@ from ..errors import BulkheadFull, CallTimeout, CircuitOpen, UpstreamError
 from .breaker import BreakerListener, CircuitBreaker, State
 from .bulkhead import Bulkhead
 from .composition import Fallback, resilient
+from .hedge import Hedge
 from .retry import RETRYABLE_STATUSES, Retry, RetryBudget, retryable
 from .timeouts import Timeout, timeout
 from .windows import CountWindow, TimeWindow, Window
@@ -39,6 +40,8 @@ __all__ = [
     # resilience.composition
     "Fallback",
     "resilient",
+    # resilience.hedge
+    "Hedge",
     # resilience.http (the http extra)
     "parse_retry_after",
     "post_json",

@@ -183,7 +183,9 @@ class SharedState:
             pubsub: Any = client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
-                while True:
+                # checked each turn too: redis-py can swallow a cancellation that lands while
+                # it reads, and the loop must still end when the breaker is closed
+                while not self._closed:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
@@ -198,6 +200,8 @@ class SharedState:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.closing():
+                    return
                 self.outage.trip(exc, "breaker listener")
                 self.fell_back("listener")
                 await asyncio.sleep(self.outage.backoff)
@@ -206,6 +210,10 @@ class SharedState:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
+    def closing(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
     async def aclose(self) -> None:
         """Stop the listener, the pending announcements and the probe."""
         self._closed = True
@@ -213,5 +221,9 @@ class SharedState:
         for task in tasks:
             task.cancel()
         here = asyncio.get_running_loop()
-        await asyncio.gather(*(t for t in tasks if t.get_loop() is here), return_exceptions=True)
+        mine = [t for t in tasks if t.get_loop() is here]
+        if mine:
+            # bounded: a task cancelled inside a redis-py command can take long to unwind
+            # (seen: a pool release that waits); closing must not hang on it
+            await asyncio.wait(mine, timeout=self.timeout * 4)
         await self.outage.aclose()
