@@ -10,8 +10,10 @@ from .backoff import Backoff
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
+from .cron import Cron, Every, Schedule
 from .jobs import Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
 from .queue import JobCall, Queue, Task
+from .scheduler import CronJob, Misfire
 from .worker import Worker, WorkerStats
 
 __all__ = [
@@ -21,6 +23,10 @@ __all__ = [
     "Broker",
     "MemoryBroker",
     "RedisBroker",
+    # cron
+    "Cron",
+    "Every",
+    "Schedule",
     # jobs
     "Job",
     "JobFailed",
@@ -32,6 +38,9 @@ __all__ = [
     "JobCall",
     "Queue",
     "Task",
+    # scheduler
+    "CronJob",
+    "Misfire",
     # worker
     "Worker",
     "WorkerStats",

@@ -26,7 +26,9 @@ from .backoff import Backoff
 from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
+from .cron import Cron, Every
 from .jobs import Job, JobInfo, JobRecord
+from .scheduler import CronJob, Misfire
 
 __all__ = ["JobCall", "Queue", "Task"]
 
@@ -183,6 +185,7 @@ class Queue:
         self.result_ttl = result_ttl
         self.clock = clock
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.crons: dict[str, CronJob] = {}
         self.broker: Broker
         if isinstance(url_or_client, str):
             if url_or_client.startswith("memory://"):
@@ -240,6 +243,47 @@ class Queue:
             return task
 
         return register if func is None else register(func)
+
+    def cron(
+        self,
+        expression: str | None = None,
+        *,
+        every: float | None = None,
+        name: str | None = None,
+        misfire: Misfire = "skip",
+        misfire_grace: float = 30.0,
+        skip_if_running: bool = False,
+        retries: int = 0,
+        timeout: float | None = 300.0,
+    ) -> Callable[[Callable[[], Awaitable[Any]]], Task[[], Any]]:
+        """Register a coroutine function (no arguments) to run on a schedule.
+
+        ``@queue.cron("* * * * *")`` (five-field cron, UTC) or ``@queue.cron(every=10)``
+        (seconds, for sub-minute intervals). Each tick runs exactly once however many workers
+        run; no scheduler process is needed.
+
+        Args:
+            misfire: ticks missed while no worker ran: ``"skip"`` (default), ``"once"`` or
+                ``"all"`` (see :data:`~.scheduler.Misfire`).
+            misfire_grace: under ``"skip"``, how late a tick may still run, in seconds.
+            skip_if_running: drop a tick while the previous tick's job is not finished.
+            retries, timeout: as for :meth:`task`.
+
+        Raises:
+            ConfigError: neither or both of ``expression`` and ``every``, a bad expression
+                (the field is named), a bad policy.
+        """
+        if (expression is None) == (every is None):
+            raise ConfigError("expression", "give a cron expression or every=seconds, not both")
+        schedule = Cron(expression) if expression is not None else Every(float(every or 0))
+
+        def register(f: Callable[[], Awaitable[Any]]) -> Task[[], Any]:
+            task: Task[[], Any] = self.task(name=name, retries=retries, timeout=timeout)(f)
+            cron = CronJob(task.name, task, schedule, misfire, misfire_grace, skip_if_running)
+            self.crons[task.name] = cron
+            return task
+
+        return register
 
     async def enqueue_many(self, calls: Sequence[JobCall]) -> list[Job]:
         """Enqueue prepared calls (:meth:`Task.call`) in one round trip; their handles in order.

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from .brokers.base import Outcome
 from .jobs import Lease
 from .queue import Queue
+from .scheduler import CronScheduler
 
 __all__ = ["Worker", "WorkerStats"]
 
@@ -105,6 +106,7 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._stop = asyncio.Event()
         self._slot = asyncio.Event()
+        self.scheduler = CronScheduler(queue, self.clock)
 
     def __repr__(self) -> str:
         return f"Worker({self.queue.name!r}, id={self.id}, concurrency={self.concurrency})"
@@ -120,14 +122,17 @@ class Worker:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
-        beat = asyncio.create_task(self._heartbeat_loop(), name=f"queue-heartbeat-{self.id}")
+        owned = [asyncio.create_task(self._heartbeat_loop(), name=f"queue-heartbeat-{self.id}")]
+        if self.queue.crons:
+            owned.append(asyncio.create_task(self._cron_loop(), name=f"queue-cron-{self.id}"))
         try:
             await self._fetch_loop(burst=False)
             await self._shutdown()
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            for task in owned:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
@@ -343,6 +348,14 @@ class Worker:
                 if not ok and running.task is not None and not running.task.done():
                     running.lost = True
                     running.task.cancel()
+
+    async def _cron_loop(self) -> None:
+        while True:
+            await self.scheduler.step()
+            now = self.clock()
+            due = self.scheduler.next_due(now)
+            wait = self.poll if due is None else min(self.poll, max(0.005, due - now))
+            await asyncio.sleep(wait)
 
     async def _shutdown(self) -> None:
         tasks = [r.task for r in self._running.values() if r.task is not None]

@@ -179,7 +179,9 @@ async def test_popular_symptoms_and_stats_cached_and_invalidated_by_a_report(
             after = (await client.get("/api/admin/stats")).json()
             assert after["counts"]["reports"] == before + 1
             assert after["last_report"] == {
-                "id": created.json()["id"], "user_id": 1, "symptom_id": top["id"]
+                "id": created.json()["id"],
+                "user_id": 1,
+                "symptom_id": top["id"],
             }
             fresh = (await client.get("/api/symptoms/popular", params=params)).json()
             assert fresh["symptoms"][0]["reports"] == top["reports"] + 1

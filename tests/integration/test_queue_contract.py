@@ -11,7 +11,7 @@ import pytest
 
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.errors import BackendUnavailable, ConfigError
-from mediz_infra.queue import Backoff, JobFailed, JobRecord, Queue, Worker
+from mediz_infra.queue import Backoff, JobFailed, JobRecord, MemoryBroker, Misfire, Queue, Worker
 from tests._servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -32,17 +32,20 @@ QueueFactory = Callable[..., Queue]
 
 @pytest.fixture(params=["memory", "redis"])
 async def make_queue(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[QueueFactory]:
-    made: list[Queue] = []
-    client = create_redis(redis_url) if request.param == "redis" else None
+    clients = []
+    memory: dict[str, MemoryBroker] = {}
 
-    def make(**options: object) -> Queue:
-        name = f"q{uuid.uuid4().hex[:8]}"
-        queue = Queue(name, client or "memory://", prefix="test", **options)  # type: ignore[arg-type]
-        made.append(queue)
-        return queue
+    def make(name: str | None = None, **options: object) -> Queue:
+        """A queue; the same ``name`` again is another handle (own client) on the same jobs."""
+        name = name or f"q{uuid.uuid4().hex[:8]}"
+        if request.param == "memory":
+            broker = memory.setdefault(name, MemoryBroker())
+            return Queue(name, broker, **options)  # type: ignore[arg-type]
+        clients.append(create_redis(redis_url))
+        return Queue(name, clients[-1], prefix="test", **options)  # type: ignore[arg-type]
 
     yield make
-    if client is not None:
+    for client in clients:
         await client.flushdb()
         await client.aclose()
 
@@ -394,3 +397,100 @@ async def test_enqueue_with_redis_down_refuses_with_a_clear_error() -> None:
     with pytest.raises(BackendUnavailable, match="cannot enqueue 1 job"):
         await noop.enqueue()
     await client.aclose()
+
+
+async def test_cron_runs_once_per_tick_across_three_workers(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    name = f"cron{uuid.uuid4().hex[:6]}"
+    runs: list[float] = []
+    workers = []
+    for _ in range(3):
+        queue = make_queue(name, clock=clock)
+
+        @queue.cron(every=60, name="reminders")
+        async def check_reminders() -> None:
+            runs.append(clock.now)
+
+        workers.append(Worker(queue, poll=0.01))
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+
+    async def until(check: Callable[[], bool]) -> None:
+        async with asyncio.timeout(20):
+            while not check():  # noqa: ASYNC110 - the workers' state has no event to wait on
+                await asyncio.sleep(0.005)
+
+    start = clock.now
+    await until(lambda: all(w.scheduler.checked_at == start for w in workers))
+    for k in range(1, 6):
+        clock.now = start + 60 * k
+        # every worker has looked at this tick, and its one job has run
+        await until(lambda: all(w.scheduler.checked_at == clock.now for w in workers))
+        await until(lambda k=k: len(runs) >= k)  # type: ignore[misc]
+    for w in workers:
+        w.stop()
+    stats = await asyncio.gather(*tasks)
+    assert runs == [start + 60 * k for k in range(1, 6)]  # 5 runs, not 15
+    assert sum(s.completed for s in stats) == 5
+
+
+@pytest.mark.parametrize(
+    ("misfire", "late", "expected"),
+    [("skip", 5, 0), ("skip", 0.5, 1), ("once", 5, 1), ("all", 5, 3)],
+)
+async def test_ticks_missed_while_no_worker_ran_follow_the_misfire_policy(
+    make_queue: QueueFactory, misfire: Misfire, late: float, expected: int
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    runs: list[float] = []
+
+    @queue.cron(every=60, misfire=misfire, misfire_grace=1)
+    async def tick() -> None:
+        runs.append(clock.now)
+
+    worker = Worker(queue)
+    start = clock.now
+    assert await worker.scheduler.step() == 0  # the first start runs no history
+    clock.now = start + 3 * 60 + late  # three ticks passed with no worker running
+    assert await worker.scheduler.step() == expected
+    assert await worker.scheduler.step() == 0  # claimed: never again
+    await worker.run_burst()
+    assert len(runs) == expected
+    clock.now = start + 4 * 60
+    assert await worker.scheduler.step() == 1  # and on time again afterwards
+
+
+async def test_skip_if_running_drops_a_tick_while_the_last_one_is_unfinished(
+    make_queue: QueueFactory,
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+
+    @queue.cron(every=10, skip_if_running=True)
+    async def slow() -> None:
+        return None
+
+    worker = Worker(queue)
+    start = clock.now
+    await worker.scheduler.step()
+    clock.now = start + 10
+    assert await worker.scheduler.step() == 1
+    clock.now = start + 20
+    assert await worker.scheduler.step() == 0  # the first tick's job still waits
+    await worker.run_burst()
+    clock.now = start + 30
+    assert await worker.scheduler.step() == 1
+
+
+def test_cron_settings_are_checked_naming_the_field() -> None:
+    queue = Queue("settings", "memory://")
+    with pytest.raises(ConfigError, match="expression"):
+        queue.cron("* * * * *", every=5)
+    with pytest.raises(ConfigError, match=r"cron\.hour"):
+        queue.cron("0 25 * * *")
+    with pytest.raises(ConfigError, match="misfire"):
+        queue.cron(every=5, misfire="later")(_noop)  # type: ignore[arg-type]
+
+
+async def _noop() -> None:
+    return None

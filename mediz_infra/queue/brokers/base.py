@@ -79,6 +79,15 @@ class Broker(Protocol):
         """Pause (workers lease nothing) or resume the queue."""
         ...
 
+    async def cron_last(self, name: str) -> float | None:
+        """The last tick claimed for cron schedule ``name`` (None before the first)."""
+        ...
+
+    async def cron_advance(self, name: str, previous: float | None, tick: float) -> bool:
+        """Claim ``tick`` if the last claimed tick is still ``previous``; False if another
+        worker moved it first."""
+        ...
+
     async def wait_for_work(self, timeout: float) -> None:
         """Return when a job may have become ready, or after ``timeout`` seconds."""
         ...

@@ -44,6 +44,7 @@ class MemoryBroker:
         self._done: dict[str, float] = {}
         self._stats: dict[str, int] = {}
         self._paused = False
+        self._cron: dict[str, float] = {}
         self._wake = asyncio.Event()
 
     def _count(self, name: str) -> None:
@@ -227,6 +228,15 @@ class MemoryBroker:
         self._paused = paused
         if not paused:
             self._wake.set()
+
+    async def cron_last(self, name: str) -> float | None:
+        return self._cron.get(name)
+
+    async def cron_advance(self, name: str, previous: float | None, tick: float) -> bool:
+        if self._cron.get(name) != previous:
+            return False
+        self._cron[name] = tick
+        return True
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._waiting and not self._paused:

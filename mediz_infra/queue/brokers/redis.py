@@ -12,7 +12,8 @@ a queue's keys live in one slot and every script runs unchanged):
   from in-flight jobs, so an ETA never meets reclaiming.
 - ``base:active`` sorted set, score = lease deadline; a lapsed deadline is taken back.
 - ``base:dead`` and ``base:done`` sorted sets, score = when; ``base:stats`` counters;
-  ``base:paused`` flag; ``base:notify`` a one-element list workers block on (BLPOP).
+  ``base:paused`` flag; ``base:notify`` a one-element list workers block on (BLPOP);
+  ``base:cron:<name>`` the last tick claimed for a cron schedule (durable).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def _script(name: str) -> str:
     return files("mediz_infra").joinpath(f"_lua/queue_{name}.lua").read_text(encoding="utf-8")
 
 
-_ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN = (
-    _script(n) for n in ("enqueue", "fetch", "heartbeat", "settle", "admin")
+_ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN, _CRON = (
+    _script(n) for n in ("enqueue", "fetch", "heartbeat", "settle", "admin", "cron")
 )
 _INFO_FIELDS = ("task", "status", "attempts", "result", "error", "traceback")
 
@@ -73,6 +74,7 @@ class RedisBroker:
         self._heartbeat = LuaScript(client, _HEARTBEAT)
         self._settle = LuaScript(client, _SETTLE)
         self._admin = LuaScript(client, _ADMIN)
+        self._cron = LuaScript(client, _CRON)
 
     def _job(self, job_id: str) -> str:
         return f"{self.base}:job:{job_id}"
@@ -224,6 +226,15 @@ class RedisBroker:
         else:
             await client.delete(self._paused)
             await client.lpush(self._notify, 1)
+
+    async def cron_last(self, name: str) -> float | None:
+        client: Any = self.client
+        value = await client.get(f"{self.base}:cron:{name}")
+        return None if value is None else int(value) / 1000
+
+    async def cron_advance(self, name: str, previous: float | None, tick: float) -> bool:
+        expected = "" if previous is None else str(_ms(previous))
+        return bool(await self._cron([f"{self.base}:cron:{name}"], [expected, _ms(tick)]))
 
     async def wait_for_work(self, timeout: float) -> None:
         client: Any = self.client
