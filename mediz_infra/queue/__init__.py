@@ -12,6 +12,7 @@ from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every, Schedule
 from .jobs import Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
+from .outbox import Executor, Outbox, OutboxConnection, outbox_schema
 from .queue import JobCall, Queue, Task
 from .scheduler import CronJob, Misfire
 from .worker import Worker, WorkerStats
@@ -34,6 +35,11 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "Lease",
+    # outbox
+    "Executor",
+    "Outbox",
+    "OutboxConnection",
+    "outbox_schema",
     # queue
     "JobCall",
     "Queue",

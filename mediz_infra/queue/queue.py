@@ -28,6 +28,7 @@ from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every
 from .jobs import Job, JobInfo, JobRecord
+from .outbox import DEFAULT_TABLE, Executor, Outbox, OutboxConnection
 from .scheduler import CronJob, Misfire
 
 __all__ = ["JobCall", "Queue", "Task"]
@@ -126,6 +127,7 @@ class Task(Generic[P, R]):
         _delay: float | None = None,
         _at: datetime | float | None = None,
         _job_id: str | None = None,
+        connection: Executor | None = None,
         **kwargs: Any,
     ) -> Job:
         """Enqueue one job (one round trip) and return its handle.
@@ -137,14 +139,21 @@ class Task(Generic[P, R]):
             _job_id: the job's id; enqueueing an id that exists enqueues nothing and returns
                 a handle to the existing job (``job.created`` is False), so a retried request
                 cannot queue its work twice.
+            connection: a Postgres connection inside your transaction (asyncpg's, or anything
+                with ``execute``): the job goes to the queue's outbox table with your
+                transaction and reaches the broker when :meth:`Queue.relay_outbox` runs
+                after the commit; a rollback enqueues nothing. Not a task argument, so a task
+                cannot take a parameter named ``connection``.
 
         Raises:
             ConfigError: bad arguments (see :meth:`call`).
             BackendUnavailable: the broker could not be reached: the job was NOT enqueued.
         """
-        (job,) = await self.queue.enqueue_many(
-            [self.call(*args, _delay=_delay, _at=_at, _job_id=_job_id, **kwargs)]
-        )
+        call = self.call(*args, _delay=_delay, _at=_at, _job_id=_job_id, **kwargs)
+        if connection is not None:
+            await self.queue.outbox.write(connection, [call.record])
+            return Job(call.record.id, self.queue.broker)
+        (job,) = await self.queue.enqueue_many([call])
         return job
 
     async def enqueue_many(self, calls: Iterable[Sequence[Any]]) -> list[Job]:
@@ -163,6 +172,8 @@ class Queue:
         prefix: the first part of the queue's Redis keys.
         result_ttl: seconds a completed job's result is kept.
         clock: seconds since the epoch (``time.time``); injectable for tests.
+        outbox_table: the Postgres table of transactional enqueues (see
+            :func:`~.outbox.outbox_schema`).
 
     Raises:
         ConfigError: an empty name, a name with braces, or an unknown URL scheme.
@@ -176,6 +187,7 @@ class Queue:
         prefix: str = "mediz",
         result_ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        outbox_table: str = DEFAULT_TABLE,
     ) -> None:
         if not name or "{" in name or "}" in name:
             raise ConfigError("name", f"must be non-empty without braces, got {name!r}")
@@ -186,6 +198,7 @@ class Queue:
         self.clock = clock
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.crons: dict[str, CronJob] = {}
+        self.outbox = Outbox(name, outbox_table)
         self.broker: Broker
         if isinstance(url_or_client, str):
             if url_or_client.startswith("memory://"):
@@ -306,6 +319,23 @@ class Queue:
             Job(c.record.id, self.broker, created=new)
             for c, new in zip(calls, created, strict=True)
         ]
+
+    async def relay_outbox(self, connection: OutboxConnection, limit: int = 500) -> int:
+        """Move up to ``limit`` committed transactional enqueues to the broker; how many.
+
+        Run it after commits, or on a timer (a worker's cron job does:
+        ``@queue.cron(every=1)``). Rows stay in the outbox when the broker refuses them.
+
+        Raises:
+            BackendUnavailable: the broker could not be reached (the rows stay).
+        """
+        try:
+            return await self.outbox.relay(connection, self.broker, limit)
+        except BACKEND_ERRORS as exc:
+            raise BackendUnavailable(
+                f"queue {self.name!r}: cannot relay the outbox: the broker is unreachable "
+                f"({type(exc).__name__}); the jobs stay in {self.outbox.table} for the next relay"
+            ) from exc
 
     def job(self, job_id: str) -> Job:
         """A handle to a job by its id."""
