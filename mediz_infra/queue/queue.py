@@ -27,6 +27,7 @@ from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every
+from .instruments import QueueInstruments
 from .jobs import Job, JobInfo, JobRecord
 from .outbox import DEFAULT_TABLE, Executor, Outbox, OutboxConnection
 from .scheduler import CronJob, Misfire
@@ -199,6 +200,7 @@ class Queue:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.crons: dict[str, CronJob] = {}
         self.outbox = Outbox(name, outbox_table)
+        self.instruments = QueueInstruments(name)
         self.broker: Broker
         if isinstance(url_or_client, str):
             if url_or_client.startswith("memory://"):
@@ -315,10 +317,12 @@ class Queue:
                 f"unreachable ({type(exc).__name__}); nothing was pretended: retry later "
                 "(pass _job_id so a retry cannot enqueue twice) or check REDIS_URL"
             ) from exc
-        return [
-            Job(c.record.id, self.broker, created=new)
-            for c, new in zip(calls, created, strict=True)
-        ]
+        jobs = []
+        for call, new in zip(calls, created, strict=True):
+            jobs.append(Job(call.record.id, self.broker, created=new))
+            if new:
+                self.instruments.event(call.record.task, "enqueued")
+        return jobs
 
     async def relay_outbox(self, connection: OutboxConnection, limit: int = 500) -> int:
         """Move up to ``limit`` committed transactional enqueues to the broker; how many.

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import signal
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,9 @@ from .scheduler import CronScheduler
 __all__ = ["Worker", "WorkerStats"]
 
 log = logging.getLogger("mediz_infra.queue")
+
+
+_EVENTS = {"complete": "completed", "retry": "retried", "dead": "dead", "release": "released"}
 
 
 @dataclass
@@ -237,12 +241,19 @@ class Worker:
                     ),
                 )
                 return
+            instruments = self.queue.instruments
+            instruments.event(lease.task, "started")
+            if lease.attempts == 1:
+                wait = max(0.0, self.clock() - lease.enqueued_at)
+                instruments.wait.record(wait, {"queue": self.queue.name, "task": lease.task})
+            began = time.perf_counter()
             try:
                 async with asyncio.timeout(task.timeout):
                     value = await task.func(*args, **kwargs)
                 result = json.dumps(value)
             except asyncio.CancelledError:
                 if running.lost:
+                    instruments.event(lease.task, "lease_lost")
                     self.stats.lost_leases += 1
                     log.warning(
                         "queue %r: job %s lost its lease and was cancelled",
@@ -261,6 +272,8 @@ class Worker:
                         f"TimeoutError: the attempt ran past the task's timeout ({task.timeout} s)"
                     )
                 tb = traceback.format_exc()
+                self._measure(lease, began, "failed")
+                instruments.event(lease.task, "failed")
                 self.stats.failed += 1
                 if lease.attempts < lease.max_attempts:
                     retry_at = self.clock() + task.backoff.delay(lease.attempts)
@@ -268,9 +281,14 @@ class Worker:
                 else:
                     await self._settle(running, "dead", error=error, tb=tb)
                 return
+            self._measure(lease, began, "completed")
             await self._settle(running, "complete", result=result)
         finally:
             self._finished(running)
+
+    def _measure(self, lease: Lease, began: float, outcome: str) -> None:
+        attributes = {"queue": self.queue.name, "task": lease.task, "outcome": outcome}
+        self.queue.instruments.duration.record(time.perf_counter() - began, attributes)
 
     async def _settle(
         self,
@@ -318,6 +336,7 @@ class Worker:
         if not ok:
             self.stats.refused += 1
             return
+        self.queue.instruments.event(lease.task, _EVENTS[outcome])
         if outcome == "complete":
             self.stats.completed += 1
         elif outcome == "retry":
