@@ -1,4 +1,4 @@
-"""``mediz-infra``: the command line: ``check``, ``settings`` and ``db advise``.
+"""``mediz-infra``: the command line: ``check``, ``settings``, ``db advise`` and ``worker``.
 
 Every failure prints its cause and the fix and exits non-zero; nothing prints a password.
 ``check`` exits 0 when every configured backend answers (an unset one is reported as ``off``),
@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .config import load_settings
 from .errors import ConfigError, InfraError
@@ -60,6 +62,61 @@ async def _check(as_json: bool) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
+def _load_queue(target: str) -> Any:
+    """The :class:`~mediz_infra.queue.Queue` that ``module:attribute`` names."""
+    import importlib
+
+    from .queue import Queue
+
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError("target", f"{target!r} is not module:attribute (e.g. app.jobs:queue)")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as uvicorn does: the app's modules from where it runs
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            "target",
+            f"cannot import {module_name!r} ({exc}); run from the app's directory "
+            "or add it to PYTHONPATH",
+        ) from None
+    queue = getattr(module, attribute, None)
+    if not isinstance(queue, Queue):
+        raise ConfigError(
+            "target",
+            f"{module_name}.{attribute} is {type(queue).__name__}, not a Queue; "
+            "name the Queue object the tasks are registered on",
+        )
+    return queue
+
+
+async def _work(args: argparse.Namespace) -> int:
+    from .queue import Worker
+
+    queue = _load_queue(args.target)
+    worker = Worker(
+        queue,
+        concurrency=args.concurrency,
+        lease=args.lease,
+        grace=args.grace,
+        max_stalls=args.max_stalls,
+    )
+    tasks = ", ".join(sorted(queue.tasks)) or "none"
+    _progress(f"worker {worker.id}: {queue!r}, concurrency {args.concurrency}, tasks: {tasks}")
+    _progress("working; SIGTERM or Ctrl-C stops fetching and lets running jobs finish")
+    try:
+        stats = await worker.run(handle_signals=True)
+    finally:
+        await queue.aclose()
+    _progress(
+        f"stopped: {stats.completed} completed, {stats.retried} retried, {stats.dead} dead, "
+        f"{stats.released} handed back, {stats.lost_leases} lost leases, "
+        f"{stats.backend_errors} broker errors"
+    )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mediz-infra`` command."""
     parser = argparse.ArgumentParser(prog="mediz-infra", description=__doc__)
@@ -73,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .db.advisor.command import add_arguments, advise
 
     add_arguments(db.add_parser("advise", help="suggest indexes; report unused and duplicate ones"))
+    work = sub.add_parser("worker", help="run a job queue's worker until SIGTERM or Ctrl-C")
+    work.add_argument("target", help="the Queue as module:attribute, e.g. app.jobs:queue")
+    work.add_argument("--concurrency", type=int, default=10, help="jobs run at once (10)")
+    work.add_argument("--lease", type=float, default=30.0, help="lease seconds (30)")
+    work.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds (30)")
+    work.add_argument("--max-stalls", type=int, default=5, help="take-backs before dead (5)")
     args = parser.parse_args(argv)
     try:
         if args.command == "db":
@@ -80,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not url:
                 raise ConfigError("DATABASE_URL", "unset; set it or pass --database-url")
             return asyncio.run(advise(url, args))
+        if args.command == "worker":
+            return asyncio.run(_work(args))
         if args.command == "settings":
             print(json.dumps(load_settings().describe(), indent=2, default=str))
             return 0

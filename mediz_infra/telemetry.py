@@ -23,6 +23,9 @@ __all__ = [
     "HTTP_SERVER_ACTIVE_REQUESTS",
     "HTTP_SERVER_REQUEST_DURATION",
     "INSTRUMENTATION_NAME",
+    "QUEUE_JOBS",
+    "QUEUE_JOB_DURATION",
+    "QUEUE_JOB_WAIT",
     "RATELIMIT_ACQUIRE_WAIT",
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
@@ -70,6 +73,17 @@ CACHE_ERRORS = "mediz.cache.errors"
 unstorable."""
 CACHE_LOCK_WAITS = "mediz.cache.lock.waits"
 """Observable counter, ``{wait}``: callers that waited for another process's computation."""
+
+# queue
+QUEUE_JOBS = "mediz.queue.jobs"
+"""Counter, ``{job}``; attributes ``queue``, ``task``, ``event`` = enqueued | started |
+completed | failed | retried | dead | released | lease_lost."""
+QUEUE_JOB_WAIT = "mediz.queue.job.wait"
+"""Histogram, ``s``: from enqueue to a job's first start (a ``_delay`` included); ``queue``,
+``task``."""
+QUEUE_JOB_DURATION = "mediz.queue.job.duration"
+"""Histogram, ``s``: one attempt's run time; attributes ``queue``, ``task``, ``outcome`` =
+completed | failed."""
 
 # metrics (names from the OpenTelemetry HTTP semantic conventions)
 HTTP_SERVER_REQUEST_DURATION = "http.server.request.duration"

@@ -186,8 +186,10 @@ async def test_the_suggested_index_is_used_and_reads_less(pool: PoolManager) -> 
         assert top.candidate.name in used_after and top.candidate.name not in used_before
         # Pages read is what the index saves, and unlike a timing it does not vary by run.
         assert blocks_after * 20 < blocks_before, (blocks_before, blocks_after)
-        print(f"execution time {ms_before:.2f} ms -> {ms_after:.2f} ms; "
-              f"buffers {blocks_before} -> {blocks_after}")
+        print(
+            f"execution time {ms_before:.2f} ms -> {ms_after:.2f} ms; "
+            f"buffers {blocks_before} -> {blocks_after}"
+        )
         # With the index in place the advisor suggests it no more.
         again = await IndexAdvisor(pool).run([Statement(HOT, calls=30)])
         assert all(s.candidate != top.candidate for s in again.suggestions)
@@ -261,7 +263,11 @@ def cli(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[
     clean = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     return subprocess.run(
         [sys.executable, "-m", "mediz_infra.cli", "db", "advise", *args],
-        input=stdin, capture_output=True, text=True, env={**clean, **env}, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
     )
 
 
@@ -307,6 +313,7 @@ def test_cli_apply_creates_the_index_and_the_real_plan_uses_it(seeded: str) -> N
         assert "uses it: SELECT id, total FROM orders WHERE customer_id = $1" in out.stderr
         assert set(_indexes(seeded)) - set(before) == {"orders_customer_id_created_at_idx"}
     finally:
+
         async def drop() -> None:
             con = await asyncpg.connect(seeded)
             await con.execute("DROP INDEX IF EXISTS orders_customer_id_created_at_idx")

@@ -16,7 +16,10 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     return subprocess.run(
         [sys.executable, "-m", "mediz_infra.cli", *args],
-        capture_output=True, text=True, env={**clean, **env}, timeout=60,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=60,
     )
 
 

@@ -158,9 +158,7 @@ async def test_cancelled_during_the_pre_ping(database_url: str) -> None:
 
 
 async def test_cancelled_while_release_awaits_the_reset(database_url: str) -> None:
-    async with PoolManager(
-        database_url, min_size=1, max_size=1, application_name="clean"
-    ) as pool:
+    async with PoolManager(database_url, min_size=1, max_size=1, application_name="clean") as pool:
         con = await pool.checkout()
         await con.execute("SET application_name = 'dirty'")
         releasing = asyncio.create_task(pool.release(con))
@@ -253,8 +251,13 @@ async def test_a_thousand_random_cancellations_lose_nothing(database_url: str) -
     loop.set_exception_handler(on_error)
     try:
         async with PoolManager(
-            database_url, min_size=size, max_size=size, application_name=name,
-            ping_after=0.002, acquire_timeout=30, max_lifetime=0.1,  # recycled: reconnects too
+            database_url,
+            min_size=size,
+            max_size=size,
+            application_name=name,
+            ping_after=0.002,
+            acquire_timeout=30,
+            max_lifetime=0.1,  # recycled: reconnects too
         ) as pool:
             before = await _server_count(database_url, name)
             assert before == size

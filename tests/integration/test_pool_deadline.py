@@ -45,6 +45,7 @@ async def test_the_default_command_timeout_bounds_a_query_on_a_frozen_server(
     frozen_pg: PostgresServer,
 ) -> None:
     async with PoolManager(frozen_pg.url) as pool:
+
         async def query_in_block() -> None:
             async with pool.acquire() as con:
                 frozen_pg.freeze()
@@ -65,9 +66,8 @@ async def test_releasing_after_a_timed_out_query_does_not_wait_for_the_server(
 ) -> None:
     # The cancel of the timed-out query goes to a frozen server; the pool settles it in the
     # background. The caller's block ends with the query's TimeoutError, not after it.
-    async with PoolManager(
-        frozen_pg.url, command_timeout=0.5, connect_timeout=60.0
-    ) as pool:
+    async with PoolManager(frozen_pg.url, command_timeout=0.5, connect_timeout=60.0) as pool:
+
         async def query_in_block() -> None:
             async with pool.acquire() as con:
                 frozen_pg.freeze()
@@ -81,9 +81,7 @@ async def test_releasing_after_a_timed_out_query_does_not_wait_for_the_server(
 
 
 async def test_the_pre_ping_is_bounded_by_the_acquire_timeout(frozen_pg: PostgresServer) -> None:
-    async with PoolManager(
-        frozen_pg.url, ping_after=0.001, connect_timeout=60.0
-    ) as pool:
+    async with PoolManager(frozen_pg.url, ping_after=0.001, connect_timeout=60.0) as pool:
         await pool.fetchval("SELECT 1")
         frozen_pg.freeze()
         await asyncio.sleep(0.01)  # past ping_after: the next acquire pre-pings

@@ -69,6 +69,7 @@ async def _standby_caught_up(standby: PostgresServer, primary: asyncpg.Connectio
     target = await primary.fetchval("SELECT pg_current_wal_lsn()")
     con = await asyncpg.connect(standby.url)
     try:
+
         async def replayed() -> bool:
             return bool(await con.fetchval("SELECT pg_last_wal_replay_lsn() >= $1", target))
 
@@ -101,8 +102,11 @@ async def test_a_silent_replica_is_skipped_after_the_first_timeout(
         async with PoolManager(
             main.url, replicas=[silent], replica_check_timeout=0.5, acquire_timeout=2.0
         ) as pool:
-            assert any("replica" in r.getMessage() and "127.0.0.1" in r.getMessage()
-                       for r in caplog.records if r.levelno == logging.WARNING)
+            assert any(
+                "replica" in r.getMessage() and "127.0.0.1" in r.getMessage()
+                for r in caplog.records
+                if r.levelno == logging.WARNING
+            )
             before = accepted[0]
             for _ in range(200):
                 assert not await _served_by_standby(pool)
@@ -120,8 +124,10 @@ async def test_a_replica_that_turns_silent_after_start_costs_one_bounded_read(
     main, _ = cluster
     async with counting_silent_server() as (port, accepted):
         pool = PoolManager(
-            main.url, replicas=[f"postgresql://app@127.0.0.1:{port}/app"],
-            replica_check_timeout=0.5, replica_check_interval=3600,
+            main.url,
+            replicas=[f"postgresql://app@127.0.0.1:{port}/app"],
+            replica_check_timeout=0.5,
+            replica_check_interval=3600,
         )
         async with pool:
             # Pretend the start-up check passed: the first read meets the silence itself.
@@ -144,8 +150,12 @@ async def test_a_frozen_standby_holds_no_read_past_its_deadline_and_reads_fall_b
 ) -> None:
     main, standby = cluster
     async with PoolManager(
-        main.url, replicas=[standby.url], command_timeout=1.0,
-        replica_check_interval=0.2, replica_check_timeout=0.5, connect_timeout=60.0,
+        main.url,
+        replicas=[standby.url],
+        command_timeout=1.0,
+        replica_check_interval=0.2,
+        replica_check_timeout=0.5,
+        connect_timeout=60.0,
     ) as pool:
         assert await _served_by_standby(pool)
         standby.freeze()
@@ -216,7 +226,10 @@ async def test_lag_fallback_fail_refuses_reads_while_every_replica_lags(
     control = await asyncpg.connect(standby.url)
     try:
         async with PoolManager(
-            main.url, replicas=[standby.url], max_lag=0.5, lag_fallback="fail",
+            main.url,
+            replicas=[standby.url],
+            max_lag=0.5,
+            lag_fallback="fail",
             replica_check_interval=0.2,
         ) as pool:
             await control.execute("SELECT pg_wal_replay_pause()")
@@ -241,9 +254,7 @@ async def test_read_your_writes_with_the_position_token(
     cluster: tuple[PostgresServer, PostgresServer], primary: asyncpg.Connection
 ) -> None:
     main, standby = cluster
-    async with PoolManager(
-        main.url, replicas=[standby.url], replica_check_interval=0.2
-    ) as pool:
+    async with PoolManager(main.url, replicas=[standby.url], replica_check_interval=0.2) as pool:
         seen = 0
         for n in range(200):
             async with pool.transaction() as con:

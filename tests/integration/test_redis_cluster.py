@@ -23,9 +23,7 @@ async def port() -> AsyncIterator[int]:
 
 async def test_a_burst_over_the_limit_waits_instead_of_failing(port: int) -> None:
     """Six commands that hold a connection 0.1 s each, two connections: all six succeed."""
-    client = create_redis(
-        f"redis+cluster://127.0.0.1:{port}", max_connections=2, timeout=5.0
-    )
+    client = create_redis(f"redis+cluster://127.0.0.1:{port}", max_connections=2, timeout=5.0)
     assert isinstance(client, BoundedCluster)
     try:
         replies = await asyncio.gather(*(client.blpop([f"{{q}}:{i}"], 0.1) for i in range(6)))

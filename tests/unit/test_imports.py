@@ -29,6 +29,7 @@ COMPONENTS = (
     "mediz_infra.health",
     "mediz_infra.infra",
     "mediz_infra.metrics",
+    "mediz_infra.queue",
     "mediz_infra.ratelimit",
     "mediz_infra.resilience",
     "mediz_infra.validation",
@@ -60,6 +61,8 @@ def loaded_after(code: str, watched: tuple[str, ...]) -> list[str]:
         ("mediz_infra.metrics", "mediz_infra.cache"),
         ("mediz_infra.metrics", "mediz_infra.ratelimit"),
         ("mediz_infra.health", "mediz_infra.metrics"),
+        ("mediz_infra.queue", "mediz_infra.ratelimit"),
+        ("mediz_infra.queue", "mediz_infra.cache"),
     ],
 )
 def test_a_component_loads_neither_asyncpg_nor_settings_nor_the_other(
@@ -109,6 +112,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
         infra,
         metrics,
         problems,
+        queue,
         ratelimit,
         resilience,
         validation,
@@ -129,6 +133,7 @@ def test_names_come_from_their_submodules_and_are_listed_in_dir() -> None:
             ".infra": infra,
             ".metrics": metrics,
             ".problems": problems,
+            ".queue": queue,
             ".ratelimit": ratelimit,
             ".resilience": resilience,
             ".validation": validation,

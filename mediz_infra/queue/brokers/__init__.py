@@ -1,0 +1,1 @@
+"""Brokers: the store behind a queue (Redis, or this process's memory)."""

@@ -1,0 +1,245 @@
+"""The Redis broker: lists and sorted sets moved by Lua scripts, every key of a queue under one
+hash tag.
+
+Keys (``base`` = ``{prefix}:queue:{name}`` with the braces around the name, so on Cluster all of
+a queue's keys live in one slot and every script runs unchanged):
+
+- ``base:job:<id>`` hash: task, payload, attempts, lease token, status, result or error. Kept
+  until settled; a completed job expires after ``result_ttl``; a dead one stays until retried
+  or deleted (durable queue state).
+- ``base:waiting`` list of ready ids (LPUSH in, RPOP out: first in, first out).
+- ``base:delayed`` sorted set, score = when due (``_delay``/``_at`` jobs and retries), apart
+  from in-flight jobs, so an ETA never meets reclaiming.
+- ``base:active`` sorted set, score = lease deadline; a lapsed deadline is taken back.
+- ``base:dead`` and ``base:done`` sorted sets, score = when; ``base:stats`` counters;
+  ``base:paused`` flag; ``base:notify`` a one-element list workers block on (BLPOP);
+  ``base:cron:<name>`` the last tick claimed for a cron schedule (durable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.resources import files
+from typing import Any, cast
+
+from ...backends.redis import LuaScript, RedisClient
+from ..jobs import JobInfo, JobRecord, JobStatus, Lease
+from .base import Outcome
+
+__all__ = ["RedisBroker"]
+
+
+def _script(name: str) -> str:
+    return files("mediz_infra").joinpath(f"_lua/queue_{name}.lua").read_text(encoding="utf-8")
+
+
+_ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN, _CRON = (
+    _script(n) for n in ("enqueue", "fetch", "heartbeat", "settle", "admin", "cron")
+)
+_INFO_FIELDS = ("task", "status", "attempts", "result", "error", "traceback")
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisBroker:
+    """A queue's jobs on Redis. See :class:`~.base.Broker`; methods raise redis-py's errors
+    (:data:`~mediz_infra.backends.BACKEND_ERRORS`), which :class:`~..queue.Queue` translates.
+
+    Args:
+        client: a client from :func:`~mediz_infra.backends.create_redis` (standalone, Sentinel
+            or Cluster).
+        name: the queue's name.
+        prefix: the first part of every key.
+        owned: close the client in :meth:`aclose` (set when the queue built it from a URL).
+    """
+
+    def __init__(
+        self, client: RedisClient, name: str, *, prefix: str = "mediz", owned: bool = False
+    ) -> None:
+        self.client = client
+        self.base = f"{prefix}:queue:{{{name}}}"
+        self._owned = owned
+        b = self.base
+        self._waiting, self._delayed, self._active = f"{b}:waiting", f"{b}:delayed", f"{b}:active"
+        self._dead, self._done, self._stats = f"{b}:dead", f"{b}:done", f"{b}:stats"
+        self._paused, self._notify = f"{b}:paused", f"{b}:notify"
+        self._enqueue = LuaScript(client, _ENQUEUE)
+        self._fetch = LuaScript(client, _FETCH)
+        self._heartbeat = LuaScript(client, _HEARTBEAT)
+        self._settle = LuaScript(client, _SETTLE)
+        self._admin = LuaScript(client, _ADMIN)
+        self._cron = LuaScript(client, _CRON)
+
+    def _job(self, job_id: str) -> str:
+        return f"{self.base}:job:{job_id}"
+
+    async def enqueue(self, records: Sequence[JobRecord]) -> list[bool]:
+        def keys(r: JobRecord) -> list[str]:
+            return [self._job(r.id), self._waiting, self._delayed, self._notify]
+
+        def args(r: JobRecord) -> list[str | int]:
+            return [r.id, r.task, r.payload, r.max_attempts, _ms(r.enqueued_at), _ms(r.eta)]
+
+        if len(records) == 1:
+            return [bool(await self._enqueue(keys(records[0]), args(records[0])))]
+        # One round trip: EVALSHA per job in one pipeline (the script is loaded first, so no
+        # NOSCRIPT can break the batch half-way).
+        client: Any = self.client
+        await client.script_load(_ENQUEUE)
+        async with client.pipeline(transaction=False) as pipe:
+            for r in records:
+                k = keys(r)
+                pipe.evalsha(self._enqueue.sha, len(k), *k, *args(r))
+            replies = await pipe.execute()
+        return [bool(x) for x in replies]
+
+    async def fetch(self, count: int, lease: float, now: float, max_stalls: int) -> list[Lease]:
+        keys = [self._waiting, self._delayed, self._active, self._dead, self._stats, self._paused]
+        reply = await self._fetch(keys, [self.base, _ms(now), _ms(now + lease), count, max_stalls])
+        out = []
+        for i in range(0, len(reply), 7):
+            job_id, token, attempts, task, payload, max_attempts, enqueued = reply[i : i + 7]
+            out.append(
+                Lease(
+                    _text(job_id),
+                    int(token),
+                    int(attempts),
+                    _text(task),
+                    _text(payload),
+                    int(max_attempts),
+                    int(enqueued) / 1000,
+                )
+            )
+        return out
+
+    async def heartbeat(self, leases: Sequence[tuple[str, int]], deadline: float) -> list[bool]:
+        if not leases:
+            return []
+        args: list[str | int] = [self.base, _ms(deadline)]
+        for job_id, token in leases:
+            args += [job_id, token]
+        return [bool(x) for x in await self._heartbeat([self._active], args)]
+
+    async def settle(
+        self,
+        job_id: str,
+        token: int,
+        outcome: Outcome,
+        now: float,
+        *,
+        result: str = "",
+        error: str = "",
+        traceback: str = "",
+        retry_at: float = 0.0,
+        result_ttl: float = 3600.0,
+    ) -> bool:
+        keys = [
+            self._job(job_id),
+            self._active,
+            self._waiting,
+            self._delayed,
+            self._dead,
+            self._done,
+            self._stats,
+            self._notify,
+        ]
+        args: list[str | int] = [
+            job_id,
+            token,
+            outcome,
+            _ms(now),
+            max(1, _ms(result_ttl)),
+            result,
+            error,
+            traceback,
+            _ms(retry_at),
+        ]
+        return bool(await self._settle(keys, args))
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        client: Any = self.client
+        values = await client.hmget(self._job(job_id), _INFO_FIELDS)
+        if values[0] is None:
+            return None
+        task, status, attempts, result, error, tb = (
+            None if v is None else _text(v) for v in values
+        )
+        return JobInfo(
+            job_id,
+            task or "",
+            cast(JobStatus, status),
+            int(attempts or 0),
+            result,
+            error or None,
+            tb or None,
+        )
+
+    async def counts(self) -> dict[str, int]:
+        client: Any = self.client
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.llen(self._waiting)
+            pipe.zcard(self._delayed)
+            pipe.zcard(self._active)
+            pipe.zcard(self._done)
+            pipe.zcard(self._dead)
+            pipe.hgetall(self._stats)
+            *sizes, stats = await pipe.execute()
+        names = ("waiting", "delayed", "active", "complete", "dead")
+        out = dict(zip(names, (int(x) for x in sizes), strict=True))
+        out.update({_text(k): int(v) for k, v in stats.items() if _text(k) not in out})
+        return out
+
+    async def dead(self, limit: int = 50) -> list[JobInfo]:
+        client: Any = self.client
+        ids = await client.zrevrange(self._dead, 0, limit - 1)
+        infos = [await self.info(_text(i)) for i in ids]
+        return [i for i in infos if i is not None]
+
+    async def _admin_call(self, job_id: str, action: str) -> bool:
+        keys = [
+            self._job(job_id),
+            self._waiting,
+            self._delayed,
+            self._active,
+            self._dead,
+            self._done,
+            self._notify,
+        ]
+        return bool(await self._admin(keys, [job_id, action]))
+
+    async def retry_dead(self, job_id: str) -> bool:
+        return await self._admin_call(job_id, "retry")
+
+    async def delete(self, job_id: str) -> bool:
+        return await self._admin_call(job_id, "delete")
+
+    async def set_paused(self, paused: bool) -> None:
+        client: Any = self.client
+        if paused:
+            await client.set(self._paused, 1)
+        else:
+            await client.delete(self._paused)
+            await client.lpush(self._notify, 1)
+
+    async def cron_last(self, name: str) -> float | None:
+        client: Any = self.client
+        value = await client.get(f"{self.base}:cron:{name}")
+        return None if value is None else int(value) / 1000
+
+    async def cron_advance(self, name: str, previous: float | None, tick: float) -> bool:
+        expected = "" if previous is None else str(_ms(previous))
+        return bool(await self._cron([f"{self.base}:cron:{name}"], [expected, _ms(tick)]))
+
+    async def wait_for_work(self, timeout: float) -> None:
+        client: Any = self.client
+        await client.blpop([self._notify], timeout=timeout)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await cast(Any, self.client).aclose()

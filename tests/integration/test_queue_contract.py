@@ -1,0 +1,496 @@
+"""One contract for the queue's brokers: the in-process one and the real Redis answer alike."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from mediz_infra.backends.redis import create_redis
+from mediz_infra.errors import BackendUnavailable, ConfigError
+from mediz_infra.queue import Backoff, JobFailed, JobRecord, MemoryBroker, Misfire, Queue, Worker
+from tests._servers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    """Seconds since the epoch, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+QueueFactory = Callable[..., Queue]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_queue(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[QueueFactory]:
+    clients = []
+    memory: dict[str, MemoryBroker] = {}
+
+    def make(name: str | None = None, **options: object) -> Queue:
+        """A queue; the same ``name`` again is another handle (own client) on the same jobs."""
+        name = name or f"q{uuid.uuid4().hex[:8]}"
+        if request.param == "memory":
+            broker = memory.setdefault(name, MemoryBroker())
+            return Queue(name, broker, **options)  # type: ignore[arg-type]
+        clients.append(create_redis(redis_url))
+        return Queue(name, clients[-1], prefix="test", **options)  # type: ignore[arg-type]
+
+    yield make
+    for client in clients:
+        await client.flushdb()
+        await client.aclose()
+
+
+async def test_a_job_runs_and_its_result_comes_back(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    job = await add.enqueue(2, b=3)
+    assert job.created and await job.status() == "waiting"
+    await Worker(queue).run_burst()
+    assert await job.status() == "complete"
+    assert await job.result(timeout=5) == 5
+    counts = await queue.counts()
+    assert counts["completed"] == 1 and counts["waiting"] == 0 and counts["active"] == 0
+
+
+async def test_the_same_job_id_twice_gives_one_job(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    runs: list[str] = []
+
+    @queue.task
+    async def note(text: str) -> None:
+        runs.append(text)
+
+    first = await note.enqueue("a", _job_id="reminder-7")
+    second = await note.enqueue("b", _job_id="reminder-7")
+    assert first.created and not second.created and first.id == second.id == "reminder-7"
+    await Worker(queue).run_burst()
+    assert runs == ["a"]
+
+
+async def test_enqueue_many_enqueues_every_job_in_order(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    seen: list[int] = []
+
+    @queue.task
+    async def record(n: int) -> int:
+        seen.append(n)
+        return n
+
+    jobs = await record.enqueue_many([(n,) for n in range(50)])
+    again = await queue.enqueue_many([record.call(99, _job_id=jobs[0].id)])
+    assert not again[0].created
+    await Worker(queue, concurrency=1).run_burst()
+    assert seen == list(range(50))
+    assert [await j.result(timeout=5) for j in jobs[:3]] == [0, 1, 2]
+
+
+async def test_a_delayed_job_waits_for_its_time(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+
+    @queue.task
+    async def ping() -> str:
+        return "pong"
+
+    job = await ping.enqueue(_delay=60)
+    at = await ping.enqueue(_at=clock.now + 30)
+    assert await job.status() == "delayed"
+    clock.now += 29.9
+    await Worker(queue).run_burst()
+    assert await at.status() == "delayed"
+    clock.now += 0.1
+    await Worker(queue).run_burst()
+    assert await at.status() == "complete" and await job.status() == "delayed"
+    clock.now += 30
+    await Worker(queue).run_burst()
+    assert await job.result(timeout=5) == "pong"
+
+
+async def test_retries_wait_out_the_backoff_then_succeed(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    attempts: list[float] = []
+
+    @queue.task(retries=3, backoff=Backoff(base=10, factor=2, jitter=0))
+    async def flaky() -> str:
+        attempts.append(clock.now)
+        if len(attempts) < 3:
+            raise ConnectionError("push provider down")
+        return "sent"
+
+    job = await flaky.enqueue()
+    start = clock.now
+    await Worker(queue).run_burst()
+    assert len(attempts) == 1
+    info = await job.info()
+    assert (
+        info is not None and info.status == "delayed" and "push provider down" in (info.error or "")
+    )
+    clock.now = start + 9.99
+    await Worker(queue).run_burst()
+    assert len(attempts) == 1  # not before the first back-off (10 s) is over
+    clock.now = start + 10
+    await Worker(queue).run_burst()
+    clock.now = start + 10 + 19.99
+    await Worker(queue).run_burst()
+    assert len(attempts) == 2  # the second back-off is 20 s
+    clock.now = start + 30
+    await Worker(queue).run_burst()
+    assert attempts == [start, start + 10, start + 30]
+    assert await job.result(timeout=5) == "sent"
+    counts = await queue.counts()
+    assert counts["retried"] == 2 and counts["failed"] == 2 and counts["completed"] == 1
+
+
+def test_backoff_jitter_stays_within_its_share() -> None:
+    backoff = Backoff(base=1, factor=2, cap=8, jitter=0.5, rng=random.Random(7))
+    delays = [backoff.delay(r) for r in (1, 2, 3, 4, 5, 6) for _ in range(50)]
+    ceilings = [min(8, 2 ** (r - 1)) for r in (1, 2, 3, 4, 5, 6) for _ in range(50)]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len(set(delays)) > 100  # jittered, not one value
+    with pytest.raises(ConfigError, match="jitter"):
+        Backoff(jitter=2)
+
+
+async def test_after_the_last_retry_a_job_is_dead_then_retried_or_deleted(
+    make_queue: QueueFactory,
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    fail = [True]
+
+    @queue.task(retries=1, backoff=Backoff(base=1, jitter=0))
+    async def boom() -> str:
+        if fail[0]:
+            raise ValueError("bad reminder 42")
+        return "ok"
+
+    job = await boom.enqueue()
+    await Worker(queue).run_burst()
+    clock.now += 1
+    await Worker(queue).run_burst()
+    assert await job.status() == "dead"
+    with pytest.raises(JobFailed, match="bad reminder 42") as caught:
+        await job.result(timeout=1)
+    assert "Traceback" in caught.value.traceback and "boom" in caught.value.traceback
+    (dead,) = await queue.dead_letters()
+    assert dead.id == job.id and dead.attempts == 2
+    fail[0] = False
+    assert await queue.retry_dead(job.id)
+    assert not await queue.retry_dead(job.id)  # no longer dead
+    await Worker(queue).run_burst()
+    assert await job.result(timeout=5) == "ok"
+    assert await queue.delete(job.id) and await job.status() is None
+
+
+async def test_poison_jobs_go_to_the_dead_letters_and_the_worker_keeps_going(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def fine() -> int:
+        return 1
+
+    now = queue.clock()
+    await queue.broker.enqueue(
+        [
+            JobRecord(
+                "ghost", "app.tasks.renamed_long_ago", '{"args":[],"kwargs":{}}', 4, now, now
+            ),
+            JobRecord("garbled", fine.name, "\x00not json", 4, now, now),
+        ]
+    )
+    good = await fine.enqueue()
+    await Worker(queue).run_burst()
+    assert await good.result(timeout=5) == 1
+    ghost = await queue.job("ghost").info()
+    garbled = await queue.job("garbled").info()
+    assert ghost is not None and ghost.status == "dead"
+    assert "UnknownTask" in (ghost.error or "")
+    assert "app.tasks.renamed_long_ago" in (ghost.error or "")
+    assert garbled is not None and garbled.status == "dead"
+    assert "UndecodablePayload" in (garbled.error or "")
+    assert ghost.attempts == 1  # dead at once: retrying cannot help
+
+
+async def test_a_stale_lease_can_neither_heartbeat_nor_settle(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def slow() -> None:
+        return None
+
+    job = await slow.enqueue()
+    broker = queue.broker
+    now = queue.clock()
+    (first,) = await broker.fetch(1, 5.0, now, max_stalls=5)
+    assert await broker.heartbeat([(job.id, first.token)], now + 5) == [True]
+    assert await broker.fetch(1, 5.0, now + 4.9, max_stalls=5) == []  # still held
+    (second,) = await broker.fetch(1, 5.0, now + 10.1, max_stalls=5)  # lapsed: taken back
+    assert second.id == job.id and second.token > first.token and second.attempts == 1
+    assert await broker.heartbeat([(job.id, first.token)], now + 20) == [False]
+    assert not await broker.settle(job.id, first.token, "complete", now + 11, result="1")
+    assert await broker.settle(job.id, second.token, "complete", now + 11, result="2")
+    assert not await broker.settle(job.id, second.token, "complete", now + 12, result="3")
+    info = await job.info()
+    assert info is not None and info.result == "2"
+    counts = await queue.counts()
+    assert counts["stale_refused"] == 2 and counts["reclaimed"] == 1 and counts["completed"] == 1
+
+
+async def test_a_job_that_stalls_too_often_is_dead(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def crashy() -> None:
+        return None
+
+    job = await crashy.enqueue()
+    now = queue.clock()
+    for i in range(3):
+        assert len(await queue.broker.fetch(1, 1.0, now + 2 * i, max_stalls=2)) == 1
+    assert await queue.broker.fetch(1, 1.0, now + 10, max_stalls=2) == []
+    info = await job.info()
+    assert info is not None and info.status == "dead" and "LeaseLost" in (info.error or "")
+
+
+async def test_a_worker_that_loses_its_lease_cancels_the_job(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @queue.task
+    async def hang() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    await hang.enqueue()
+    stalled = clock.now  # this worker's clock stands still: its heartbeats fall behind
+    worker = Worker(queue, lease=10, heartbeat=0.01, poll=0.05, clock=lambda: stalled)
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    clock.now += 1000  # past its lease: another worker takes the job back
+    taken = await queue.broker.fetch(1, 10, clock.now, max_stalls=5)
+    assert len(taken) == 1
+    await asyncio.wait_for(cancelled.wait(), 10)
+    worker.stop()
+    stats = await asyncio.wait_for(run, 10)
+    assert stats.lost_leases == 1 and stats.completed == 0
+    assert await queue.broker.settle(taken[0].id, taken[0].token, "complete", clock.now)
+
+
+async def test_stopping_lets_running_jobs_finish(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @queue.task
+    async def work() -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    job = await work.enqueue()
+    later = await work.enqueue()
+    worker = Worker(queue, concurrency=1, grace=30, poll=0.05)
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    worker.stop()
+    release.set()
+    stats = await asyncio.wait_for(run, 10)
+    assert stats.completed == 1 and await job.result(timeout=1) == "done"
+    assert await later.status() == "waiting"  # not fetched after the stop
+
+
+async def test_past_the_grace_period_running_jobs_are_handed_back(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+    started = asyncio.Event()
+
+    @queue.task
+    async def forever() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    job = await forever.enqueue()
+    worker = Worker(queue, grace=0, poll=0.05)
+    run = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    worker.stop()
+    stats = await asyncio.wait_for(run, 10)
+    assert stats.released == 1
+    info = await job.info()
+    assert info is not None and info.status == "waiting" and info.attempts == 0
+
+
+async def test_a_job_past_its_timeout_fails(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+
+    @queue.task(retries=0, timeout=0.01)
+    async def stuck() -> None:
+        await asyncio.Event().wait()
+
+    job = await stuck.enqueue()
+    await Worker(queue).run_burst()
+    with pytest.raises(JobFailed, match="timeout"):
+        await job.result(timeout=1)
+
+
+async def test_a_paused_queue_leases_nothing(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def noop() -> None:
+        return None
+
+    job = await noop.enqueue()
+    await queue.pause()
+    await Worker(queue).run_burst()
+    assert await job.status() == "waiting"
+    await queue.resume()
+    await Worker(queue).run_burst()
+    assert await job.status() == "complete"
+
+
+async def test_bad_arguments_are_refused_naming_the_field(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def takes(x: object) -> None:
+        return None
+
+    with pytest.raises(ConfigError, match="not JSON-serialisable"):
+        await takes.enqueue(object())
+    with pytest.raises(ConfigError, match="_delay"):
+        await takes.enqueue(1, _delay=-1)
+    with pytest.raises(ConfigError, match="retries"):
+        queue.task(retries=-1)
+
+
+async def test_enqueue_with_redis_down_refuses_with_a_clear_error() -> None:
+    client = create_redis(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    queue = Queue("down", client)
+
+    @queue.task
+    async def noop() -> None:
+        return None
+
+    with pytest.raises(BackendUnavailable, match="cannot enqueue 1 job"):
+        await noop.enqueue()
+    await client.aclose()
+
+
+async def test_cron_runs_once_per_tick_across_three_workers(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    name = f"cron{uuid.uuid4().hex[:6]}"
+    runs: list[float] = []
+    workers = []
+    for _ in range(3):
+        queue = make_queue(name, clock=clock)
+
+        @queue.cron(every=60, name="reminders")
+        async def check_reminders() -> None:
+            runs.append(clock.now)
+
+        workers.append(Worker(queue, poll=0.01))
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+
+    async def until(check: Callable[[], bool]) -> None:
+        async with asyncio.timeout(20):
+            while not check():  # noqa: ASYNC110 - the workers' state has no event to wait on
+                await asyncio.sleep(0.005)
+
+    start = clock.now
+    await until(lambda: all(w.scheduler.checked_at == start for w in workers))
+    for k in range(1, 6):
+        clock.now = start + 60 * k
+        # every worker has looked at this tick, and its one job has run
+        await until(lambda: all(w.scheduler.checked_at == clock.now for w in workers))
+        await until(lambda k=k: len(runs) >= k)  # type: ignore[misc]
+    for w in workers:
+        w.stop()
+    stats = await asyncio.gather(*tasks)
+    assert runs == [start + 60 * k for k in range(1, 6)]  # 5 runs, not 15
+    assert sum(s.completed for s in stats) == 5
+
+
+@pytest.mark.parametrize(
+    ("misfire", "late", "expected"),
+    [("skip", 5, 0), ("skip", 0.5, 1), ("once", 5, 1), ("all", 5, 3)],
+)
+async def test_ticks_missed_while_no_worker_ran_follow_the_misfire_policy(
+    make_queue: QueueFactory, misfire: Misfire, late: float, expected: int
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    runs: list[float] = []
+
+    @queue.cron(every=60, misfire=misfire, misfire_grace=1)
+    async def tick() -> None:
+        runs.append(clock.now)
+
+    worker = Worker(queue)
+    start = clock.now
+    assert await worker.scheduler.step() == 0  # the first start runs no history
+    clock.now = start + 3 * 60 + late  # three ticks passed with no worker running
+    assert await worker.scheduler.step() == expected
+    assert await worker.scheduler.step() == 0  # claimed: never again
+    await worker.run_burst()
+    assert len(runs) == expected
+    clock.now = start + 4 * 60
+    assert await worker.scheduler.step() == 1  # and on time again afterwards
+
+
+async def test_skip_if_running_drops_a_tick_while_the_last_one_is_unfinished(
+    make_queue: QueueFactory,
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+
+    @queue.cron(every=10, skip_if_running=True)
+    async def slow() -> None:
+        return None
+
+    worker = Worker(queue)
+    start = clock.now
+    await worker.scheduler.step()
+    clock.now = start + 10
+    assert await worker.scheduler.step() == 1
+    clock.now = start + 20
+    assert await worker.scheduler.step() == 0  # the first tick's job still waits
+    await worker.run_burst()
+    clock.now = start + 30
+    assert await worker.scheduler.step() == 1
+
+
+def test_cron_settings_are_checked_naming_the_field() -> None:
+    queue = Queue("settings", "memory://")
+    with pytest.raises(ConfigError, match="expression"):
+        queue.cron("* * * * *", every=5)
+    with pytest.raises(ConfigError, match=r"cron\.hour"):
+        queue.cron("0 25 * * *")
+    with pytest.raises(ConfigError, match="misfire"):
+        queue.cron(every=5, misfire="later")(_noop)  # type: ignore[arg-type]
+
+
+async def _noop() -> None:
+    return None
