@@ -1,4 +1,4 @@
-"""``mediz-infra``: the command line: ``check``, ``settings`` and ``db advise``.
+"""``mediz-infra``: the command line: ``check``, ``settings``, ``db advise`` and ``backup``.
 
 Every failure prints its cause and the fix and exits non-zero; nothing prints a password.
 ``check`` exits 0 when every configured backend answers (an unset one is reported as ``off``),
@@ -73,8 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .db.advisor.command import add_arguments, advise
 
     add_arguments(db.add_parser("advise", help="suggest indexes; report unused and duplicate ones"))
+    from .db.backup.command import add_arguments as add_backup_arguments
+    from .db.backup.command import backup
+
+    add_backup_arguments(
+        sub.add_parser("backup", help="back up, list and restore the database (pg_dump to S3)")
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "backup":
+            return asyncio.run(backup(args, load_settings()))
         if args.command == "db":
             url = args.database_url or load_settings().database_dsn()
             if not url:
