@@ -1,4 +1,5 @@
-"""``mediz-infra``: the command line: ``check``, ``settings``, ``db advise`` and ``worker``.
+"""``mediz-infra``: the command line: ``check``, ``settings``, ``db advise``, ``worker`` and
+``backup``.
 
 Every failure prints its cause and the fix and exits non-zero; nothing prints a password.
 ``check`` exits 0 when every configured backend answers (an unset one is reported as ``off``),
@@ -136,8 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.add_argument("--lease", type=float, default=30.0, help="lease seconds (30)")
     work.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds (30)")
     work.add_argument("--max-stalls", type=int, default=5, help="take-backs before dead (5)")
+    from .db.backup.command import add_arguments as add_backup_arguments
+    from .db.backup.command import backup
+
+    add_backup_arguments(
+        sub.add_parser("backup", help="back up, list and restore the database (pg_dump to S3)")
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "backup":
+            return asyncio.run(backup(args, load_settings()))
         if args.command == "db":
             url = args.database_url or load_settings().database_dsn()
             if not url:

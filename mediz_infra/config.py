@@ -25,7 +25,7 @@ __all__ = ["Settings", "load_settings"]
 
 _PG_SCHEMES = ("postgresql", "postgres")
 _REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster", "unix", "memory")
-_S3_SCHEMES = ("s3", "memory")
+_S3_SCHEMES = ("s3", "file", "memory")
 
 
 def _env(name: str) -> AliasChoices:

@@ -38,9 +38,15 @@ Where driver errors go:
     ├── CallTimeout (TimeoutError)  a call protected by a resilience timeout took too long
     ├── UpstreamError               an upstream HTTP service answered with an error status,
     │                               or could not be reached; carries status and an excerpt
-    └── ResponseValidationError (ValueError)
-                                    an @validate endpoint returned what its response
-                                    type refuses (a 500: the server's fault)
+    ├── ResponseValidationError (ValueError)
+    │                               an @validate endpoint returned what its response
+    │                               type refuses (a 500: the server's fault)
+    ├── ObjectMissing (LookupError) an object store holds no object under that key
+    └── BackupError (RuntimeError)  a backup, restore or prune step failed (pg_dump's exit,
+        │                           a non-empty target, a version mismatch, a held lock)
+        └── BackupCorrupt (ValueError)
+                                    a stored backup fails its SHA-256 or its authentication
+                                    (tampered, truncated, or the wrong key)
 """
 
 from __future__ import annotations
@@ -58,6 +64,9 @@ __all__ = [
     "RateLimitExceeded",
     "UpstreamError",
     "ResponseValidationError",
+    "ObjectMissing",
+    "BackupError",
+    "BackupCorrupt",
 ]
 
 
@@ -257,3 +266,15 @@ class ResponseValidationError(InfraError, ValueError):
             f"{endpoint} returned a value that fails its response type ({errors} error(s)); "
             "fix the endpoint or the response= type of its @validate"
         )
+
+
+class ObjectMissing(InfraError, LookupError):
+    """An object store holds no object under the key asked for (the message names it)."""
+
+
+class BackupError(InfraError, RuntimeError):
+    """A backup, restore, verify or prune step failed; the message names the cause and the fix."""
+
+
+class BackupCorrupt(BackupError, ValueError):
+    """A stored backup fails its SHA-256 check or its authentication (tampered or wrong key)."""

@@ -1,7 +1,8 @@
 """Backends: one URL names each, one factory per kind turns it into a client.
 
 ``from_url("postgresql://...")`` gives a :class:`PoolManager`; ``from_url("redis://...")`` (and
-``rediss://``, ``redis+sentinel://``, ``redis+cluster://``, ``unix://``) a Redis client.
+``rediss://``, ``redis+sentinel://``, ``redis+cluster://``, ``unix://``) a Redis client;
+``s3://bucket/prefix`` and ``file:///path`` an object store (:mod:`.objectstore`).
 Nothing connects until the client is used (or, for a pool, started). ``memory://`` is no backend
 here: each component keeps its own in-process store for it. Components share one outage policy
 per client: :class:`Outage` skips a failed backend until a probe sees it back.
@@ -18,6 +19,14 @@ from typing import TYPE_CHECKING, Any
 from .._lazy import lazy_exports
 from .._urls import parse_url
 from ..errors import ConfigError
+from .objectstore import (
+    OBJECTSTORE_SCHEMES,
+    FileStore,
+    ObjectInfo,
+    ObjectStore,
+    S3Store,
+    create_object_store,
+)
 from .outage import BACKEND_ERRORS, Outage, describe_failure, redis_probe
 from .redis import (
     REDIS_SCHEMES,
@@ -34,6 +43,13 @@ if TYPE_CHECKING:  # for mypy and IDEs; at run time __getattr__ below imports th
 
 __all__ = [
     "from_url",
+    # backends.objectstore
+    "OBJECTSTORE_SCHEMES",
+    "FileStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "S3Store",
+    "create_object_store",
     # backends.outage
     "BACKEND_ERRORS",
     "Outage",
@@ -56,7 +72,7 @@ __all__ = [
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
-def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
+def from_url(url: str, **options: Any) -> PoolManager | RedisClient | S3Store | FileStore:
     """Build the client a URL names; ``options`` go to the kind's factory.
 
     Raises:
@@ -69,9 +85,11 @@ def from_url(url: str, **options: Any) -> PoolManager | RedisClient:
         return PoolManager(url, **options)
     if scheme in REDIS_SCHEMES:
         return create_redis(url, **options)
+    if scheme in OBJECTSTORE_SCHEMES:
+        return create_object_store(url, **options)
     if scheme == "memory":
         create_redis(url)  # raises the ConfigError that says where memory:// belongs
-    known = ", ".join(f"{s}://" for s in (*_POSTGRES_SCHEMES, *REDIS_SCHEMES))
+    known = ", ".join(f"{s}://" for s in (*_POSTGRES_SCHEMES, *REDIS_SCHEMES, *OBJECTSTORE_SCHEMES))
     raise ConfigError("url", f"unknown scheme {scheme + '://'!r}; known: {known}")
 
 

@@ -23,6 +23,7 @@ from .advisor import (
     render_sql,
     render_text,
 )
+from .backup import BackupEntry, Backups, Manifest, TableSum
 
 __all__ = [
     # db.advisor
@@ -47,4 +48,9 @@ __all__ = [
     "render_applied",
     "render_sql",
     "render_text",
+    # db.backup
+    "BackupEntry",
+    "Backups",
+    "Manifest",
+    "TableSum",
 ]

@@ -1,0 +1,31 @@
+"""Database backups: pg_dump streamed through zstd and AES-256-GCM into an object store.
+
+:class:`Backups` makes, lists and restores backups in one store (``s3://`` or ``file://``);
+``mediz-infra backup`` is its command line. See docs/operations.md for the runbook.
+"""
+
+from .backups import BackupEntry, Backups
+from .crypto import key_fingerprint, parse_key
+from .manifest import Manifest, TableSum
+from .progress import Progress
+from .tables import compare_sums, table_sums
+from .tools import ClientTool
+
+__all__ = [
+    # db.backup.backups
+    "BackupEntry",
+    "Backups",
+    # db.backup.crypto
+    "key_fingerprint",
+    "parse_key",
+    # db.backup.manifest
+    "Manifest",
+    "TableSum",
+    # db.backup.progress
+    "Progress",
+    # db.backup.tables
+    "compare_sums",
+    "table_sums",
+    # db.backup.tools
+    "ClientTool",
+]

@@ -1,0 +1,372 @@
+"""Backups in one object store: make one (pg_dump streamed to the store), list, restore.
+
+Layout under the store's prefix, one folder per backup id (``20261205T130102Z``)::
+
+    <id>/dump.pgc.zst[.enc]   pg_dump -Fc, zstd-compressed, perhaps AES-256-GCM-sealed
+    <id>/manifest.json        written last: a folder without one is an unfinished backup
+
+A restore streams the object back through SHA-256, decryption and decompression into
+``pg_restore --single-transaction``, holding back the last piece until the whole object's
+SHA-256 has matched the manifest: a corrupted or truncated object is refused and pg_restore is
+stopped before it can commit, so the target is left as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..._urls import redact
+from ...backends.objectstore import ObjectStore
+from ...errors import BackupCorrupt, BackupError, ObjectMissing
+from .crypto import ChunkDecryptor, ChunkEncryptor, key_fingerprint
+from .manifest import Manifest, TableSum
+from .tables import table_sums
+from .tools import ClientTool, libpq_target
+
+__all__ = ["BackupEntry", "Backups"]
+
+MANIFEST = "manifest.json"
+READ_SIZE = 1 << 20
+Counter = Callable[[int], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _noop(count: int) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupEntry:
+    """A complete backup as ``list`` shows it."""
+
+    id: str
+    manifest: Manifest
+
+    def as_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "id": self.id,
+            "database": m.database,
+            "finished_at": m.finished_at,
+            "raw_size": m.raw_size,
+            "stored_size": m.stored_size,
+            "sha256": m.sha256,
+            "encrypted": m.encryption is not None,
+            "tables": len(m.tables),
+        }
+
+
+class Backups:
+    """The backups kept in ``store``.
+
+    Args:
+        store: where backups go (:func:`~mediz_infra.backends.objectstore.create_object_store`).
+        key: 32-byte AES-256-GCM key; ``None`` stores unencrypted backups (and cannot restore
+            encrypted ones).
+        level: zstd compression level (1-22; 3 is zstd's default, fast and fair).
+        clock: returns the current UTC time (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        key: bytes | None = None,
+        level: int = 3,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        if not 1 <= level <= 22:
+            from ...errors import ConfigError
+
+            raise ConfigError("level", f"zstd level {level} is outside 1-22")
+        self.store = store
+        self._key = key
+        self.level = level
+        self._clock = clock
+
+    # ---- backup -------------------------------------------------------------------------
+
+    async def run(
+        self,
+        database_url: str,
+        *,
+        progress: Counter = _noop,
+        pg_dump: ClientTool | None = None,
+    ) -> Manifest:
+        """Dump ``database_url`` into the store; return the manifest (written last)."""
+        from ...backends import PoolManager
+
+        tool = pg_dump or ClientTool("pg_dump")
+        started = self._clock()
+        backup_id = started.strftime("%Y%m%dT%H%M%SZ")
+        name = "dump.pgc.zst" + (".enc" if self._key else "")
+        pool = PoolManager(
+            database_url, min_size=1, max_size=2, command_timeout=None, name="backup"
+        )
+        await pool.start()
+        try:
+            async with pool.acquire() as conn:
+                server_version = str(await conn.fetchval("SHOW server_version"))
+                server_major = int(await conn.fetchval("SHOW server_version_num")) // 10000
+                dump_version = await tool.require_at_least(server_major, server_version, "dump")
+                database = str(await conn.fetchval("SELECT current_database()"))
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    snapshot = str(await conn.fetchval("SELECT pg_export_snapshot()"))
+                    counted = asyncio.create_task(_snapshot_sums(pool, snapshot))
+                    try:
+                        raw, stored, sha = await self._dump(
+                            tool, database_url, snapshot, f"{backup_id}/{name}", progress
+                        )
+                    except BaseException:
+                        counted.cancel()
+                        with contextlib.suppress(BaseException):
+                            await counted
+                        raise
+                    tables = await counted
+        finally:
+            await pool.close()
+        manifest = Manifest(
+            id=backup_id,
+            database=database,
+            server_version=server_version,
+            pg_dump_version=dump_version,
+            started_at=started.isoformat(),
+            finished_at=self._clock().isoformat(),
+            object=name,
+            raw_size=raw,
+            stored_size=stored,
+            sha256=sha,
+            compression={"algorithm": "zstd", "level": self.level},
+            encryption=(
+                {"algorithm": "AES-256-GCM", "chunk": "1 MiB", "key": key_fingerprint(self._key)}
+                if self._key
+                else None
+            ),
+            tables=tables,
+        )
+        await self.store.put_bytes(f"{backup_id}/{MANIFEST}", manifest.to_json())
+        return manifest
+
+    async def _dump(
+        self, tool: ClientTool, url: str, snapshot: str, key: str, progress: Counter
+    ) -> tuple[int, int, str]:
+        import zstandard
+
+        target, env = libpq_target(url)
+        proc = await asyncio.create_subprocess_exec(
+            tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "-d", target,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        errors = asyncio.create_task(proc.stderr.read())
+        compressor = zstandard.ZstdCompressor(level=self.level, write_checksum=True).compressobj()
+        sealer = ChunkEncryptor(self._key) if self._key else None
+        digest = hashlib.sha256()
+        raw = 0
+
+        def seal(data: bytes, last: bool = False) -> bytes:
+            if sealer is None:
+                return data
+            return sealer.update(data) + (sealer.finish() if last else b"")
+
+        async def pieces() -> AsyncIterator[bytes]:
+            nonlocal raw
+            while chunk := await proc.stdout.read(READ_SIZE):  # type: ignore[union-attr]
+                raw += len(chunk)
+                progress(len(chunk))
+                out = seal(compressor.compress(chunk))
+                if out:
+                    digest.update(out)
+                    yield out
+            code = await proc.wait()
+            if code != 0:  # raised inside the upload: it is aborted, nothing is kept
+                message = (await errors).decode(errors="replace").strip()
+                raise BackupError(f"pg_dump exited with {code}: {redact(message)[-2000:]}")
+            out = seal(compressor.flush(), last=True)
+            digest.update(out)
+            yield out
+
+        try:
+            stored = await self.store.put_stream(key, pieces())
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                # read to EOF: a paused pipe never closes, and wait() waits for the pipes
+                while await proc.stdout.read(READ_SIZE):
+                    pass
+                await proc.wait()
+            errors.cancel()
+        return raw, stored, digest.hexdigest()
+
+    # ---- list ---------------------------------------------------------------------------
+
+    async def list(self) -> list[BackupEntry]:
+        """Complete backups (those with a manifest), oldest first. Unfinished ones are omitted."""
+        found = []
+        for info in await self.store.list():
+            backup_id, _, rest = info.key.partition("/")
+            if rest == MANIFEST:
+                found.append(BackupEntry(backup_id, await self.manifest(backup_id)))
+        return found
+
+    async def manifest(self, backup_id: str) -> Manifest:
+        if not backup_id or "/" in backup_id or backup_id.startswith("."):
+            raise BackupError(f"backup: {backup_id!r} is not a backup id (see `backup list`)")
+        try:
+            data = await self.store.get_bytes(f"{backup_id}/{MANIFEST}")
+        except ObjectMissing:
+            raise BackupError(
+                f"backup {backup_id!r}: no complete backup with that id in {self.store.url} "
+                "(an unfinished one has no manifest); see `backup list`"
+            ) from None
+        return Manifest.from_json(data)
+
+    # ---- restore ------------------------------------------------------------------------
+
+    def _check_key(self, manifest: Manifest) -> None:
+        if manifest.encryption is None:
+            return
+        if self._key is None:
+            raise BackupError(
+                f"backup {manifest.id} is encrypted: set MEDIZ_BACKUP_KEY to the key it was made "
+                f"with (fingerprint {manifest.encryption['key']})"
+            )
+        if key_fingerprint(self._key) != manifest.encryption["key"]:
+            raise BackupCorrupt(
+                f"backup {manifest.id}: wrong key (fingerprint {key_fingerprint(self._key)}; the "
+                f"backup was made with {manifest.encryption['key']}); nothing was restored"
+            )
+
+    async def preflight(
+        self, manifest: Manifest, target_url: str, *, clean: bool, pg_restore: ClientTool
+    ) -> None:
+        """Checks made before the target is touched: key, versions, an empty target."""
+        from ...backends import PoolManager
+
+        self._check_key(manifest)
+        found = re.search(r"(\d+)(?:\.\d+)", manifest.pg_dump_version)
+        dump_major = int(found.group(1)) if found else 0
+        await pg_restore.require_at_least(dump_major, manifest.pg_dump_version, "read a dump of")
+        pool = PoolManager(target_url, min_size=1, max_size=1, name="backup-restore")
+        await pool.start()
+        try:
+            async with pool.acquire() as conn:
+                tables = await table_sums_count(conn)
+        finally:
+            await pool.close()
+        if tables and not clean:
+            raise BackupError(
+                f"restore: the target {redact(target_url)} is not empty ({tables} tables); "
+                "restore into an empty database, or pass --clean to drop what the backup holds"
+            )
+
+    async def restore(
+        self,
+        backup_id: str,
+        target_url: str,
+        *,
+        clean: bool = False,
+        progress: Counter = _noop,
+        pg_restore: ClientTool | None = None,
+    ) -> Manifest:
+        """Restore a backup into ``target_url`` (an existing database)."""
+        import zstandard
+
+        manifest = await self.manifest(backup_id)
+        tool = pg_restore or ClientTool("pg_restore")
+        await self.preflight(manifest, target_url, clean=clean, pg_restore=tool)
+        target, env = libpq_target(target_url)
+        args = ["--single-transaction", "--exit-on-error", "--no-owner", "-d", target]
+        if clean:
+            args[:0] = ["--clean", "--if-exists"]
+        proc = await asyncio.create_subprocess_exec(
+            tool.path, *args, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        assert proc.stderr is not None
+        errors = asyncio.create_task(proc.stderr.read())
+        digest = hashlib.sha256()
+        opener = ChunkDecryptor(self._key) if manifest.encryption and self._key else None
+        inflate = zstandard.ZstdDecompressor().decompressobj()
+        held = b""  # the last piece, fed only once the whole object's SHA-256 matched
+        failure: BaseException | None = None
+        stream = self.store.get_stream(f"{backup_id}/{manifest.object}", READ_SIZE)
+        try:
+            async for chunk in stream:
+                digest.update(chunk)
+                progress(len(chunk))
+                if failure is not None:
+                    continue  # keep hashing: a checksum mismatch explains most failures
+                try:
+                    data = opener.update(chunk) if opener else chunk
+                    piece = inflate.decompress(data) if data else b""
+                    if piece:
+                        if held:
+                            proc.stdin.write(held)
+                            await proc.stdin.drain()
+                        held = piece
+                except (BackupCorrupt, zstandard.ZstdError, ConnectionError) as exc:
+                    failure = exc
+            if digest.hexdigest() != manifest.sha256:
+                raise BackupCorrupt(
+                    f"backup {backup_id}: SHA-256 of the stored object does not match the "
+                    "manifest (corrupted or altered); the target was not changed"
+                )
+            if failure is None and opener is not None:
+                try:
+                    opener.finish()
+                except BackupCorrupt as exc:
+                    failure = exc
+            if failure is not None:
+                if isinstance(failure, ConnectionError):
+                    raise BackupError(await _restore_error(proc, errors)) from failure
+                raise BackupCorrupt(f"backup {backup_id}: {failure}") from failure
+            proc.stdin.write(held)
+            await proc.stdin.drain()
+            proc.stdin.close()
+            if await proc.wait() != 0:
+                raise BackupError(await _restore_error(proc, errors))
+        finally:
+            if proc.returncode is None:  # stopped before commit: the transaction rolls back
+                proc.kill()
+                proc.stdin.close()
+                await proc.wait()
+            errors.cancel()
+        return manifest
+
+
+async def _snapshot_sums(pool: Any, snapshot: str) -> list[TableSum]:
+    """Table sums on a second connection that imports the dump's snapshot.
+
+    Its own connection: cancelling it (a failed or cancelled run) leaves the exporting
+    transaction intact, so that one still ends cleanly.
+    """
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        return await table_sums(conn)
+
+
+async def table_sums_count(conn: Any) -> int:
+    from .tables import TABLES_SQL
+
+    return len(await conn.fetch(TABLES_SQL))
+
+
+async def _restore_error(proc: asyncio.subprocess.Process, errors: asyncio.Task[bytes]) -> str:
+    if proc.returncode is None:
+        proc.kill()
+    code = await proc.wait()
+    message = (await errors).decode(errors="replace").strip()
+    return f"pg_restore exited with {code}: {redact(message)[-2000:]}"

@@ -1,0 +1,125 @@
+"""``mediz-infra backup run|list|restore``: the command line over :class:`Backups`.
+
+The destination is ``--to URL`` or ``S3_URL``; the key (for encryption and for restoring an
+encrypted backup) is ``MEDIZ_BACKUP_KEY``, read from the environment only, never printed.
+Exit codes: 0 done, 1 the operation failed (cause and fix on stderr), 2 a usage or setting error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from ..._urls import redact
+from ...backends.objectstore import create_object_store
+from ...errors import BackupError, ConfigError, InfraError
+from .backups import Backups
+from .crypto import parse_key
+from .progress import Progress, human_bytes
+
+__all__ = ["add_arguments", "backup"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+KEY_ENV = "MEDIZ_BACKUP_KEY"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``backup`` subcommands and their options."""
+    sub = parser.add_subparsers(dest="backup_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--to", dest="store_url", help="s3://bucket/prefix or file:///path "
+                        "(default: S3_URL)")  # fmt: skip
+    run = sub.add_parser("run", parents=[common], help="dump the database into the store")
+    run.add_argument("--database-url", help="default: DATABASE_URL")
+    run.add_argument("--level", type=int, default=3, help="zstd level 1-22 (default 3)")
+    run.add_argument("--encrypt", action="store_true", help=f"AES-256-GCM with ${KEY_ENV}")
+    run.add_argument("--part-size", type=int, help="S3 part size in MiB (default 16)")
+    run.add_argument("--concurrency", type=int, help="S3 parts uploaded at once (default 4)")
+    listing = sub.add_parser("list", parents=[common], help="complete backups, oldest first")
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    restore = sub.add_parser("restore", parents=[common], help="restore a backup into a database")
+    restore.add_argument("backup_id")
+    restore.add_argument("--target", required=True, help="postgresql:// URL of the database")
+    restore.add_argument("--clean", action="store_true", help="allow a non-empty target: "
+                         "drop and recreate what the backup holds")  # fmt: skip
+
+
+def _key(required: bool) -> bytes | None:
+    text = os.environ.get(KEY_ENV)
+    if not text:
+        if required:
+            raise ConfigError(KEY_ENV, "unset; --encrypt needs a 32-byte key in it")
+        return None
+    return parse_key(text)
+
+
+def _store(args: argparse.Namespace, default_url: str | None) -> Any:
+    url = args.store_url or default_url
+    if not url:
+        raise ConfigError("S3_URL", "unset; set it or pass --to s3://bucket/prefix")
+    options: dict[str, Any] = {}
+    if getattr(args, "part_size", None):
+        options["part_size"] = args.part_size * 1024 * 1024
+    if getattr(args, "concurrency", None):
+        options["concurrency"] = args.concurrency
+    return create_object_store(url, **options)
+
+
+async def backup(args: argparse.Namespace, settings: Any) -> int:
+    """Run one ``backup`` subcommand; ``settings`` supplies the default URLs."""
+    store = _store(args, settings.s3_dsn())
+    try:
+        command = args.backup_command
+        if command == "run":
+            key = _key(required=args.encrypt) if args.encrypt else None
+            backups = Backups(store, key=key, level=args.level)
+            url = args.database_url or settings.database_dsn()
+            if not url:
+                raise ConfigError("DATABASE_URL", "unset; set it or pass --database-url")
+            _say(f"backup: {redact(url)} -> {store.url}")
+            bar = Progress("dumped", sys.stderr)
+            manifest = await backups.run(url, progress=bar)
+            ratio = manifest.stored_size / max(manifest.raw_size, 1)
+            _say(
+                f"backup {manifest.id} done: {bar.summary()}; stored "
+                f"{human_bytes(manifest.stored_size)} ({ratio:.0%}), {len(manifest.tables)} tables"
+            )
+            print(manifest.id)
+            return EXIT_OK
+        backups = Backups(store, key=_key(required=False))
+        if command == "list":
+            entries = await backups.list()
+            if args.json:
+                print(json.dumps([e.as_dict() for e in entries], indent=2))
+            else:
+                print(f"{'id':18} {'database':16} {'finished':26} {'stored':>10} enc tables")
+                for e in entries:
+                    d = e.as_dict()
+                    enc = "yes" if d["encrypted"] else "no"
+                    print(
+                        f"{d['id']:18} {d['database']:16} {d['finished_at'][:25]:26} "
+                        f"{human_bytes(d['stored_size']):>10} {enc:3} {d['tables']}"
+                    )
+                _say(f"{len(entries)} complete backups in {store.url}")
+            return EXIT_OK
+        if command == "restore":
+            _say(f"restore: {args.backup_id} from {store.url} -> {redact(args.target)}")
+            bar = Progress("restored", sys.stderr)
+            await backups.restore(args.backup_id, args.target, clean=args.clean, progress=bar)
+            _say(f"restore of {args.backup_id} done: {bar.summary()}")
+            return EXIT_OK
+        raise ConfigError("command", f"unknown backup command {command!r}")
+    except ConfigError:
+        raise
+    except (BackupError, InfraError) as exc:
+        _say(f"error: {exc}")
+        return EXIT_FAILED
+    finally:
+        await store.aclose()
