@@ -53,6 +53,8 @@ __all__ = [
     "Sample",
     "drive",
     "driven",
+    "overhead",
+    "overhead_sync",
     "evaluate_checks",
     "median",
     "render_markdown",
@@ -540,6 +542,64 @@ def driven(op: Callable[[], Awaitable[object]], concurrency: int) -> Measure:
 
     async def measure(budget: Budget) -> Sample:
         return await drive(op, concurrency=concurrency, budget=budget)
+
+    return measure
+
+
+OVERHEAD_BATCH = 200
+
+
+def overhead(
+    through: Callable[[], Awaitable[object]],
+    plain: Callable[[], Awaitable[object]],
+    *,
+    batch: int = OVERHEAD_BATCH,
+) -> Measure:
+    """A :data:`Measure` of what ``through()`` costs beyond ``plain()``, per call.
+
+    The two run in alternating batches of ``batch`` calls (``plain`` first), so both see the
+    same machine state; the sample's time is the sum of the differences (never below 1 ns).
+    """
+
+    async def measure(budget: Budget) -> Sample:
+        clock = time.perf_counter
+        deadline = clock() + budget.seconds
+        ops, extra = 0, 0.0
+        while ops < budget.max_ops and clock() < deadline:
+            n = min(batch, budget.max_ops - ops)
+            t0 = clock()
+            for _ in range(n):
+                await plain()
+            t1 = clock()
+            for _ in range(n):
+                await through()
+            extra += (clock() - t1) - (t1 - t0)
+            ops += n
+        return Sample(ops, max(extra, 1e-9))
+
+    return measure
+
+
+def overhead_sync(
+    through: Callable[[], object], plain: Callable[[], object], *, batch: int = OVERHEAD_BATCH
+) -> Measure:
+    """:func:`overhead` for synchronous calls (a peer with no asyncio path)."""
+
+    async def measure(budget: Budget) -> Sample:
+        clock = time.perf_counter
+        deadline = clock() + budget.seconds
+        ops, extra = 0, 0.0
+        while ops < budget.max_ops and clock() < deadline:
+            n = min(batch, budget.max_ops - ops)
+            t0 = clock()
+            for _ in range(n):
+                plain()
+            t1 = clock()
+            for _ in range(n):
+                through()
+            extra += (clock() - t1) - (t1 - t0)
+            ops += n
+        return Sample(ops, max(extra, 1e-9))
 
     return measure
 

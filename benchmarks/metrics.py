@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -44,14 +43,13 @@ from starlette_exporter import PrometheusMiddleware
 from benchmarks._runner import (
     MICROSECONDS,
     Benchmark,
-    Budget,
     Case,
     Check,
     Contender,
     Group,
     Measure,
     Options,
-    Sample,
+    overhead,
 )
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.metrics import MemoryMetricsStore, MetricsMiddleware, RedisMetricsStore
@@ -59,7 +57,6 @@ from mediz_infra.metrics import MemoryMetricsStore, MetricsMiddleware, RedisMetr
 __all__ = ["BENCHMARK"]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-BATCH = 200
 OURS_REDIS = "mediz-infra (Redis)"
 OURS_MEMORY = "mediz-infra (memory)"
 PEERS = ("starlette-exporter", "prometheus-fastapi-instrumentator", "otel-asgi + SDK")
@@ -108,24 +105,7 @@ def _bare() -> Starlette:
 def _overhead(instrumented: Any, bare: Any) -> Measure:
     """Per-request time through ``instrumented`` minus through ``bare``, alternating batches."""
     through, plain = _request(instrumented), _request(bare)
-
-    async def measure(budget: Budget) -> Sample:
-        clock = time.perf_counter
-        deadline = clock() + budget.seconds
-        ops, extra = 0, 0.0
-        while ops < budget.max_ops and clock() < deadline:
-            n = min(BATCH, budget.max_ops - ops)
-            t0 = clock()
-            for _ in range(n):
-                await plain()
-            t1 = clock()
-            for _ in range(n):
-                await through()
-            extra += (clock() - t1) - (t1 - t0)
-            ops += n
-        return Sample(ops, max(extra, 1e-9))
-
-    return measure
+    return overhead(through, plain)
 
 
 def _instrumentator() -> Starlette:

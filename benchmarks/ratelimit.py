@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -52,15 +51,14 @@ from benchmarks._runner import (
     MICROSECONDS,
     QUERIES_PER_SECOND,
     Benchmark,
-    Budget,
     Case,
     Check,
     Contender,
     Group,
     Measure,
     Options,
-    Sample,
     driven,
+    overhead,
 )
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.ratelimit import RateLimiter, RateLimitMiddleware, Rule, Strategy
@@ -71,7 +69,6 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 NEVER = "1000000000/hour"  # the limit is never reached: every request is allowed
 # The other strategies, each against the same one-key floor (the cheapest exact Redis limiter).
 OTHER_STRATEGIES: tuple[Strategy, ...] = ("moving-window", "sliding-window-counter", "gcra")
-BATCH = 200
 OURS = "mediz-infra"
 FLOOR = "EVALSHA floor"
 
@@ -161,24 +158,7 @@ def _evalsha_wrapper(app: Starlette, client: redis.asyncio.Redis, sha: str) -> A
 def _overhead(limited: Any, bare: Any) -> Measure:
     """Per-request time through ``limited`` minus through ``bare``, in alternating batches."""
     through, plain = _request(limited), _request(bare)
-
-    async def measure(budget: Budget) -> Sample:
-        clock = time.perf_counter
-        deadline = clock() + budget.seconds
-        ops, extra = 0, 0.0
-        while ops < budget.max_ops and clock() < deadline:
-            n = min(BATCH, budget.max_ops - ops)
-            t0 = clock()
-            for _ in range(n):
-                await plain()
-            t1 = clock()
-            for _ in range(n):
-                await through()
-            extra += (clock() - t1) - (t1 - t0)
-            ops += n
-        return Sample(ops, max(extra, 1e-9))
-
-    return measure
+    return overhead(through, plain)
 
 
 @contextlib.asynccontextmanager

@@ -49,6 +49,8 @@ from benchmarks._runner import (
     Measure,
     Options,
     Sample,
+    overhead,
+    overhead_sync,
 )
 from mediz_infra.resilience import Bulkhead, CircuitBreaker, CircuitOpen, Retry, Timeout
 
@@ -78,46 +80,12 @@ async def failing() -> int:
 
 def _overhead(through: Callable[[], Awaitable[object]]) -> Measure:
     """Per-call time of ``through()`` minus ``fn()``, in alternating batches."""
-
-    async def measure(budget: Budget) -> Sample:
-        clock = time.perf_counter
-        deadline = clock() + budget.seconds
-        ops, extra = 0, 0.0
-        while ops < budget.max_ops and clock() < deadline:
-            n = min(BATCH, budget.max_ops - ops)
-            t0 = clock()
-            for _ in range(n):
-                await fn()
-            t1 = clock()
-            for _ in range(n):
-                await through()
-            extra += (clock() - t1) - (t1 - t0)
-            ops += n
-        return Sample(ops, max(extra, 1e-9))
-
-    return measure
+    return overhead(through, fn)
 
 
 def _overhead_sync(through: Callable[[], object]) -> Measure:
     """Per-call time of the synchronous ``through()`` minus ``plain_fn()``."""
-
-    async def measure(budget: Budget) -> Sample:
-        clock = time.perf_counter
-        deadline = clock() + budget.seconds
-        ops, extra = 0, 0.0
-        while ops < budget.max_ops and clock() < deadline:
-            n = min(BATCH, budget.max_ops - ops)
-            t0 = clock()
-            for _ in range(n):
-                plain_fn()
-            t1 = clock()
-            for _ in range(n):
-                through()
-            extra += (clock() - t1) - (t1 - t0)
-            ops += n
-        return Sample(ops, max(extra, 1e-9))
-
-    return measure
+    return overhead_sync(through, plain_fn)
 
 
 def _refusals(call: Callable[[], Awaitable[object]], error: type[BaseException]) -> Measure:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import date
 from enum import StrEnum
@@ -40,21 +39,19 @@ from starlette.routing import Route
 from benchmarks._runner import (
     MICROSECONDS,
     Benchmark,
-    Budget,
     Case,
     Check,
     Contender,
     Group,
     Measure,
     Options,
-    Sample,
+    overhead,
 )
 from mediz_infra.problems import problem_handlers
 from mediz_infra.validation import validate
 
 __all__ = ["BENCHMARK"]
 
-BATCH = 200
 OURS = "mediz-infra"
 PEER = "FastAPI"
 
@@ -161,24 +158,7 @@ def _request(app: Any, body: bytes) -> Callable[[], Awaitable[None]]:
 def _overhead(app: Any, bare: Any, body: bytes) -> Measure:
     """Per-request time through ``app`` minus through ``bare``, in alternating batches."""
     through, plain = _request(app, body), _request(bare, body)
-
-    async def measure(budget: Budget) -> Sample:
-        clock = time.perf_counter
-        deadline = clock() + budget.seconds
-        ops, extra = 0, 0.0
-        while ops < budget.max_ops and clock() < deadline:
-            n = min(BATCH, budget.max_ops - ops)
-            t0 = clock()
-            for _ in range(n):
-                await plain()
-            t1 = clock()
-            for _ in range(n):
-                await through()
-            extra += (clock() - t1) - (t1 - t0)
-            ops += n
-        return Sample(ops, max(extra, 1e-9))
-
-    return measure
+    return overhead(through, plain)
 
 
 async def _status(app: Any, body: bytes) -> int:
