@@ -10,9 +10,9 @@ See ``docs/resilience.md`` for the policies, their defaults and examples.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from ..errors import BulkheadFull, CallTimeout, CircuitOpen, UpstreamError
 from .breaker import BreakerListener, CircuitBreaker, State
 from .bulkhead import Bulkhead
@@ -61,13 +61,6 @@ __all__ = [
 
 _LAZY = {"parse_retry_after": ".http", "post_json": ".http"}
 
+# post_json and its module (and httpx) are imported on first access
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:
-        """Import ``post_json`` and its module (and httpx) on first access."""
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value
-        return value
+    __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, __all__)
