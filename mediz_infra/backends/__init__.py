@@ -37,6 +37,7 @@ from .redis import (
     create_redis,
     create_redis_from_settings,
 )
+from .sampling import QuerySampler, SampledStatement
 
 if TYPE_CHECKING:  # for mypy and IDEs; at run time __getattr__ below imports them
     from .postgres import PgBouncerSessionWarning, PoolManager, PoolStats
@@ -55,6 +56,9 @@ __all__ = [
     "Outage",
     "describe_failure",
     "redis_probe",
+    # backends.sampling
+    "QuerySampler",
+    "SampledStatement",
     # backends.postgres
     "PgBouncerSessionWarning",
     "PoolManager",

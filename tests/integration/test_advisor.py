@@ -26,6 +26,7 @@ from mediz_infra.db.advisor import (
     Thresholds,
     load_sql_file,
     render_text,
+    sampled_workload,
 )
 from tests._servers import PostgresServer
 from tests.conftest import _require
@@ -390,3 +391,41 @@ async def test_an_index_on_a_column_the_workload_updates_is_penalised(pool: Pool
     [note] = [n for n in after.penalty.notes if "customer_id" in n]
     assert "500 calls" in note and "HOT" in note
     assert "HOT update" in render_text(busy)  # said in the report, next to the suggestion
+
+
+async def test_a_pool_sampling_its_statements_is_a_workload(seeded: str, tmp_path: Path) -> None:
+    # The app's pool samples what it runs (here every statement); the advisor reads that
+    # workload directly or from the file the sampler writes, with no pg_stat_statements.
+    async with PoolManager(seeded, min_size=1, max_size=2, sample_queries=1.0) as app_pool:
+        assert app_pool.query_sampler is not None
+        for i in range(20):
+            await app_pool.fetch(HOT, 1 + i * 37)
+        async with app_pool.acquire() as con:  # literals are folded into one statement
+            for i in range(5):
+                await con.fetch(
+                    f"SELECT id FROM orders WHERE customer_id = {i} "
+                    "ORDER BY created_at DESC LIMIT 5"
+                )
+        await asyncio.sleep(0)  # asyncpg hands each record to the sampler with call_soon
+        sampled = sampled_workload(app_pool.query_sampler)
+        path = tmp_path / "workload.json"
+        app_pool.query_sampler.write(path)
+    by_sql = {s.sql: s for s in sampled}
+    hot = HOT.replace("LIMIT 20", "LIMIT $2")  # constants become parameters
+    assert by_sql[hot].calls == 20 and by_sql[hot].total_ms is not None
+    literal = "SELECT id FROM orders WHERE customer_id = $1 ORDER BY created_at DESC LIMIT $2"
+    assert by_sql[literal].calls == 5
+
+    async with PoolManager(seeded, min_size=1, max_size=1) as pool:
+        report = await IndexAdvisor(pool).run(sampled, source="pool sample")
+    top = report.suggestions[0]
+    assert (top.candidate.table, top.candidate.columns) == ("orders", ("customer_id", "created_at"))
+    assert top.verified and {g.statement.sql for g in top.gains} == {hot, literal}
+
+    out = cli("--json", "--sampled", str(path), DATABASE_URL=seeded)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["suggestions"][0]["index"].endswith(
+        "orders (customer_id, created_at)"
+    )
+    out = cli("--sampled", str(tmp_path / "missing.json"), DATABASE_URL=seeded)
+    assert out.returncode == 2 and "cannot read" in out.stderr

@@ -5,7 +5,8 @@ pre-ping, the outage back-off); :mod:`.checkout` holds the ``acquire()``, ``read
 ``transaction()`` context managers; :mod:`.connection` the connection class that notes session
 changes and guards use after release, and the connector that opens and restores connections;
 :mod:`.replicas` the read replicas and their round robin; :mod:`.options` the argument checks;
-:mod:`.gauges` the statistics and their gauges.
+:mod:`.gauges` the statistics and their gauges. The statement sampler (``sample_queries``) is
+:mod:`mediz_infra.backends.sampling`, which imports no driver.
 """
 
 from .connection import PgBouncerSessionWarning

@@ -61,6 +61,8 @@ import asyncpg
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter
 
+    from ..sampling import QuerySampler
+
 __all__ = [
     "Connector",
     "PgBouncerSessionWarning",
@@ -316,11 +318,13 @@ class Connector:
         server_settings: sent at connect (``application_name``, ``statement_timeout``).
         errors: the pool's error counter (``kind="recycled"`` is added here).
         attrs: the pool's telemetry attributes.
+        sampler: registered as a query logger on every connection (``sample_queries``).
     """
 
     __slots__ = (
         "attrs", "command_timeout", "connect_timeout", "describe_cache", "dsn", "errors",
-        "max_lifetime", "name", "pgbouncer", "private_hooks", "reset_mode", "server_settings",
+        "max_lifetime", "name", "pgbouncer", "private_hooks", "reset_mode", "sampler",
+        "server_settings",
     )
 
     def __init__(
@@ -338,6 +342,7 @@ class Connector:
         server_settings: Mapping[str, str],
         errors: Counter,
         attrs: Mapping[str, str],
+        sampler: QuerySampler | None = None,
     ) -> None:
         self.dsn = dsn
         self.name = name
@@ -351,6 +356,7 @@ class Connector:
         self.server_settings = dict(server_settings)
         self.errors = errors
         self.attrs = attrs
+        self.sampler = sampler
 
     async def connect(self, timeout: float) -> TrackedConnection:
         """Open one connection within ``timeout`` seconds; asyncpg's errors propagate."""
@@ -369,6 +375,8 @@ class Connector:
         tracked._mz_guarded = self.private_hooks
         if self.pgbouncer and self.describe_cache:
             tracked._mz_described = {}
+        if self.sampler is not None:
+            tracked.add_query_logger(self.sampler)
         return tracked
 
     async def restore(self, con: TrackedConnection, *, retire: bool) -> bool:

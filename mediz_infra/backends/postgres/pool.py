@@ -57,6 +57,7 @@ from ... import telemetry
 from ..._deadlines import Deadlines
 from ..._urls import redact
 from ...errors import BackendTimeout, BackendUnavailable, ConfigError, PoolClosed, PoolExhausted
+from ..sampling import QuerySampler
 from .checkout import Acquire, Read, Transaction
 from .connection import Connector, TrackedConnection, statement_hooks_match
 from .gauges import PoolStats, register_gauges
@@ -141,6 +142,10 @@ class PoolManager:
             (its lag and replay position; a replica that fails one is skipped until it answers).
         replica_check_timeout: the bound on one sample: at :meth:`start`, in the background,
             and as the probe of a replica that is down.
+        sample_queries: keep this share (0 to 1) of the statements run on the pool's
+            connections, replicas included, in :attr:`query_sampler`: the workload the index
+            advisor reads (``IndexAdvisor(pool).run(pool.query_sampler.statements())`` or
+            ``mediz-infra db advise --sampled FILE``). ``None`` (the default): off, no cost.
 
     Raises:
         ConfigError: a malformed URL, an unknown scheme, or inconsistent sizes or timeouts;
@@ -171,6 +176,7 @@ class PoolManager:
         lag_fallback: Literal["primary", "fail"] = "primary",
         replica_check_interval: float = 1.0,
         replica_check_timeout: float = 1.0,
+        sample_queries: float | None = None,
     ) -> None:
         parsed, query, pgbouncer = parse_pool_url(url, pgbouncer)
         check_arguments(
@@ -216,6 +222,10 @@ class PoolManager:
             )
             self.reset_mode, self.describe_cache = "always", False
         self.connect_timeout = connect_timeout
+        self.query_sampler: QuerySampler | None = (
+            None if sample_queries is None else QuerySampler(sample_queries)
+        )
+        """The statements sampled with ``sample_queries`` (``None`` when off)."""
         self._replicas = self._make_replicas(
             replicas, pgbouncer, max_lag=max_lag, lag_fallback=lag_fallback,
             check_interval=replica_check_interval, check_timeout=replica_check_timeout,
@@ -271,7 +281,7 @@ class PoolManager:
         if not urls:
             return None
         try:
-            return ReplicaSet([
+            pools = [
                 PoolManager(
                     url, min_size=0, max_size=self.max_size,
                     acquire_timeout=self.acquire_timeout, command_timeout=self.command_timeout,
@@ -283,9 +293,12 @@ class PoolManager:
                     connect_timeout=self.connect_timeout,
                 )
                 for index, url in enumerate(urls)
-            ], **watch)
+            ]
         except ConfigError as exc:
             raise ConfigError("DATABASE_REPLICA_URLS", str(exc).partition(": ")[2]) from None
+        for pool in pools:  # reads count in the workload too
+            pool.query_sampler = self.query_sampler
+        return ReplicaSet(pools, **watch)
 
     def __repr__(self) -> str:
         state = "open" if self._started else "closed"
@@ -338,6 +351,7 @@ class PoolManager:
             reset_mode=self.reset_mode, private_hooks=self._private_hooks,
             connect_timeout=self.connect_timeout, command_timeout=self.command_timeout,
             server_settings=server_settings, errors=self._errors, attrs=self._attrs,
+            sampler=self.query_sampler,
         )
         self._generation += 1  # a connection of an earlier start() is closed on release
         self._live, self._drained = True, None

@@ -2,7 +2,8 @@
 which existing ones cost writes for nothing.
 
 ``report = await IndexAdvisor(pool).run()`` reads the top statements of ``pg_stat_statements``
-(or ``run(load_sql_file("workload.sql"))``), plans each one, and reports:
+(or ``run(load_sql_file("workload.sql"))``, or ``run(sampled_workload(pool.query_sampler))``),
+plans each one, and reports:
 
 - suggestions (:class:`Suggestion`), ranked by the workload time they save, each verified with
   hypopg when the server has it (labelled unverified otherwise);
@@ -24,7 +25,7 @@ from .report import (
     render_sql,
     render_text,
 )
-from .workload import Statement, load_sql_file
+from .workload import Statement, load_sql_file, sampled_workload
 
 __all__ = [
     # db.advisor.analysis
@@ -53,4 +54,5 @@ __all__ = [
     # db.advisor.workload
     "Statement",
     "load_sql_file",
+    "sampled_workload",
 ]

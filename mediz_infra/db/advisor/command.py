@@ -21,7 +21,7 @@ from ...errors import InfraError
 from .analysis import IndexAdvisor
 from .candidates import Thresholds
 from .report import render_applied, render_sql, render_text
-from .workload import load_sql_file
+from .workload import Statement, load_sql_file, sampled_workload
 
 __all__ = ["add_arguments", "advise"]
 
@@ -31,8 +31,14 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``db advise``."""
     parser.add_argument("--database-url", help="the database to advise (default: DATABASE_URL)")
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--file", help="a file of SQL statements separated by ';' instead of pg_stat_statements"
+    )
+    source.add_argument(
+        "--sampled",
+        help="a file of statements a pool sampled (QuerySampler.write) instead of "
+        "pg_stat_statements",
     )
     parser.add_argument(
         "--top", type=int, default=50, help="statements to take from pg_stat_statements (50)"
@@ -89,7 +95,12 @@ async def advise(url: str, args: argparse.Namespace, stdin: TextIO | None = None
     if args.top < 1 or args.min_rows < 0:
         _say("error: --top must be at least 1 and --min-rows at least 0")
         return EXIT_USAGE
-    statements = load_sql_file(args.file) if args.file else None  # ConfigError: usage
+    # ConfigError: usage
+    statements: list[Statement] | None = None
+    if args.file:
+        statements = load_sql_file(args.file)
+    elif getattr(args, "sampled", None):
+        statements = sampled_workload(args.sampled, top=args.top)
     _say(f"connecting to {redact(url)} ...")
     pool = PoolManager(url, min_size=1, max_size=1, command_timeout=None, name="advisor")
     try:
@@ -104,7 +115,7 @@ async def advise(url: str, args: argparse.Namespace, stdin: TextIO | None = None
             thresholds=Thresholds(min_rows=args.min_rows),
             progress=ProgressBar(sys.stderr),
         )
-        report = await advisor.run(statements, source=args.file)
+        report = await advisor.run(statements, source=args.file or getattr(args, "sampled", None))
         if args.json or args.sql:  # the text report shows its notes itself
             for note in report.notes:
                 _say(f"note: {note}")

@@ -1,9 +1,10 @@
 """The workload the advisor reads: statements with how often they run and how long they take.
 
-Two sources: the top statements by total time from ``pg_stat_statements`` (read by the advisor
-over its connection) and a file of SQL statements (:func:`load_sql_file`, pure). This module
-also reads which columns the workload's ``UPDATE`` statements write (:func:`updated_columns`),
-since an index on such a column costs every one of those updates.
+Three sources: the top statements by total time from ``pg_stat_statements`` (read by the
+advisor over its connection), a file of SQL statements (:func:`load_sql_file`, pure), and the
+statements a pool sampled (``PoolManager(sample_queries=...)``, :func:`sampled_workload`).
+This module also reads which columns the workload's ``UPDATE`` statements write
+(:func:`updated_columns`), since an index on such a column costs every one of those updates.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...backends.sampling import QuerySampler, read_sampled
 from ...errors import ConfigError
 
-__all__ = ["Statement", "load_sql_file", "plannable", "split_sql", "updated_columns"]
+__all__ = [
+    "Statement",
+    "load_sql_file",
+    "plannable",
+    "sampled_workload",
+    "split_sql",
+    "updated_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,8 @@ class Statement:
             shows constants).
         calls: how many times it ran (1 for a statement from a file).
         total_ms: its total execution time in milliseconds, ``None`` when unknown (a file).
-        source: ``"pg_stat_statements"`` or the file's name with the statement's line.
+        source: ``"pg_stat_statements"``, the file's name with the statement's line, or
+            ``"pool sample"``.
     """
 
     sql: str
@@ -111,6 +121,21 @@ def load_sql_file(path: str | Path) -> list[Statement]:
             "statements separated by ';'",
         ) from None
     return [Statement(sql, source=f"{source.name}:{line}") for line, sql in split_sql(text)]
+
+
+def sampled_workload(source: QuerySampler | str | Path, top: int | None = None) -> list[Statement]:
+    """The statements a pool sampled, most total time first: from the pool's
+    :attr:`~mediz_infra.backends.PoolManager.query_sampler` itself, or from the file its
+    :meth:`~mediz_infra.backends.QuerySampler.write` wrote.
+
+    Raises:
+        ConfigError: the file cannot be read or was not written by ``QuerySampler.write``.
+    """
+    sampled = source.statements() if isinstance(source, QuerySampler) else read_sampled(source)
+    sampled = sorted(sampled, key=lambda s: s.total_ms, reverse=True)
+    if top is not None:
+        sampled = sampled[:top]
+    return [Statement(s.sql, s.calls, s.total_ms, source="pool sample") for s in sampled]
 
 
 _PLANNABLE = re.compile(r"^\s*(select|with|update|delete)\b", re.IGNORECASE)
