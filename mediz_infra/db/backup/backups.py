@@ -35,6 +35,7 @@ __all__ = ["BackupEntry", "Backups"]
 
 MANIFEST = "manifest.json"
 READ_SIZE = 1 << 20
+INFLATE_SIZE = 64 << 10  # compressed bytes inflated at once by a restore
 Counter = Callable[[int], None]
 
 
@@ -374,13 +375,16 @@ class Backups:
                 if failure is not None:
                     continue  # keep hashing: a checksum mismatch explains most failures
                 try:
-                    data = opener.update(chunk) if opener else chunk
-                    piece = inflate.decompress(data) if data else b""
-                    if piece:
-                        if held:
-                            proc.stdin.write(held)
-                            await proc.stdin.drain()
-                        held = piece
+                    data = memoryview(opener.update(chunk) if opener else chunk)
+                    # a little input at a time: 1 MiB of well-compressed rows inflates to tens
+                    # of MiB, and each piece is held in memory until the next one arrives
+                    for start in range(0, len(data), INFLATE_SIZE):
+                        piece = inflate.decompress(data[start : start + INFLATE_SIZE])
+                        if piece:
+                            if held:
+                                proc.stdin.write(held)
+                                await proc.stdin.drain()
+                            held = piece
                 except (BackupCorrupt, zstandard.ZstdError, ConnectionError) as exc:
                     failure = exc
             if digest.hexdigest() != manifest.sha256:
