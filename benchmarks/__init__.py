@@ -50,6 +50,11 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "@validate vs FastAPI: per-request overhead of validating the same body, query and "
         "response models",
     ),
+    "backup": (
+        "benchmarks.backup",
+        "mediz-infra backup run/restore vs pg_dump | zstd, pg_dump | aws s3 cp and pg_restore; "
+        "peak RSS",
+    ),
 }
 
 

@@ -151,6 +151,25 @@ async def test_file_store_round_trip_unencrypted(databases: list[str], tmp_path)
     assert compare_sums(manifest.tables, await _sums(target)) == []
 
 
+async def test_without_the_zstd_cli_the_backup_compresses_in_process(  # type: ignore[no-untyped-def]
+    databases: list[str], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zstd CLI is used where installed; without it zstandard makes the same format."""
+    import shutil
+
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "zstd" else which(name))
+    source, target = databases
+    await _seed(source)
+    backups = Backups(create_object_store(f"file://{tmp_path}"), key=KEY_A)
+    seen: list[int] = []
+    manifest = await backups.run(source, progress=seen.append)
+    assert sum(seen) == manifest.raw_size > 0
+    monkeypatch.undo()
+    await backups.restore(manifest.id, target)
+    assert compare_sums(manifest.tables, await _sums(target)) == []
+
+
 async def test_a_changed_row_shows_in_the_checksums(databases: list[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
     source, target = databases
     await _seed(source)

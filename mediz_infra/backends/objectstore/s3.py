@@ -158,9 +158,13 @@ class S3Store:
             async for chunk in chunks:
                 buffer += chunk
                 size += len(chunk)
-                while len(buffer) >= self.part_size:
-                    await flush(bytes(buffer[: self.part_size]))
-                    del buffer[: self.part_size]
+                if len(buffer) >= self.part_size:
+                    # the whole buffer goes (a part may overshoot part_size by one chunk): one
+                    # copy into the part's bytes, and the buffer is freed at once
+                    body = bytes(buffer)
+                    buffer = bytearray()
+                    await flush(body)
+                    del body
             if buffer or not tasks:
                 await flush(bytes(buffer))
             parts = await asyncio.gather(*tasks)

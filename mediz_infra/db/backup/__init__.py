@@ -2,8 +2,12 @@
 
 :class:`Backups` makes, lists and restores backups in one store (``s3://`` or ``file://``);
 ``mediz-infra backup`` is its command line. See docs/operations.md for the runbook.
+Its failures are :class:`BackupError` (and :class:`BackupCorrupt` for an object that fails its
+checksum or key check) and :class:`ObjectMissing`, re-exported here from
+:mod:`mediz_infra.errors` so callers can catch them next to :class:`Backups`.
 """
 
+from ...errors import BackupCorrupt, BackupError, ObjectMissing
 from .backups import BackupEntry, Backups
 from .crypto import key_fingerprint, parse_key
 from .manifest import Manifest, TableSum
@@ -28,4 +32,8 @@ __all__ = [
     "table_sums",
     # db.backup.tools
     "ClientTool",
+    # errors
+    "BackupCorrupt",
+    "BackupError",
+    "ObjectMissing",
 ]
