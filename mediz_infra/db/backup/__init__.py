@@ -1,15 +1,17 @@
 """Database backups: pg_dump streamed through zstd and AES-256-GCM into an object store.
 
-:class:`Backups` makes, lists and restores backups in one store (``s3://`` or ``file://``);
+:class:`Backups` makes, lists, restores and verifies backups in one store (``s3://`` or ``file://``);
 ``mediz-infra backup`` is its command line. See docs/operations.md for the runbook.
 """
 
 from .backups import BackupEntry, Backups
 from .crypto import key_fingerprint, parse_key
+from .lock import RunLock
 from .manifest import Manifest, TableSum
 from .progress import Progress
 from .tables import compare_sums, table_sums
 from .tools import ClientTool
+from .verify import VerifyRecord, record_key
 
 __all__ = [
     # db.backup.backups
@@ -18,6 +20,8 @@ __all__ = [
     # db.backup.crypto
     "key_fingerprint",
     "parse_key",
+    # db.backup.lock
+    "RunLock",
     # db.backup.manifest
     "Manifest",
     "TableSum",
@@ -28,4 +32,7 @@ __all__ = [
     "table_sums",
     # db.backup.tools
     "ClientTool",
+    # db.backup.verify
+    "VerifyRecord",
+    "record_key",
 ]
