@@ -23,6 +23,7 @@ from mediz_infra.backends import S3Store, create_object_store
 from mediz_infra.cli import main
 from mediz_infra.db.backup import Backups, ClientTool, TableSum, record_key
 from mediz_infra.db.backup.lock import LOCK_KEY
+from mediz_infra.errors import BackupError
 from tests.integration import test_backup as base
 from tests.integration.test_backup import BIG, KEY_A, _seed
 
@@ -287,3 +288,45 @@ async def test_a_run_killed_mid_upload_leaves_nothing_listed_and_the_next_run_ab
 
 async def _free(url: str) -> bool:
     return await _lock_holders(url) == 0
+
+
+async def test_a_run_into_a_too_full_file_store_is_refused_before_dumping(
+    databases: list[str], tmp_path: Path
+) -> None:
+    source, _ = databases
+    await _seed(source)
+    store = create_object_store(f"file://{tmp_path}/store")
+    backups = Backups(store)
+    said: list[str] = []
+    manifest = await backups.run(source, notify=said.append)
+    assert len(said) == 1 and said[0].startswith(f"free space at file://{tmp_path}/store: ")
+    assert said[0].endswith("(no earlier backup)")
+    # the last backup claims 1 PiB: no real disk has room for another like it
+    huge = replace(manifest, id="20991231T000000Z", stored_size=1 << 50)
+    await store.put_bytes(f"{huge.id}/manifest.json", huge.to_json())
+    before = await store.list()
+    with pytest.raises(
+        BackupError, match=r"not enough free space at file://.*last \(1048576\.0 GiB\)"
+    ):
+        await backups.run(source)
+    assert await store.list() == before  # nothing dumped, nothing written
+    assert await _lock_holders(source) == 0
+
+
+async def test_restore_preflight_checks_the_local_data_directory(
+    databases: list[str], tmp_path: Path
+) -> None:
+    source, target = databases
+    await _seed(source)
+    store = create_object_store(f"file://{tmp_path}")
+    backups = Backups(store)
+    manifest = await backups.run(source)
+    said: list[str] = []
+    await backups.restore(manifest.id, target, notify=said.append)
+    # the test server is on loopback and the role a superuser: the free space is known
+    assert said[0].startswith(f"free space at the data directory of {target} (/")
+    assert "unknown" not in said[0]
+    huge = replace(manifest, raw_size=1 << 50)
+    await store.put_bytes(f"{manifest.id}/manifest.json", huge.to_json())
+    with pytest.raises(BackupError, match="not enough free space at the data directory"):
+        await backups.restore(manifest.id, target, clean=True)

@@ -29,6 +29,8 @@ from ...errors import BackupCorrupt, BackupError, ObjectMissing
 from .crypto import ChunkDecryptor, ChunkEncryptor, key_fingerprint
 from .lock import RunLock
 from .manifest import Manifest, TableSum
+from .progress import human_bytes
+from .space import require_space, store_space, target_space
 from .tables import table_sums
 from .tools import ClientTool, libpq_target
 from .verify import VerifyRecord, record_key, verify_restore
@@ -128,7 +130,22 @@ class Backups:
             orphans = await self.store.abort_incomplete()
             if orphans:
                 notify(f"aborted {orphans} unfinished upload(s) left by an interrupted run")
+            await self._check_store_space(notify)
             return await self._run(database_url, progress=progress, pg_dump=pg_dump)
+
+    async def _check_store_space(self, notify: Callable[[str], None]) -> None:
+        """Refuse a run into a ``file://`` store too full for another backup like the last."""
+        space = await store_space(self.store)
+        if space.free is None:
+            return  # an object store: nothing to check, nothing worth saying
+        previous = await self.list()
+        if not previous:
+            notify(f"free space at {space.where}: {human_bytes(space.free)} (no earlier backup)")
+            return
+        last = previous[-1].manifest.stored_size
+        what = f"a backup like the last ({human_bytes(last)}) + 10 %"
+        fix = "free some (backup prune) or choose another destination"
+        notify(require_space(space, int(last * 1.1), what, fix))
 
     async def _run(
         self, database_url: str, *, progress: Counter, pg_dump: ClientTool | None
@@ -331,9 +348,17 @@ class Backups:
             )
 
     async def preflight(
-        self, manifest: Manifest, target_url: str, *, clean: bool, pg_restore: ClientTool
+        self,
+        manifest: Manifest,
+        target_url: str,
+        *,
+        clean: bool,
+        pg_restore: ClientTool,
+        notify: Callable[[str], None] = _quiet,
     ) -> None:
-        """Checks made before the target is touched: key, versions, an empty target."""
+        """Checks made before the target is touched: key, versions, an empty target, and the
+        target's free space where it can be known (:mod:`.space`; what was seen goes to
+        ``notify``)."""
         from ...backends import PoolManager
 
         self._check_key(manifest)
@@ -345,6 +370,7 @@ class Backups:
         try:
             async with pool.acquire() as conn:
                 tables = await table_sums_count(conn)
+                space = await target_space(conn, target_url)
         finally:
             await pool.close()
         if tables and not clean:
@@ -352,6 +378,9 @@ class Backups:
                 f"restore: the target {redact(target_url)} is not empty ({tables} tables); "
                 "restore into an empty database, or pass --clean to drop what the backup holds"
             )
+        what = f"backup {manifest.id} ({human_bytes(manifest.raw_size)} of dump, plus indexes)"
+        fix = "free space on the server, or restore onto another one; nothing was restored"
+        notify(require_space(space, manifest.raw_size, what, fix))
 
     async def restore(
         self,
@@ -361,13 +390,14 @@ class Backups:
         clean: bool = False,
         progress: Counter = _noop,
         pg_restore: ClientTool | None = None,
+        notify: Callable[[str], None] = _quiet,
     ) -> Manifest:
         """Restore a backup into ``target_url`` (an existing database)."""
         import zstandard
 
         manifest = await self.manifest(backup_id)
         tool = pg_restore or ClientTool("pg_restore")
-        await self.preflight(manifest, target_url, clean=clean, pg_restore=tool)
+        await self.preflight(manifest, target_url, clean=clean, pg_restore=tool, notify=notify)
         target, env = libpq_target(target_url)
         args = ["--single-transaction", "--exit-on-error", "--no-owner", "-d", target]
         if clean:

@@ -123,7 +123,9 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
         if command == "restore":
             _say(f"restore: {args.backup_id} from {store.url} -> {redact(args.target)}")
             bar = Progress("restored", sys.stderr)
-            await backups.restore(args.backup_id, args.target, clean=args.clean, progress=bar)
+            await backups.restore(
+                args.backup_id, args.target, clean=args.clean, progress=bar, notify=_say
+            )
             _say(f"restore of {args.backup_id} done: {bar.summary()}")
             return EXIT_OK
         if command == "verify":

@@ -1,4 +1,5 @@
-"""The verify record's format (the contract the freshness check and prune read) and the list row."""
+"""The verify record's format (the contract the freshness check and prune read), the list row,
+and the free-space rules."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from mediz_infra.db.backup import BackupEntry, Manifest, VerifyRecord, record_key
-from mediz_infra.errors import BackupCorrupt
+from mediz_infra.db.backup.space import Space, is_local, require_space
+from mediz_infra.errors import BackupCorrupt, BackupError
 
 WHEN = datetime(2026, 12, 5, 13, 2, 3, tzinfo=UTC)
 
@@ -50,3 +52,28 @@ def test_list_entry_shows_the_verdict() -> None:
     assert (never["verified"], never["verified_at"]) == (None, None)
     done = BackupEntry(manifest.id, manifest, verified=True, verified_at=WHEN).as_dict()
     assert (done["verified"], done["verified_at"]) == (True, "2026-12-05T13:02:03+00:00")
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("postgresql://u@localhost/app", True),
+        ("postgresql://u@127.0.0.1:5433/app", True),
+        ("postgresql://u@[::1]/app", True),
+        ("postgresql:///app", True),
+        ("postgresql:///app?host=/var/run/postgresql", True),
+        ("postgresql://u@db.internal/app", False),
+        ("postgresql://u@10.0.0.7/app", False),
+    ],
+)
+def test_which_targets_are_on_this_machine(url: str, local: bool) -> None:
+    assert is_local(url) is local
+
+
+def test_require_space_refuses_only_a_known_shortfall() -> None:
+    assert require_space(Space("s3://b", None, "no quota"), 10, "x", "y") == (
+        "free space at s3://b: unknown (no quota)"
+    )
+    assert "need ~10 B" in require_space(Space("file:///b", 10), 10, "x", "y")
+    with pytest.raises(BackupError, match=r"at file:///b: 9 B free, x needs about 10 B; y"):
+        require_space(Space("file:///b", 9), 10, "x", "y")
