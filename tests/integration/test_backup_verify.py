@@ -177,6 +177,8 @@ async def test_verify_reports_differing_tables_and_a_corrupt_object(
     assert code == 0, err
     assert "passed" in err
     assert (await backups.list())[0].verified is True  # the newest record wins
+    await store.put_bytes(record_key(manifest.id), b"{not json")
+    assert (await backups.list())[0].verified is None  # an unreadable record is no verdict
     assert await _scratch_left(source) == []
 
 

@@ -260,7 +260,8 @@ class Backups:
     async def list(self) -> list[BackupEntry]:
         """Complete backups (those with a manifest), oldest first. Unfinished ones are omitted.
 
-        Each entry carries its newest verify's verdict (``verified``, ``verified_at``).
+        Each entry carries its newest verify's verdict (``verified``, ``verified_at``); an
+        unreadable record counts as none.
         """
         found = []
         keys = {info.key for info in await self.store.list()}
@@ -269,7 +270,10 @@ class Backups:
             if rest == MANIFEST:
                 entry = BackupEntry(backup_id, await self.manifest(backup_id))
                 if record_key(backup_id) in keys:
-                    record = await self.verify_record(backup_id)
+                    try:
+                        record = await self.verify_record(backup_id)
+                    except BackupCorrupt:  # an unreadable verdict is no verdict: listed as never
+                        record = None
                     if record is not None:
                         entry = replace(entry, verified=record.ok, verified_at=record.verified_at)
                 found.append(entry)
