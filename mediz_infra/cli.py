@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .db.backup.command import backup
 
     add_backup_arguments(
-        sub.add_parser("backup", help="back up, list and restore the database (pg_dump to S3)")
+        sub.add_parser("backup", help="back up, list, restore, verify (pg_dump to S3)")
     )
     args = parser.parse_args(argv)
     try:

@@ -23,7 +23,7 @@ from .advisor import (
     render_sql,
     render_text,
 )
-from .backup import BackupEntry, Backups, Manifest, TableSum
+from .backup import BackupEntry, Backups, Manifest, TableSum, VerifyRecord
 
 __all__ = [
     # db.advisor
@@ -53,4 +53,5 @@ __all__ = [
     "Backups",
     "Manifest",
     "TableSum",
+    "VerifyRecord",
 ]

@@ -1,6 +1,7 @@
 """Database backups: pg_dump streamed through zstd and AES-256-GCM into an object store.
 
-:class:`Backups` makes, lists and restores backups in one store (``s3://`` or ``file://``);
+:class:`Backups` makes, lists, restores and verifies backups in one store (``s3://`` or
+``file://``);
 ``mediz-infra backup`` is its command line. See docs/operations.md for the runbook.
 Its failures are :class:`BackupError` (and :class:`BackupCorrupt` for an object that fails its
 checksum or key check) and :class:`ObjectMissing`, re-exported here from
@@ -10,10 +11,12 @@ checksum or key check) and :class:`ObjectMissing`, re-exported here from
 from ...errors import BackupCorrupt, BackupError, ObjectMissing
 from .backups import BackupEntry, Backups
 from .crypto import key_fingerprint, parse_key
+from .lock import RunLock
 from .manifest import Manifest, TableSum
 from .progress import Progress
 from .tables import compare_sums, table_sums
 from .tools import ClientTool
+from .verify import VerifyRecord, record_key
 
 __all__ = [
     # db.backup.backups
@@ -22,6 +25,8 @@ __all__ = [
     # db.backup.crypto
     "key_fingerprint",
     "parse_key",
+    # db.backup.lock
+    "RunLock",
     # db.backup.manifest
     "Manifest",
     "TableSum",
@@ -36,4 +41,7 @@ __all__ = [
     "BackupCorrupt",
     "BackupError",
     "ObjectMissing",
+    # db.backup.verify
+    "VerifyRecord",
+    "record_key",
 ]

@@ -4,6 +4,7 @@ Layout under the store's prefix, one folder per backup id (``20261205T130102Z``)
 
     <id>/dump.pgc.zst[.enc]   pg_dump -Fc, zstd-compressed, perhaps AES-256-GCM-sealed
     <id>/manifest.json        written last: a folder without one is an unfinished backup
+    <id>/<id>.verify.json     the newest ``verify``'s verdict (:mod:`.verify`), if any
 
 A restore streams the object back through SHA-256, decryption and decompression into
 ``pg_restore --single-transaction``, holding back the last piece until the whole object's
@@ -19,7 +20,7 @@ import hashlib
 import re
 import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +28,13 @@ from ..._urls import redact
 from ...backends.objectstore import ObjectStore
 from ...errors import BackupCorrupt, BackupError, ObjectMissing
 from .crypto import ChunkDecryptor, ChunkEncryptor, key_fingerprint
+from .lock import RunLock
 from .manifest import Manifest, TableSum
+from .progress import human_bytes
+from .space import require_space, store_space, target_space
 from .tables import table_sums
 from .tools import ClientTool, libpq_target
+from .verify import VerifyRecord, record_key, verify_restore
 
 __all__ = ["BackupEntry", "Backups"]
 
@@ -47,12 +52,18 @@ def _noop(count: int) -> None:
     return None
 
 
+def _quiet(message: str) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class BackupEntry:
     """A complete backup as ``list`` shows it."""
 
     id: str
     manifest: Manifest
+    verified: bool | None = None  # the newest verify's verdict; None: never verified
+    verified_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         m = self.manifest
@@ -65,6 +76,8 @@ class BackupEntry:
             "sha256": m.sha256,
             "encrypted": m.encryption is not None,
             "tables": len(m.tables),
+            "verified": self.verified,
+            "verified_at": self.verified_at.isoformat() if self.verified_at else None,
         }
 
 
@@ -104,8 +117,41 @@ class Backups:
         *,
         progress: Counter = _noop,
         pg_dump: ClientTool | None = None,
+        notify: Callable[[str], None] = _quiet,
     ) -> Manifest:
-        """Dump ``database_url`` into the store; return the manifest (written last)."""
+        """Dump ``database_url`` into the store; return the manifest (written last).
+
+        Holds the run lock (:class:`~.lock.RunLock`) on the source database throughout, and
+        first aborts the unfinished uploads a killed run left in the store (reported through
+        ``notify``): with the lock held, no live run of this database can own one.
+
+        Raises:
+            BackupError: another run holds the lock (named in the message), or a step failed.
+        """
+        async with RunLock(database_url):
+            orphans = await self.store.abort_incomplete()
+            if orphans:
+                notify(f"aborted {orphans} unfinished upload(s) left by an interrupted run")
+            await self._check_store_space(notify)
+            return await self._run(database_url, progress=progress, pg_dump=pg_dump)
+
+    async def _check_store_space(self, notify: Callable[[str], None]) -> None:
+        """Refuse a run into a ``file://`` store too full for another backup like the last."""
+        space = await store_space(self.store)
+        if space.free is None:
+            return  # an object store: nothing to check, nothing worth saying
+        previous = await self.list()
+        if not previous:
+            notify(f"free space at {space.where}: {human_bytes(space.free)} (no earlier backup)")
+            return
+        last = previous[-1].manifest.stored_size
+        what = f"a backup like the last ({human_bytes(last)}) + 10 %"
+        fix = "free some (backup prune) or choose another destination"
+        notify(require_space(space, int(last * 1.1), what, fix))
+
+    async def _run(
+        self, database_url: str, *, progress: Counter, pg_dump: ClientTool | None
+    ) -> Manifest:
         from ...backends import PoolManager
 
         tool = pg_dump or ClientTool("pg_dump")
@@ -277,13 +323,70 @@ class Backups:
     # ---- list ---------------------------------------------------------------------------
 
     async def list(self) -> list[BackupEntry]:
-        """Complete backups (those with a manifest), oldest first. Unfinished ones are omitted."""
+        """Complete backups (those with a manifest), oldest first. Unfinished ones are omitted.
+
+        Each entry carries its newest verify's verdict (``verified``, ``verified_at``); an
+        unreadable record counts as none.
+        """
         found = []
-        for info in await self.store.list():
-            backup_id, _, rest = info.key.partition("/")
+        keys = {info.key for info in await self.store.list()}
+        for key in sorted(keys):
+            backup_id, _, rest = key.partition("/")
             if rest == MANIFEST:
-                found.append(BackupEntry(backup_id, await self.manifest(backup_id)))
+                entry = BackupEntry(backup_id, await self.manifest(backup_id))
+                if record_key(backup_id) in keys:
+                    try:
+                        record = await self.verify_record(backup_id)
+                    except BackupCorrupt:  # an unreadable verdict is no verdict: listed as never
+                        record = None
+                    if record is not None:
+                        entry = replace(entry, verified=record.ok, verified_at=record.verified_at)
+                found.append(entry)
         return found
+
+    async def verify_record(self, backup_id: str) -> VerifyRecord | None:
+        """The newest verify's record of ``backup_id``, or ``None`` if it was never verified."""
+        try:
+            return VerifyRecord.from_json(await self.store.get_bytes(record_key(backup_id)))
+        except ObjectMissing:
+            return None
+
+    # ---- verify -------------------------------------------------------------------------
+
+    async def verify(
+        self,
+        backup_id: str,
+        database_url: str,
+        *,
+        scratch_url: str | None = None,
+        progress: Counter = _noop,
+        pg_restore: ClientTool | None = None,
+    ) -> VerifyRecord:
+        """Restore ``backup_id`` into a scratch database, compare it with the manifest, record it.
+
+        The scratch database gets a unique name on ``database_url``'s server (or on the server
+        ``scratch_url`` names) and is dropped on every exit. Returns the stored record; a backup
+        that does not restore, or restores different data, gives ``ok=False`` (not an error).
+
+        Raises:
+            BackupError: the verify could not be carried out (no such backup, missing or wrong
+                key, pg_restore too old, no scratch database); nothing is recorded.
+        """
+        manifest = await self.manifest(backup_id)
+        tool = pg_restore or ClientTool("pg_restore")
+        self._check_key(manifest)  # a wrong key says nothing about the backup: not recorded
+        found = re.search(r"(\d+)(?:\.\d+)", manifest.pg_dump_version)
+        await tool.require_at_least(
+            int(found.group(1)) if found else 0, manifest.pg_dump_version, "read a dump of"
+        )
+
+        async def restore(target: str) -> None:
+            await self.restore(backup_id, target, progress=progress, pg_restore=tool)
+
+        return await verify_restore(
+            self.store, manifest, restore, server_url=scratch_url or database_url,
+            clock=self._clock,
+        )  # fmt: skip
 
     async def manifest(self, backup_id: str) -> Manifest:
         if not backup_id or "/" in backup_id or backup_id.startswith("."):
@@ -314,9 +417,17 @@ class Backups:
             )
 
     async def preflight(
-        self, manifest: Manifest, target_url: str, *, clean: bool, pg_restore: ClientTool
+        self,
+        manifest: Manifest,
+        target_url: str,
+        *,
+        clean: bool,
+        pg_restore: ClientTool,
+        notify: Callable[[str], None] = _quiet,
     ) -> None:
-        """Checks made before the target is touched: key, versions, an empty target."""
+        """Checks made before the target is touched: key, versions, an empty target, and the
+        target's free space where it can be known (:mod:`.space`; what was seen goes to
+        ``notify``)."""
         from ...backends import PoolManager
 
         self._check_key(manifest)
@@ -328,6 +439,7 @@ class Backups:
         try:
             async with pool.acquire() as conn:
                 tables = await table_sums_count(conn)
+                space = await target_space(conn, target_url)
         finally:
             await pool.close()
         if tables and not clean:
@@ -335,6 +447,9 @@ class Backups:
                 f"restore: the target {redact(target_url)} is not empty ({tables} tables); "
                 "restore into an empty database, or pass --clean to drop what the backup holds"
             )
+        what = f"backup {manifest.id} ({human_bytes(manifest.raw_size)} of dump, plus indexes)"
+        fix = "free space on the server, or restore onto another one; nothing was restored"
+        notify(require_space(space, manifest.raw_size, what, fix))
 
     async def restore(
         self,
@@ -344,13 +459,14 @@ class Backups:
         clean: bool = False,
         progress: Counter = _noop,
         pg_restore: ClientTool | None = None,
+        notify: Callable[[str], None] = _quiet,
     ) -> Manifest:
         """Restore a backup into ``target_url`` (an existing database)."""
         import zstandard
 
         manifest = await self.manifest(backup_id)
         tool = pg_restore or ClientTool("pg_restore")
-        await self.preflight(manifest, target_url, clean=clean, pg_restore=tool)
+        await self.preflight(manifest, target_url, clean=clean, pg_restore=tool, notify=notify)
         target, env = libpq_target(target_url)
         args = ["--single-transaction", "--exit-on-error", "--no-owner", "-d", target]
         if clean:

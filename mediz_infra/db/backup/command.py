@@ -1,8 +1,9 @@
-"""``mediz-infra backup run|list|restore``: the command line over :class:`Backups`.
+"""``mediz-infra backup run|list|restore|verify``: the command line over :class:`Backups`.
 
 The destination is ``--to URL`` or ``S3_URL``; the key (for encryption and for restoring an
 encrypted backup) is ``MEDIZ_BACKUP_KEY``, read from the environment only, never printed.
-Exit codes: 0 done, 1 the operation failed (cause and fix on stderr), 2 a usage or setting error.
+Exit codes: 0 done (``verify``: passed), 1 the operation failed, or ``verify`` found the backup
+bad (cause and fix on stderr), 2 a usage or setting error.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     restore.add_argument("--target", required=True, help="postgresql:// URL of the database")
     restore.add_argument("--clean", action="store_true", help="allow a non-empty target: "
                          "drop and recreate what the backup holds")  # fmt: skip
+    verify = sub.add_parser("verify", parents=[common], help="restore into a scratch database "
+                            "and compare with the manifest")  # fmt: skip
+    verify.add_argument("backup_id")
+    verify.add_argument("--database-url", help="its server holds the scratch database "
+                        "(default: DATABASE_URL)")  # fmt: skip
+    verify.add_argument("--scratch", help="postgresql:// URL of another server for the scratch "
+                        "database (the role needs CREATEDB)")  # fmt: skip
 
 
 def _key(required: bool) -> bytes | None:
@@ -85,7 +93,7 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
                 raise ConfigError("DATABASE_URL", "unset; set it or pass --database-url")
             _say(f"backup: {redact(url)} -> {store.url}")
             bar = Progress("dumped", sys.stderr)
-            manifest = await backups.run(url, progress=bar)
+            manifest = await backups.run(url, progress=bar, notify=_say)
             ratio = manifest.stored_size / max(manifest.raw_size, 1)
             _say(
                 f"backup {manifest.id} done: {bar.summary()}; stored "
@@ -99,22 +107,29 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
             if args.json:
                 print(json.dumps([e.as_dict() for e in entries], indent=2))
             else:
-                print(f"{'id':18} {'database':16} {'finished':26} {'stored':>10} enc tables")
+                print(
+                    f"{'id':18} {'database':16} {'finished':26} {'stored':>10} enc tables verified"
+                )
                 for e in entries:
                     d = e.as_dict()
                     enc = "yes" if d["encrypted"] else "no"
                     print(
                         f"{d['id']:18} {d['database']:16} {d['finished_at'][:25]:26} "
-                        f"{human_bytes(d['stored_size']):>10} {enc:3} {d['tables']}"
+                        f"{human_bytes(d['stored_size']):>10} {enc:3} {d['tables']:<6} "
+                        f"{_verified(e)}"
                     )
                 _say(f"{len(entries)} complete backups in {store.url}")
             return EXIT_OK
         if command == "restore":
             _say(f"restore: {args.backup_id} from {store.url} -> {redact(args.target)}")
             bar = Progress("restored", sys.stderr)
-            await backups.restore(args.backup_id, args.target, clean=args.clean, progress=bar)
+            await backups.restore(
+                args.backup_id, args.target, clean=args.clean, progress=bar, notify=_say
+            )
             _say(f"restore of {args.backup_id} done: {bar.summary()}")
             return EXIT_OK
+        if command == "verify":
+            return await _verify(backups, args, settings, store.url)
         raise ConfigError("command", f"unknown backup command {command!r}")
     except ConfigError:
         raise
@@ -123,3 +138,28 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
         return EXIT_FAILED
     finally:
         await store.aclose()
+
+
+def _verified(entry: Any) -> str:
+    if entry.verified is None:
+        return "never"
+    return f"{'ok' if entry.verified else 'FAILED'} {entry.verified_at:%Y-%m-%d %H:%M}Z"
+
+
+async def _verify(backups: Backups, args: argparse.Namespace, settings: Any, where: str) -> int:
+    url = args.database_url or settings.database_dsn()
+    if not url and not args.scratch:
+        raise ConfigError("DATABASE_URL", "unset; set it, or pass --database-url or --scratch")
+    server = args.scratch or url
+    _say(f"verify: {args.backup_id} from {where} -> a scratch database on {redact(server)}")
+    bar = Progress("restored", sys.stderr)
+    record = await backups.verify(args.backup_id, url or server, scratch_url=args.scratch,
+                                  progress=bar)  # fmt: skip
+    if record.ok:
+        took = f"{human_bytes(bar.done)} restored and compared in {record.duration_s:.1f} s"
+        _say(f"verify of {args.backup_id} passed: every table matches the manifest ({took})")
+        return EXIT_OK
+    _say(f"verify of {args.backup_id} FAILED ({len(record.mismatches)} problems):")
+    for line in record.mismatches:
+        _say(f"  {line}")
+    return EXIT_FAILED
