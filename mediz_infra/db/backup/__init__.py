@@ -1,6 +1,7 @@
 """Database backups: pg_dump streamed through zstd and AES-256-GCM into an object store.
 
 :class:`Backups` makes, lists and restores backups in one store (``s3://`` or ``file://``);
+:func:`prune` applies a :class:`Retention` policy (:func:`pin` exempts a backup);
 ``mediz-infra backup`` is its command line. See docs/operations.md for the runbook.
 """
 
@@ -8,6 +9,7 @@ from .backups import BackupEntry, Backups
 from .crypto import key_fingerprint, parse_key
 from .manifest import Manifest, TableSum
 from .progress import Progress
+from .retention import Candidate, Decision, Plan, Retention, pin, plan, prune, unpin
 from .tables import compare_sums, table_sums
 from .tools import ClientTool
 
@@ -23,6 +25,15 @@ __all__ = [
     "TableSum",
     # db.backup.progress
     "Progress",
+    # db.backup.retention
+    "Candidate",
+    "Decision",
+    "Plan",
+    "Retention",
+    "pin",
+    "plan",
+    "prune",
+    "unpin",
     # db.backup.tables
     "compare_sums",
     "table_sums",

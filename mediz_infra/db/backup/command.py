@@ -1,5 +1,7 @@
 """``mediz-infra backup run|list|restore``: the command line over :class:`Backups`.
 
+``prune``, ``keep`` and ``unkeep`` are in :mod:`.prune_command`.
+
 The destination is ``--to URL`` or ``S3_URL``; the key (for encryption and for restoring an
 encrypted backup) is ``MEDIZ_BACKUP_KEY``, read from the environment only, never printed.
 Exit codes: 0 done, 1 the operation failed (cause and fix on stderr), 2 a usage or setting error.
@@ -19,6 +21,8 @@ from ...errors import BackupError, ConfigError, InfraError
 from .backups import Backups
 from .crypto import parse_key
 from .progress import Progress, human_bytes
+from .prune_command import COMMANDS as PRUNE_COMMANDS
+from .prune_command import add_prune_arguments, run_prune_command
 
 __all__ = ["add_arguments", "backup"]
 
@@ -49,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     restore.add_argument("--target", required=True, help="postgresql:// URL of the database")
     restore.add_argument("--clean", action="store_true", help="allow a non-empty target: "
                          "drop and recreate what the backup holds")  # fmt: skip
+    add_prune_arguments(sub, common)
 
 
 def _key(required: bool) -> bytes | None:
@@ -77,6 +82,8 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
     store = _store(args, settings.s3_dsn())
     try:
         command = args.backup_command
+        if command in PRUNE_COMMANDS:
+            return await run_prune_command(args, store)
         if command == "run":
             key = _key(required=args.encrypt) if args.encrypt else None
             backups = Backups(store, key=key, level=args.level)
