@@ -7,6 +7,7 @@
 
 from .backups import BackupEntry, Backups
 from .crypto import key_fingerprint, parse_key
+from .freshness import BackupFreshness, FreshnessReport, VerifyRecord, assess, read_verify_record
 from .manifest import Manifest, TableSum
 from .progress import Progress
 from .retention import Candidate, Decision, Plan, Retention, pin, plan, prune, unpin
@@ -20,6 +21,12 @@ __all__ = [
     # db.backup.crypto
     "key_fingerprint",
     "parse_key",
+    # db.backup.freshness
+    "BackupFreshness",
+    "FreshnessReport",
+    "VerifyRecord",
+    "assess",
+    "read_verify_record",
     # db.backup.manifest
     "Manifest",
     "TableSum",
