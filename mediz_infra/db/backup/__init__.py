@@ -11,6 +11,7 @@ from .freshness import BackupFreshness, FreshnessReport, VerifyRecord, assess, r
 from .manifest import Manifest, TableSum
 from .progress import Progress
 from .retention import Candidate, Decision, Plan, Retention, pin, plan, prune, unpin
+from .schedule import BackupJobs, CronQueue, schedule_backups
 from .tables import compare_sums, table_sums
 from .tools import ClientTool
 
@@ -41,6 +42,10 @@ __all__ = [
     "plan",
     "prune",
     "unpin",
+    # db.backup.schedule
+    "BackupJobs",
+    "CronQueue",
+    "schedule_backups",
     # db.backup.tables
     "compare_sums",
     "table_sums",
