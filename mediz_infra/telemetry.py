@@ -12,6 +12,8 @@ from opentelemetry import metrics, trace
 from ._version import __version__
 
 __all__ = [
+    "BACKUP_AGE",
+    "BACKUP_VERIFIED",
     "CACHE_ERRORS",
     "CACHE_LOCK_WAITS",
     "CACHE_REQUESTS",
@@ -54,6 +56,15 @@ DB_REPLICA_LAG = "mediz.db.replica.lag"
 """Observable gauge, ``s``: a read replica's replay lag, as last sampled; attribute ``pool``."""
 REDIS_ERRORS = "mediz.redis.errors"
 """Counter, ``{error}``; attribute ``kind`` = connection | timeout | readonly | exhausted."""
+
+# db.backup
+BACKUP_AGE = "mediz.backup.age"
+"""Observable gauge, ``s``: age of a store's newest backup and newest verified one, as last
+read by ``BackupFreshness``; attributes ``store`` (redacted URL), ``backup`` = newest |
+verified."""
+BACKUP_VERIFIED = "mediz.backup.verified"
+"""Observable gauge, ``1``: 1 when the newest backup is verified ok, else 0; attribute
+``store``."""
 
 # ratelimit
 RATELIMIT_DECISIONS = "mediz.ratelimit.decisions"

@@ -8,13 +8,21 @@ trip (ms). None of them shows a URL or a password: details are counts and timing
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from ..backends import RedisClient
 from .checks import CheckFunc, Observation
 
-__all__ = ["CheckablePool", "pool_check", "redis_check", "value_check"]
+__all__ = [
+    "BackupFreshnessSource",
+    "CheckablePool",
+    "FreshnessFigures",
+    "backup_freshness_check",
+    "pool_check",
+    "redis_check",
+    "value_check",
+]
 
 
 _SHOWN = ("size", "idle", "in_use", "waiting", "max_size", "latency_ms")
@@ -86,5 +94,48 @@ def value_check(
         if value > warn_above:
             return Observation("warn", value, unit, f"{what} above {warn_above:g} {unit}")
         return Observation("pass", value, unit)
+
+    return check
+
+
+class FreshnessFigures(Protocol):
+    """What :func:`backup_freshness_check` reads of a freshness report."""
+
+    @property
+    def degraded(self) -> bool: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def age_seconds(self) -> float | None: ...
+
+    def as_details(self) -> Mapping[str, Any]: ...
+
+
+class BackupFreshnessSource(Protocol):
+    """What :func:`backup_freshness_check` needs: a ``mediz_infra.db.backup.BackupFreshness``."""
+
+    async def report(self) -> FreshnessFigures: ...
+
+
+def backup_freshness_check(source: BackupFreshnessSource) -> CheckFunc:
+    """The ``backup_freshness`` check: ``warn`` (degraded) when the backups are stale.
+
+    The observed value is the newest verified backup's age in seconds; the details hold the ids,
+    ages and verify status (never the store's URL). ``source`` caches what it read, so probing
+    this check often does not reach the store often. A store that cannot be read fails the
+    check: register it with ``critical=False`` so that shows as degraded, not down::
+
+        Check("backup_freshness", backup_freshness_check(freshness), critical=False, timeout=10)
+    """
+
+    async def check() -> Observation:
+        report = await source.report()
+        details = dict(report.as_details())
+        age = report.age_seconds
+        if report.degraded:
+            return Observation("warn", age, "s", report.summary, details)
+        return Observation("pass", age, "s", None, details)
 
     return check

@@ -96,7 +96,20 @@ class FileStore:
         return await asyncio.to_thread(scan)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+        def remove() -> None:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            # empty folders left by deleted objects go too (a pruned backup leaves nothing)
+            root = self.root.resolve()
+            parent = path.parent
+            while parent != root and parent.is_relative_to(root):
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty (or already gone): stop climbing
+                    break
+                parent = parent.parent
+
+        await asyncio.to_thread(remove)
 
     async def abort_incomplete(self, prefix: str = "") -> int:
         def sweep() -> int:

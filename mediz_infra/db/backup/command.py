@@ -1,5 +1,7 @@
 """``mediz-infra backup run|list|restore|verify``: the command line over :class:`Backups`.
 
+``prune``, ``keep`` and ``unkeep`` are in :mod:`.prune_command`.
+
 The destination is ``--to URL`` or ``S3_URL``; the key (for encryption and for restoring an
 encrypted backup) is ``MEDIZ_BACKUP_KEY``, read from the environment only, never printed.
 Exit codes: 0 done (``verify``: passed), 1 the operation failed, or ``verify`` found the backup
@@ -20,6 +22,8 @@ from ...errors import BackupError, ConfigError, InfraError
 from .backups import Backups
 from .crypto import parse_key
 from .progress import Progress, human_bytes
+from .prune_command import COMMANDS as PRUNE_COMMANDS
+from .prune_command import add_prune_arguments, run_prune_command
 
 __all__ = ["add_arguments", "backup"]
 
@@ -57,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: DATABASE_URL)")  # fmt: skip
     verify.add_argument("--scratch", help="postgresql:// URL of another server for the scratch "
                         "database (the role needs CREATEDB)")  # fmt: skip
+    add_prune_arguments(sub, common)
 
 
 def _key(required: bool) -> bytes | None:
@@ -85,6 +90,8 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
     store = _store(args, settings.s3_dsn())
     try:
         command = args.backup_command
+        if command in PRUNE_COMMANDS:
+            return await run_prune_command(args, store)
         if command == "run":
             key = _key(required=args.encrypt) if args.encrypt else None
             backups = Backups(store, key=key, level=args.level)
