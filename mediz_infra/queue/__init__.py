@@ -11,7 +11,8 @@ from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every, Schedule
-from .jobs import Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
+from .dedup import Debounce, Dedup, Throttle
+from .jobs import EnqueueOutcome, Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
 from .outbox import Executor, Outbox, OutboxConnection, outbox_schema
 from .queue import JobCall, Queue, Task
 from .scheduler import CronJob, Misfire
@@ -28,7 +29,12 @@ __all__ = [
     "Cron",
     "Every",
     "Schedule",
+    # dedup
+    "Debounce",
+    "Dedup",
+    "Throttle",
     # jobs
+    "EnqueueOutcome",
     "Job",
     "JobFailed",
     "JobInfo",

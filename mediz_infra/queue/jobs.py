@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ..errors import InfraError
+from .dedup import Dedup
 
-__all__ = ["Job", "JobFailed", "JobInfo", "JobRecord", "JobStatus", "Lease"]
+__all__ = ["EnqueueOutcome", "Job", "JobFailed", "JobInfo", "JobRecord", "JobStatus", "Lease"]
 
 JobStatus = Literal["waiting", "delayed", "active", "complete", "dead"]
 """Where a job is: ``waiting`` for a worker, ``delayed`` until its time (or its next retry),
 ``active`` on a worker, ``complete`` with a result, ``dead`` in the dead letters."""
+
+EnqueueOutcome = Literal["created", "ignored", "replaced"]
+"""What an enqueue did: made a new job; added nothing (the ``_job_id`` exists, or a
+:class:`~.dedup.Throttle` window holds the key); or updated the pending job of a
+:class:`~.dedup.Debounce` key (its arguments, and its start moved to the window's new end)."""
 
 
 class JobFailed(InfraError, RuntimeError):
@@ -38,7 +44,8 @@ class JobFailed(InfraError, RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """One job to enqueue: its id, task name, JSON payload, attempt budget and times (seconds)."""
+    """One job to enqueue: its id, task name, JSON payload, attempt budget, times (seconds) and
+    its deduplication mode, if any."""
 
     id: str
     task: str
@@ -46,6 +53,7 @@ class JobRecord:
     max_attempts: int
     enqueued_at: float
     eta: float
+    dedup: Dedup | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +94,26 @@ class Job:
     Args:
         job_id: the job's id.
         broker: the queue's broker.
-        created: False when an earlier enqueue with the same ``_job_id`` already holds the id
-            (nothing new was enqueued).
+        outcome: what the enqueue did (see :data:`EnqueueOutcome`); for ``ignored`` and
+            ``replaced`` the handle is the job already there.
     """
 
-    __slots__ = ("_broker", "created", "id")
+    __slots__ = ("_broker", "id", "outcome")
 
-    def __init__(self, job_id: str, broker: _JobSource, *, created: bool = True) -> None:
+    def __init__(
+        self, job_id: str, broker: _JobSource, *, outcome: EnqueueOutcome = "created"
+    ) -> None:
         self.id = job_id
         self._broker = broker
-        self.created = created
+        self.outcome: EnqueueOutcome = outcome
 
     def __repr__(self) -> str:
         return f"Job({self.id!r})"
+
+    @property
+    def created(self) -> bool:
+        """True when the enqueue made this job (``outcome == "created"``)."""
+        return self.outcome == "created"
 
     async def info(self) -> JobInfo | None:
         """The job's full state, or None once it is gone (deleted, or its result expired)."""

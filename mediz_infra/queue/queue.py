@@ -11,6 +11,7 @@ JSON, never pickle. When Redis is down the queue refuses to enqueue with
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,10 +24,11 @@ from redis.asyncio import Redis, RedisCluster
 from ..backends import BACKEND_ERRORS, RedisClient, create_redis
 from ..errors import BackendUnavailable, ConfigError
 from .backoff import Backoff
-from .brokers.base import Broker
+from .brokers.base import Broker, RateLimit
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every
+from .dedup import Debounce, Dedup, Throttle
 from .instruments import QueueInstruments
 from .jobs import Job, JobInfo, JobRecord
 from .outbox import DEFAULT_TABLE, Executor, Outbox, OutboxConnection
@@ -87,12 +89,14 @@ class Task(Generic[P, R]):
         _delay: float | None = None,
         _at: datetime | float | None = None,
         _job_id: str | None = None,
+        _dedup: Dedup | None = None,
         **kwargs: Any,
     ) -> JobCall:
         """Prepare one job (for :meth:`Queue.enqueue_many`); arguments as :meth:`enqueue`.
 
         Raises:
-            ConfigError: an argument is not JSON-serialisable, or ``_delay``/``_at`` are wrong.
+            ConfigError: an argument is not JSON-serialisable, or ``_delay``/``_at``/``_dedup``
+                are wrong.
         """
         try:
             payload = json.dumps({"args": args, "kwargs": kwargs}, separators=(",", ":"))
@@ -117,8 +121,19 @@ class Task(Generic[P, R]):
                 eta = float(_at)
         if _job_id is not None and (not _job_id or len(_job_id) > 200):
             raise ConfigError("_job_id", "must be a non-empty string of at most 200 characters")
+        if _dedup is not None:
+            if not isinstance(_dedup, (Throttle, Debounce)):
+                raise ConfigError("_dedup", f"must be a Throttle or a Debounce, got {_dedup!r}")
+            if _job_id is not None:
+                raise ConfigError("_dedup", "give _job_id or _dedup, not both")
+            if isinstance(_dedup, Debounce):
+                if _delay is not None or _at is not None:
+                    raise ConfigError(
+                        "_dedup", "a debounced job starts when its window ends: no _delay/_at"
+                    )
+                eta = now + _dedup.window
         record = JobRecord(
-            _job_id or uuid.uuid4().hex, self.name, payload, self.retries + 1, now, eta
+            _job_id or uuid.uuid4().hex, self.name, payload, self.retries + 1, now, eta, _dedup
         )
         return JobCall(self, record)
 
@@ -128,6 +143,7 @@ class Task(Generic[P, R]):
         _delay: float | None = None,
         _at: datetime | float | None = None,
         _job_id: str | None = None,
+        _dedup: Dedup | None = None,
         connection: Executor | None = None,
         **kwargs: Any,
     ) -> Job:
@@ -140,6 +156,12 @@ class Task(Generic[P, R]):
             _job_id: the job's id; enqueueing an id that exists enqueues nothing and returns
                 a handle to the existing job (``job.created`` is False), so a retried request
                 cannot queue its work twice.
+            _dedup: :class:`~.dedup.Throttle` ``(key, window)``: the first enqueue with the
+                key wins, the rest within the window are ignored (``job.outcome ==
+                "ignored"``, the handle is the first job); or :class:`~.dedup.Debounce`
+                ``(key, window)``: the job starts ``window`` seconds after the last enqueue
+                with the key, with that enqueue's arguments (``"replaced"``). Keys are
+                per task. Not with ``_job_id`` or ``connection``.
             connection: a Postgres connection inside your transaction (asyncpg's, or anything
                 with ``execute``): the job goes to the queue's outbox table with your
                 transaction and reaches the broker when :meth:`Queue.relay_outbox` runs
@@ -150,7 +172,11 @@ class Task(Generic[P, R]):
             ConfigError: bad arguments (see :meth:`call`).
             BackendUnavailable: the broker could not be reached: the job was NOT enqueued.
         """
-        call = self.call(*args, _delay=_delay, _at=_at, _job_id=_job_id, **kwargs)
+        if connection is not None and _dedup is not None:
+            raise ConfigError(
+                "_dedup", "not with connection=: the outbox relays jobs later, outside the window"
+            )
+        call = self.call(*args, _delay=_delay, _at=_at, _job_id=_job_id, _dedup=_dedup, **kwargs)
         if connection is not None:
             await self.queue.outbox.write(connection, [call.record])
             return Job(call.record.id, self.queue.broker)
@@ -175,9 +201,15 @@ class Queue:
         clock: seconds since the epoch (``time.time``); injectable for tests.
         outbox_table: the Postgres table of transactional enqueues (see
             :func:`~.outbox.outbox_schema`).
+        rate_limit: jobs started per second across every worker of the queue (None: no
+            limit); on Redis one token bucket shared by all processes, in memory this
+            process's. Workers of one queue should agree on it.
+        rate_burst: starts allowed at once after a quiet spell (the bucket's size; default
+            ``rate_limit`` rounded up, at least 1). 1 paces starts evenly.
 
     Raises:
-        ConfigError: an empty name, a name with braces, or an unknown URL scheme.
+        ConfigError: an empty name, a name with braces, an unknown URL scheme, a bad
+            ``rate_limit`` or ``rate_burst``.
     """
 
     def __init__(
@@ -189,11 +221,14 @@ class Queue:
         result_ttl: float = 3600.0,
         clock: Callable[[], float] = time.time,
         outbox_table: str = DEFAULT_TABLE,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
     ) -> None:
         if not name or "{" in name or "}" in name:
             raise ConfigError("name", f"must be non-empty without braces, got {name!r}")
         if result_ttl <= 0:
             raise ConfigError("result_ttl", f"must be > 0 seconds, got {result_ttl}")
+        self.rate: RateLimit | None = _rate(rate_limit, rate_burst)
         self.name = name
         self.result_ttl = result_ttl
         self.clock = clock
@@ -318,10 +353,11 @@ class Queue:
                 "(pass _job_id so a retry cannot enqueue twice) or check REDIS_URL"
             ) from exc
         jobs = []
-        for call, new in zip(calls, created, strict=True):
-            jobs.append(Job(call.record.id, self.broker, created=new))
-            if new:
-                self.instruments.event(call.record.task, "enqueued")
+        for call, (outcome, job_id) in zip(calls, created, strict=True):
+            jobs.append(Job(job_id, self.broker, outcome=outcome))
+            self.instruments.event(
+                call.record.task, "enqueued" if outcome == "created" else outcome
+            )
         return jobs
 
     async def relay_outbox(self, connection: OutboxConnection, limit: int = 500) -> int:
@@ -372,3 +408,23 @@ class Queue:
     async def aclose(self) -> None:
         """Close the broker's client when the queue built it from a URL."""
         await self.broker.aclose()
+
+
+def _rate(rate_limit: float | None, rate_burst: int | None) -> RateLimit | None:
+    """Check a queue's start rate; ``(per second, burst)`` or None for no limit."""
+    if rate_limit is None:
+        if rate_burst is not None:
+            raise ConfigError("rate_burst", "needs a rate_limit")
+        return None
+    if (
+        isinstance(rate_limit, bool)
+        or not isinstance(rate_limit, (int, float))
+        or not math.isfinite(rate_limit)
+        or rate_limit <= 0
+    ):
+        raise ConfigError("rate_limit", f"must be > 0 jobs per second or None, got {rate_limit!r}")
+    if rate_burst is None:
+        return float(rate_limit), max(1, math.ceil(rate_limit))
+    if isinstance(rate_burst, bool) or not isinstance(rate_burst, int) or rate_burst < 1:
+        raise ConfigError("rate_burst", f"must be a whole number >= 1, got {rate_burst!r}")
+    return float(rate_limit), rate_burst

@@ -155,8 +155,16 @@ class Worker:
                 self._slot.clear()
                 await self._until(self._slot.wait(), None)
                 continue
+            held_back = 0.0  # seconds until the queue's rate limit lets the next job start
             try:
-                leases = await self.broker.fetch(free, self.lease, self.clock(), self.max_stalls)
+                if self.queue.rate is None:
+                    leases = await self.broker.fetch(
+                        free, self.lease, self.clock(), self.max_stalls
+                    )
+                else:
+                    leases, held_back = await self.broker.fetch_limited(
+                        free, self.lease, self.clock(), self.max_stalls, self.queue.rate
+                    )
                 failures = 0
             except BACKEND_ERRORS as exc:
                 self.stats.backend_errors += 1
@@ -172,6 +180,17 @@ class Worker:
                 continue
             for lease in leases:
                 self._start(lease)
+            if held_back > 0:
+                # rate-limited: nothing leased beyond the tokens, so wait for the next one
+                # (a burst run counts the held-back jobs as not ready now)
+                if not burst:
+                    await self._until(asyncio.sleep(held_back), None)
+                    continue
+                if not self._running:
+                    return
+                self._slot.clear()
+                await self._slot.wait()
+                continue
             if leases:
                 continue
             if burst:

@@ -11,7 +11,17 @@ import pytest
 
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.errors import BackendUnavailable, ConfigError
-from mediz_infra.queue import Backoff, JobFailed, JobRecord, MemoryBroker, Misfire, Queue, Worker
+from mediz_infra.queue import (
+    Backoff,
+    Debounce,
+    JobFailed,
+    JobRecord,
+    MemoryBroker,
+    Misfire,
+    Queue,
+    Throttle,
+    Worker,
+)
 from tests._servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -510,3 +520,239 @@ def test_cron_settings_are_checked_naming_the_field() -> None:
 
 async def _noop() -> None:
     return None
+
+
+async def test_a_throttle_key_lets_the_first_enqueue_win_for_its_window(
+    make_queue: QueueFactory,
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    runs: list[int] = []
+
+    @queue.task
+    async def push(n: int) -> int:
+        runs.append(n)
+        return n
+
+    @queue.task
+    async def other(n: int) -> int:
+        return n
+
+    first = await push.enqueue(1, _dedup=Throttle("user-7", 60))
+    again = await push.enqueue(2, _dedup=Throttle("user-7", 60))
+    assert first.outcome == "created" and again.outcome == "ignored" and not again.created
+    assert again.id == first.id  # the handle is the job that won
+    assert (await push.enqueue(3, _dedup=Throttle("user-8", 60))).created
+    assert (await other.enqueue(4, _dedup=Throttle("user-7", 60))).created  # keys are per task
+    await Worker(queue).run_burst()
+    assert sorted(runs) == [1, 3] and await again.result(timeout=5) == 1
+    clock.now += 59.9  # its job is done, but the window still holds
+    assert (await push.enqueue(5, _dedup=Throttle("user-7", 60))).outcome == "ignored"
+    clock.now += 0.1
+    later = await push.enqueue(6, _dedup=Throttle("user-7", 60))
+    assert later.created and later.id != first.id
+    await Worker(queue).run_burst()
+    assert sorted(runs) == [1, 3, 6]
+
+
+async def test_a_debounce_key_lets_the_last_enqueue_win_and_moves_the_start(
+    make_queue: QueueFactory,
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    runs: list[str] = []
+
+    @queue.task
+    async def sync(text: str) -> str:
+        runs.append(text)
+        return text
+
+    start = clock.now
+    first = await sync.enqueue("a", _dedup=Debounce("profile-7", 10))
+    assert first.outcome == "created" and await first.status() == "delayed"
+    clock.now = start + 5
+    second = await sync.enqueue("b", _dedup=Debounce("profile-7", 10))
+    assert second.outcome == "replaced" and second.id == first.id
+    assert (await queue.counts())["delayed"] == 1
+    clock.now = start + 14.9  # the first enqueue's window is over, the second's is not
+    await Worker(queue).run_burst()
+    assert runs == []
+    clock.now = start + 15
+    await Worker(queue).run_burst()
+    assert runs == ["b"] and await first.result(timeout=5) == "b"
+    third = await sync.enqueue("c", _dedup=Debounce("profile-7", 10))  # started: a new job
+    assert third.created and third.id != first.id
+    clock.now = start + 25  # due, not yet started: the window is over, so a new job again
+    fourth = await sync.enqueue("d", _dedup=Debounce("profile-7", 10))
+    assert fourth.created and fourth.id != third.id
+    clock.now = start + 35
+    await Worker(queue).run_burst()
+    assert runs == ["b", "c", "d"]
+
+
+async def test_a_debounced_job_that_failed_is_not_replaced(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    seen: list[str] = []
+
+    @queue.task(retries=1, backoff=Backoff(base=60, jitter=0))
+    async def flaky(text: str) -> None:
+        seen.append(text)
+        raise ConnectionError("provider down")
+
+    job = await flaky.enqueue("a", _dedup=Debounce("k", 10))
+    clock.now += 10
+    await Worker(queue).run_burst()
+    assert seen == ["a"] and await job.status() == "delayed"  # waiting for its retry
+    retry = await flaky.enqueue("b", _dedup=Debounce("k", 10))
+    assert retry.created and retry.id != job.id
+
+
+async def test_enqueue_many_deduplicates_in_order(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+
+    @queue.task
+    async def note(n: int) -> int:
+        return n
+
+    jobs = await queue.enqueue_many(
+        [
+            note.call(1, _dedup=Throttle("t", 60)),
+            note.call(2, _dedup=Throttle("t", 60)),
+            note.call(3, _dedup=Debounce("d", 10)),
+            note.call(4, _dedup=Debounce("d", 10)),
+            note.call(5),
+        ]
+    )
+    assert [j.outcome for j in jobs] == ["created", "ignored", "created", "replaced", "created"]
+    assert jobs[0].id == jobs[1].id and jobs[2].id == jobs[3].id
+    clock.now += 10
+    await Worker(queue).run_burst()
+    assert [await j.result(timeout=5) for j in jobs] == [1, 1, 4, 4, 5]
+
+
+async def test_the_rate_limit_bounds_starts_by_the_clock(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock, rate_limit=2)  # burst: 2
+    ran: list[int] = []
+
+    @queue.task
+    async def send(n: int) -> None:
+        ran.append(n)
+
+    await send.enqueue_many([(n,) for n in range(9)])
+    await Worker(queue).run_burst()
+    assert ran == [0, 1]
+    await Worker(queue).run_burst()  # the same instant: no token left
+    assert len(ran) == 2
+    counts = await queue.counts()
+    assert counts["active"] == 0 and counts["waiting"] == 7  # nothing leased it cannot run
+    clock.now += 0.5
+    await Worker(queue).run_burst()
+    assert len(ran) == 3
+    clock.now += 60  # a quiet spell refills the bucket to its burst, no more
+    await Worker(queue).run_burst()
+    assert len(ran) == 5
+    leases, wait = await queue.broker.fetch_limited(5, 30, clock.now, 5, (2.0, 2))
+    assert leases == [] and wait == pytest.approx(0.5)
+    clock.now += 1
+    leases, wait = await queue.broker.fetch_limited(5, 30, clock.now, 5, (2.0, 2))
+    assert len(leases) == 2 and wait == pytest.approx(0.5)  # the rest waits for tokens
+    for lease in leases:
+        assert await queue.broker.settle(lease.id, lease.token, "complete", clock.now)
+    clock.now += 1
+    await Worker(queue).run_burst()
+    assert sorted(ran) == [0, 1, 2, 3, 4, 7, 8] and (await queue.counts())["completed"] == 9
+
+
+class _CountedFetches:
+    """A broker seen through one worker: counts its rate-limited fetches."""
+
+    def __init__(self, broker: object) -> None:
+        self.broker = broker
+        self.fetches = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.broker, name)
+
+    async def fetch_limited(self, *args: object) -> object:
+        self.fetches += 1
+        return await self.broker.fetch_limited(*args)  # type: ignore[attr-defined]
+
+
+async def test_two_workers_share_one_rate_limit(make_queue: QueueFactory) -> None:
+    clock = Clock()  # stands still between steps: every start below is a token spent
+    name = f"rate{uuid.uuid4().hex[:6]}"
+    started: list[int] = []
+    workers, views = [], []
+    for _ in range(2):
+        queue = make_queue(name, clock=clock, rate_limit=5)
+
+        @queue.task(name="send")
+        async def send(n: int) -> None:
+            started.append(n)
+
+        worker = Worker(queue, concurrency=50, poll=0.05)
+        views.append(_CountedFetches(worker.broker))
+        worker.broker = views[-1]  # type: ignore[assignment]
+        workers.append(worker)
+    await send.enqueue_many([(n,) for n in range(20)])
+    runs = [asyncio.create_task(w.run()) for w in workers]
+
+    async def starts_settle_at(expected: int) -> None:
+        async with asyncio.timeout(20):
+            while len(started) < expected:  # noqa: ASYNC110 - the workers' state is polled
+                await asyncio.sleep(0.005)
+            marks = [v.fetches for v in views]
+            # each worker has asked again twice since, and was refused: the bucket is empty
+            while any(v.fetches < m + 2 for v, m in zip(views, marks, strict=True)):  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        assert len(started) == expected
+
+    try:
+        await starts_settle_at(5)  # the burst, across both workers
+        assert (await queue.counts())["waiting"] == 15
+        clock.now += 1
+        await starts_settle_at(10)
+        clock.now += 0.2
+        await starts_settle_at(11)
+        clock.now += 3600  # refilled to the burst, not to an hour's worth
+        await starts_settle_at(16)
+        clock.now += 1
+        await starts_settle_at(20)
+    finally:
+        for w in workers:
+            w.stop()
+    stats = await asyncio.gather(*runs)
+    assert sorted(started) == list(range(20))  # each once: none lost, none twice
+    assert sum(s.completed for s in stats) == 20  # the two workers together
+
+
+def test_bad_dedup_and_rate_settings_are_refused_naming_the_field() -> None:
+    for make, field in (
+        (lambda: Throttle("", 5), "Throttle.key"),
+        (lambda: Throttle("k" * 201, 5), "Throttle.key"),
+        (lambda: Throttle("k", 0), "Throttle.window"),
+        (lambda: Debounce("k", float("nan")), "Debounce.window"),
+        (lambda: Debounce("k", "5"), "Debounce.window"),  # type: ignore[arg-type]
+        (lambda: Queue("q", "memory://", rate_limit=0), "rate_limit"),
+        (lambda: Queue("q", "memory://", rate_limit=float("inf")), "rate_limit"),
+        (lambda: Queue("q", "memory://", rate_limit=5, rate_burst=0), "rate_burst"),
+        (lambda: Queue("q", "memory://", rate_burst=5), "rate_burst"),
+    ):
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            make()
+    queue = Queue("dedup", "memory://")
+
+    @queue.task
+    async def noop() -> None:
+        return None
+
+    for options in (
+        {"_dedup": ("k", 5)},
+        {"_dedup": Throttle("k", 5), "_job_id": "j"},
+        {"_dedup": Debounce("k", 5), "_delay": 1},
+    ):
+        with pytest.raises(ConfigError, match="_dedup"):
+            noop.call(**options)

@@ -11,26 +11,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
-from ..jobs import JobInfo, JobRecord, Lease
+from ..jobs import EnqueueOutcome, JobInfo, JobRecord, Lease
 
-__all__ = ["Broker", "Outcome"]
+__all__ = ["Broker", "Outcome", "RateLimit"]
 
 Outcome = Literal["complete", "retry", "dead", "release"]
 """How a leased job is settled: done, failed with a retry at ``retry_at``, failed for good
 (dead letters), or handed back untouched (a worker shutting down)."""
 
+RateLimit = tuple[float, int]
+"""A queue's start rate for :meth:`Broker.fetch_limited`: ``(jobs per second, burst)``, a token
+bucket of ``burst`` starts refilled at the rate, shared by every worker of the queue."""
+
 
 class Broker(Protocol):
     """A queue's store. Every method that touches several structures is atomic."""
 
-    async def enqueue(self, records: Sequence[JobRecord]) -> list[bool]:
-        """Add jobs; per record True if it was new, False if its id already existed."""
+    async def enqueue(self, records: Sequence[JobRecord]) -> list[tuple[EnqueueOutcome, str]]:
+        """Add jobs in order; per record what happened and the id of the job it is now:
+        ``created`` (its own id), ``ignored`` (its id already existed, or a throttle window
+        holds its dedup key: that job's id) or ``replaced`` (the pending job of its debounce
+        key took its payload and due time: that job's id)."""
         ...
 
     async def fetch(self, count: int, lease: float, now: float, max_stalls: int) -> list[Lease]:
         """Promote due delayed jobs, take back leases expired by ``now``, then lease up to
         ``count`` waiting jobs until ``now + lease``. A job taken back more than ``max_stalls``
         times goes to the dead letters."""
+        ...
+
+    async def fetch_limited(
+        self, count: int, lease: float, now: float, max_stalls: int, rate: RateLimit
+    ) -> tuple[list[Lease], float]:
+        """:meth:`fetch`, leasing no more jobs than the queue's start-rate bucket holds tokens
+        for (one token a lease); with the seconds until the next token when jobs are left
+        waiting for one (0 otherwise)."""
         ...
 
     async def heartbeat(self, leases: Sequence[tuple[str, int]], deadline: float) -> list[bool]:

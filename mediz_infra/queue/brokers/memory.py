@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
-from ..jobs import JobInfo, JobRecord, JobStatus, Lease
-from .base import Outcome
+from ..jobs import EnqueueOutcome, JobInfo, JobRecord, JobStatus, Lease
+from .base import Outcome, RateLimit
 
 __all__ = ["MemoryBroker"]
 
@@ -46,6 +46,9 @@ class MemoryBroker:
         self._paused = False
         self._cron: dict[str, float] = {}
         self._wake = asyncio.Event()
+        self._dedup: dict[str, tuple[str, float]] = {}  # mode:task:key -> (job id, until)
+        self._dedup_sweep = 64
+        self._bucket: tuple[float, float] | None = None  # start-rate tokens, as of when
 
     def _count(self, name: str) -> None:
         self._stats[name] = self._stats.get(name, 0) + 1
@@ -59,12 +62,44 @@ class MemoryBroker:
             del self._done[job_id]
             self._jobs.pop(job_id, None)
 
-    async def enqueue(self, records: Sequence[JobRecord]) -> list[bool]:
-        created = []
+    def _deduplicate(self, record: JobRecord) -> tuple[EnqueueOutcome, str] | None:
+        """Apply the record's throttle or debounce: what happened instead of a new job, or None
+        (make it, its key now held)."""
+        dedup = record.dedup
+        if dedup is None:
+            return None
+        now = record.enqueued_at
+        if len(self._dedup) >= self._dedup_sweep:
+            for slot, (_, until) in list(self._dedup.items()):
+                if until <= now:
+                    del self._dedup[slot]
+            self._dedup_sweep = max(64, 2 * len(self._dedup))
+        slot = f"{dedup.mode}:{record.task}:{dedup.key}"
+        held = self._dedup.get(slot)
+        if held is not None:
+            job_id, until = held
+            if dedup.mode == "throttle" and until > now:
+                return "ignored", job_id
+            job = self._jobs.get(job_id)
+            due = self._delayed.get(job_id)
+            if dedup.mode == "debounce" and job and due and due > now and job.attempts == 0:
+                job.record = replace(job.record, payload=record.payload)
+                self._delayed[job_id] = record.eta
+                self._dedup[slot] = (job_id, record.eta)
+                return "replaced", job_id
+        self._dedup[slot] = (record.id, now + dedup.window)
+        return None
+
+    async def enqueue(self, records: Sequence[JobRecord]) -> list[tuple[EnqueueOutcome, str]]:
+        created: list[tuple[EnqueueOutcome, str]] = []
         for record in records:
             self._expire(record.enqueued_at)
             if record.id in self._jobs:
-                created.append(False)
+                created.append(("ignored", record.id))
+                continue
+            instead = self._deduplicate(record)
+            if instead is not None:
+                created.append(instead)
                 continue
             job = _Job(record)
             self._jobs[record.id] = job
@@ -74,7 +109,7 @@ class MemoryBroker:
             else:
                 self._waiting.append(record.id)
                 self._wake.set()
-            created.append(True)
+            created.append(("created", record.id))
         return created
 
     async def fetch(self, count: int, lease: float, now: float, max_stalls: int) -> list[Lease]:
@@ -131,6 +166,19 @@ class MemoryBroker:
                 )
             )
         return leases
+
+    async def fetch_limited(
+        self, count: int, lease: float, now: float, max_stalls: int, rate: RateLimit
+    ) -> tuple[list[Lease], float]:
+        per_second, burst = rate
+        tokens, since = self._bucket or (float(burst), now)
+        if now > since:
+            tokens, since = min(float(burst), tokens + (now - since) * per_second), now
+        leases = await self.fetch(min(count, int(tokens + 1e-9)), lease, now, max_stalls)
+        tokens -= len(leases)
+        self._bucket = (tokens, since)
+        held_back = tokens + 1e-9 < 1 and bool(self._waiting) and not self._paused
+        return leases, (1 - tokens) / per_second if held_back else 0.0
 
     async def heartbeat(self, leases: Sequence[tuple[str, int]], deadline: float) -> list[bool]:
         held = []

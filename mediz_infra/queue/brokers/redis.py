@@ -14,6 +14,9 @@ a queue's keys live in one slot and every script runs unchanged):
 - ``base:dead`` and ``base:done`` sorted sets, score = when; ``base:stats`` counters;
   ``base:paused`` flag; ``base:notify`` a one-element list workers block on (BLPOP);
   ``base:cron:<name>`` the last tick claimed for a cron schedule (durable).
+- ``base:throttle:<task>:<key>`` and ``base:debounce:<task>:<key>`` hashes (job id, until):
+  a dedup key's job, expiring with its window.
+- ``base:rate`` hash (tokens, since): the start-rate token bucket, expiring once full again.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from importlib.resources import files
 from typing import Any, cast
 
 from ...backends.redis import LuaScript, RedisClient
-from ..jobs import JobInfo, JobRecord, JobStatus, Lease
-from .base import Outcome
+from ..jobs import EnqueueOutcome, JobInfo, JobRecord, JobStatus, Lease
+from .base import Outcome, RateLimit
 
 __all__ = ["RedisBroker"]
 
@@ -45,6 +48,30 @@ def _ms(seconds: float) -> int:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _enqueued(record: JobRecord, reply: Any) -> tuple[EnqueueOutcome, str]:
+    if isinstance(reply, list):
+        return cast(EnqueueOutcome, _text(reply[0])), _text(reply[1])
+    return ("created" if reply else "ignored"), record.id
+
+
+def _leases(reply: Sequence[Any]) -> list[Lease]:
+    out = []
+    for i in range(0, len(reply) - 6, 7):
+        job_id, token, attempts, task, payload, max_attempts, enqueued = reply[i : i + 7]
+        out.append(
+            Lease(
+                _text(job_id),
+                int(token),
+                int(attempts),
+                _text(task),
+                _text(payload),
+                int(max_attempts),
+                int(enqueued) / 1000,
+            )
+        )
+    return out
 
 
 class RedisBroker:
@@ -69,6 +96,7 @@ class RedisBroker:
         self._waiting, self._delayed, self._active = f"{b}:waiting", f"{b}:delayed", f"{b}:active"
         self._dead, self._done, self._stats = f"{b}:dead", f"{b}:done", f"{b}:stats"
         self._paused, self._notify = f"{b}:paused", f"{b}:notify"
+        self._rate = f"{b}:rate"
         self._enqueue = LuaScript(client, _ENQUEUE)
         self._fetch = LuaScript(client, _FETCH)
         self._heartbeat = LuaScript(client, _HEARTBEAT)
@@ -79,15 +107,23 @@ class RedisBroker:
     def _job(self, job_id: str) -> str:
         return f"{self.base}:job:{job_id}"
 
-    async def enqueue(self, records: Sequence[JobRecord]) -> list[bool]:
+    async def enqueue(self, records: Sequence[JobRecord]) -> list[tuple[EnqueueOutcome, str]]:
         def keys(r: JobRecord) -> list[str]:
-            return [self._job(r.id), self._waiting, self._delayed, self._notify]
+            k = [self._job(r.id), self._waiting, self._delayed, self._notify]
+            if r.dedup is not None:
+                k.append(f"{self.base}:{r.dedup.mode}:{r.task}:{r.dedup.key}")
+            return k
 
         def args(r: JobRecord) -> list[str | int]:
-            return [r.id, r.task, r.payload, r.max_attempts, _ms(r.enqueued_at), _ms(r.eta)]
+            a: list[str | int] = [r.id, r.task, r.payload, r.max_attempts]
+            a += [_ms(r.enqueued_at), _ms(r.eta)]
+            if r.dedup is not None:
+                a += [r.dedup.mode, max(1, _ms(r.dedup.window)), self.base]
+            return a
 
         if len(records) == 1:
-            return [bool(await self._enqueue(keys(records[0]), args(records[0])))]
+            r = records[0]
+            return [_enqueued(r, await self._enqueue(keys(r), args(r)))]
         # One round trip: EVALSHA per job in one pipeline (the script is loaded first, so no
         # NOSCRIPT can break the batch half-way).
         client: Any = self.client
@@ -97,26 +133,31 @@ class RedisBroker:
                 k = keys(r)
                 pipe.evalsha(self._enqueue.sha, len(k), *k, *args(r))
             replies = await pipe.execute()
-        return [bool(x) for x in replies]
+        return [_enqueued(r, x) for r, x in zip(records, replies, strict=True)]
 
     async def fetch(self, count: int, lease: float, now: float, max_stalls: int) -> list[Lease]:
         keys = [self._waiting, self._delayed, self._active, self._dead, self._stats, self._paused]
         reply = await self._fetch(keys, [self.base, _ms(now), _ms(now + lease), count, max_stalls])
-        out = []
-        for i in range(0, len(reply), 7):
-            job_id, token, attempts, task, payload, max_attempts, enqueued = reply[i : i + 7]
-            out.append(
-                Lease(
-                    _text(job_id),
-                    int(token),
-                    int(attempts),
-                    _text(task),
-                    _text(payload),
-                    int(max_attempts),
-                    int(enqueued) / 1000,
-                )
-            )
-        return out
+        return _leases(reply)
+
+    async def fetch_limited(
+        self, count: int, lease: float, now: float, max_stalls: int, rate: RateLimit
+    ) -> tuple[list[Lease], float]:
+        keys = [
+            self._waiting,
+            self._delayed,
+            self._active,
+            self._dead,
+            self._stats,
+            self._paused,
+            self._rate,
+        ]
+        per_second, burst = rate
+        args: list[str | int] = [self.base, _ms(now), _ms(now + lease), count, max_stalls]
+        args += [repr(float(per_second)), burst]
+        reply = await self._fetch(keys, args)
+        wait = int(reply[-1]) / 1000 if len(reply) % 7 == 1 else 0.0
+        return _leases(reply), wait
 
     async def heartbeat(self, leases: Sequence[tuple[str, int]], deadline: float) -> list[bool]:
         if not leases:
