@@ -87,8 +87,16 @@ async def _wait_all(what: str) -> None:
 
 
 def _verify(what: str, n: int, completed: int) -> None:
-    if COUNTER.count != n or completed != n:
+    """Every job ran and the library counts it complete; a job run twice (at-least-once) is
+    reported on stderr, not a failure."""
+    if COUNTER.count < n or completed < n:
         raise RuntimeError(f"{what}: ran {COUNTER.count}, library counts {completed}, want {n}")
+    if COUNTER.count > n or completed > n:
+        print(
+            f"[queue] {what}: {COUNTER.count - n} job(s) ran twice (library count {completed})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 # --------------------------------------------------------------------------- arq

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_queue_benchmark_quick_mode_runs_every_case_and_contender(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(queue_bench, "REDIS_URL", redis_url)
     options = Options(rounds=1, budget=Budget(0.1, 100), warmup=Budget(0.01, 10), quick=True)
