@@ -41,6 +41,31 @@ _ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN, _CRON = (
 )
 _INFO_FIELDS = ("task", "status", "attempts", "result", "error", "traceback")
 
+# Enqueue many jobs in one script call: the one-job enqueue script, unchanged, becomes a local
+# function (its KEYS and ARGV are that function's parameters), called once per job. ARGV: the
+# job count, then per job its key count, keys, argument count and arguments. KEYS[1] is the
+# waiting list, so the call routes to the queue's slot; every job key shares its hash tag.
+_ENQUEUE_MANY = (
+    "local function enqueue_one(KEYS, ARGV)\n"
+    + _ENQUEUE
+    + """
+end
+local out, i = {}, 2
+for j = 1, tonumber(ARGV[1]) do
+  local nk, keys, args = tonumber(ARGV[i]), {}, {}
+  for x = 1, nk do keys[x] = ARGV[i + x] end
+  i = i + nk + 1
+  local na = tonumber(ARGV[i])
+  for x = 1, na do args[x] = ARGV[i + x] end
+  i = i + na + 1
+  out[j] = enqueue_one(keys, args)
+end
+return out
+"""
+)
+#: Jobs per enqueue script call: a call blocks Redis while it runs (about 10 µs a job).
+ENQUEUE_CHUNK = 200
+
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
@@ -79,6 +104,7 @@ class RedisBroker:
         self._dead, self._done, self._stats = f"{b}:dead", f"{b}:done", f"{b}:stats"
         self._paused, self._notify = f"{b}:paused", f"{b}:notify"
         self._enqueue = LuaScript(client, _ENQUEUE)
+        self._enqueue_many_sha = LuaScript(client, _ENQUEUE_MANY).sha
         self._fetch = LuaScript(client, _FETCH)
         self._heartbeat = LuaScript(client, _HEARTBEAT)
         self._settle = LuaScript(client, _SETTLE)
@@ -99,16 +125,21 @@ class RedisBroker:
 
         if len(records) == 1:
             return [bool(await self._enqueue(keys(records[0]), args(records[0])))]
-        # One round trip: EVALSHA per job in one pipeline (the script is loaded first, so no
-        # NOSCRIPT can break the batch half-way).
+        # One round trip: one EVALSHA per chunk of ENQUEUE_CHUNK jobs in one pipeline (the
+        # script is loaded first, so no NOSCRIPT can break the batch half-way). A chunk is one
+        # script call instead of one per job: less to encode here, less to run on the server.
         client: Any = self.client
-        await client.script_load(_ENQUEUE)
+        await client.script_load(_ENQUEUE_MANY)
         async with client.pipeline(transaction=False) as pipe:
-            for r in records:
-                k = keys(r)
-                pipe.evalsha(self._enqueue.sha, len(k), *k, *args(r))
+            for start in range(0, len(records), ENQUEUE_CHUNK):
+                chunk = records[start : start + ENQUEUE_CHUNK]
+                flat: list[str | int] = [len(chunk)]
+                for r in chunk:
+                    k, a = keys(r), args(r)
+                    flat += [len(k), *k, len(a), *a]
+                pipe.evalsha(self._enqueue_many_sha, 1, self._waiting, *flat)
             replies = await pipe.execute()
-        return [bool(x) for x in replies]
+        return [bool(x) for chunk_reply in replies for x in chunk_reply]
 
     async def fetch(self, count: int, lease: float, now: float, max_stalls: int) -> list[Lease]:
         keys = [self._waiting, self._delayed, self._active, self._dead, self._stats, self._paused]
