@@ -45,6 +45,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
         "benchmarks.redis_client",
         "the Redis client from create_redis vs redis-py's default and blocking pools",
     ),
+    "queue": (
+        "benchmarks.queue",
+        "job queue: enqueue, drain (c=10, 100) and pickup latency vs arq, saq and bullmq",
+    ),
     "validation": (
         "benchmarks.validation",
         "@validate vs FastAPI: per-request overhead of validating the same body, query and "

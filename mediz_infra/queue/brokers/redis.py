@@ -21,9 +21,12 @@ a queue's keys live in one slot and every script runs unchanged):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, cast
+
+from redis.exceptions import NoScriptError
 
 from ...backends.redis import LuaScript, RedisClient
 from ..jobs import EnqueueOutcome, JobInfo, JobRecord, JobStatus, Lease
@@ -40,6 +43,31 @@ _ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN, _CRON = (
     _script(n) for n in ("enqueue", "fetch", "heartbeat", "settle", "admin", "cron")
 )
 _INFO_FIELDS = ("task", "status", "attempts", "result", "error", "traceback")
+
+# Enqueue many jobs in one script call: the one-job enqueue script, unchanged, becomes a local
+# function (its KEYS and ARGV are that function's parameters), called once per job. ARGV: the
+# job count, then per job its key count, keys, argument count and arguments. KEYS[1] is the
+# waiting list, so the call routes to the queue's slot; every job key shares its hash tag.
+_ENQUEUE_MANY = (
+    "local function enqueue_one(KEYS, ARGV)\n"
+    + _ENQUEUE
+    + """
+end
+local out, i = {}, 2
+for j = 1, tonumber(ARGV[1]) do
+  local nk, keys, args = tonumber(ARGV[i]), {}, {}
+  for x = 1, nk do keys[x] = ARGV[i + x] end
+  i = i + nk + 1
+  local na = tonumber(ARGV[i])
+  for x = 1, na do args[x] = ARGV[i + x] end
+  i = i + na + 1
+  out[j] = enqueue_one(keys, args)
+end
+return out
+"""
+)
+#: Jobs per enqueue script call: a call blocks Redis while it runs (about 10 µs a job).
+ENQUEUE_CHUNK = 200
 
 
 def _ms(seconds: float) -> int:
@@ -74,6 +102,12 @@ def _leases(reply: Sequence[Any]) -> list[Lease]:
     return out
 
 
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Mark a flush task's exception retrieved: its callers' futures already carry it."""
+    if not task.cancelled():
+        task.exception()
+
+
 class RedisBroker:
     """A queue's jobs on Redis. See :class:`~.base.Broker`; methods raise redis-py's errors
     (:data:`~mediz_infra.backends.BACKEND_ERRORS`), which :class:`~..queue.Queue` translates.
@@ -98,11 +132,14 @@ class RedisBroker:
         self._paused, self._notify = f"{b}:paused", f"{b}:notify"
         self._rate = f"{b}:rate"
         self._enqueue = LuaScript(client, _ENQUEUE)
+        self._enqueue_many_sha = LuaScript(client, _ENQUEUE_MANY).sha
         self._fetch = LuaScript(client, _FETCH)
         self._heartbeat = LuaScript(client, _HEARTBEAT)
         self._settle = LuaScript(client, _SETTLE)
         self._admin = LuaScript(client, _ADMIN)
         self._cron = LuaScript(client, _CRON)
+        # Settles waiting for the next flush: (keys, args, the caller's future).
+        self._settles: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
 
     def _job(self, job_id: str) -> str:
         return f"{self.base}:job:{job_id}"
@@ -124,16 +161,22 @@ class RedisBroker:
         if len(records) == 1:
             r = records[0]
             return [_enqueued(r, await self._enqueue(keys(r), args(r)))]
-        # One round trip: EVALSHA per job in one pipeline (the script is loaded first, so no
-        # NOSCRIPT can break the batch half-way).
+        # One round trip: one EVALSHA per chunk of ENQUEUE_CHUNK jobs in one pipeline (the
+        # script is loaded first, so no NOSCRIPT can break the batch half-way). A chunk is one
+        # script call instead of one per job: less to encode here, less to run on the server.
         client: Any = self.client
-        await client.script_load(_ENQUEUE)
+        await client.script_load(_ENQUEUE_MANY)
         async with client.pipeline(transaction=False) as pipe:
-            for r in records:
-                k = keys(r)
-                pipe.evalsha(self._enqueue.sha, len(k), *k, *args(r))
+            for start in range(0, len(records), ENQUEUE_CHUNK):
+                chunk = records[start : start + ENQUEUE_CHUNK]
+                flat: list[str | int] = [len(chunk)]
+                for r in chunk:
+                    k, a = keys(r), args(r)
+                    flat += [len(k), *k, len(a), *a]
+                pipe.evalsha(self._enqueue_many_sha, 1, self._waiting, *flat)
             replies = await pipe.execute()
-        return [_enqueued(r, x) for r, x in zip(records, replies, strict=True)]
+        flat_replies = [x for chunk_reply in replies for x in chunk_reply]
+        return [_enqueued(r, x) for r, x in zip(records, flat_replies, strict=True)]
 
     async def fetch(self, count: int, lease: float, now: float, max_stalls: int) -> list[Lease]:
         keys = [self._waiting, self._delayed, self._active, self._dead, self._stats, self._paused]
@@ -201,7 +244,52 @@ class RedisBroker:
             traceback,
             _ms(retry_at),
         ]
-        return bool(await self._settle(keys, args))
+        # Settle pipelining: the settles of jobs that end in the same event-loop turn go out
+        # together, one pipeline of EVALSHAs (one round trip), flushed on the next turn. Jobs
+        # of a busy worker end in bursts, so this halves the round trips a job costs; each
+        # settle is still its own atomic, fenced script call.
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._settles.append((keys, args, future))
+        if len(self._settles) == 1:
+            asyncio.get_running_loop().call_soon(self._start_flush)
+        return bool(await future)
+
+    def _start_flush(self) -> None:
+        batch, self._settles = self._settles, []
+        task = asyncio.ensure_future(self._flush_settles(batch))
+        task.add_done_callback(_retrieve)
+
+    async def _flush_settles(
+        self, batch: list[tuple[list[str], list[str | int], asyncio.Future[Any]]]
+    ) -> None:
+        try:
+            if len(batch) == 1:
+                keys, args, _ = batch[0]
+                replies: list[Any] = [await self._settle(keys, args)]
+            else:
+                client: Any = self.client
+                async with client.pipeline(transaction=False) as pipe:
+                    for keys, args, _ in batch:
+                        pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
+                    replies = await pipe.execute(raise_on_error=False)
+                for i, reply in enumerate(replies):
+                    if isinstance(reply, NoScriptError):  # flushed scripts: it did not run
+                        keys, args, _ = batch[i]
+                        replies[i] = await self._settle(keys, args)
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
     async def info(self, job_id: str) -> JobInfo | None:
         client: Any = self.client
