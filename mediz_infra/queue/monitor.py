@@ -20,9 +20,10 @@ bad parameter 422 naming it, retrying a job that is not dead 409, the broker unr
 never a 500. Errors and tracebacks shown have URL passwords and secret-looking values masked.
 
 Actions are POSTs with no body. They are refused (403) when the browser says the request comes
-from another site (``Sec-Fetch-Site: cross-site`` or ``same-site``, or an ``Origin`` whose
-host is not the request's ``Host``): a token in an ``Authorization`` header cannot be forged
-by another site, but an admission ``check=`` reading a cookie could be, and this closes that.
+from another site (``Sec-Fetch-Site`` other than ``same-origin``, or without it an ``Origin``
+whose host is neither ``Host`` nor ``X-Forwarded-Host``): a token in an ``Authorization``
+header cannot be forged by another site, but an admission ``check=`` reading a cookie could
+be, and this closes that.
 """
 
 from __future__ import annotations
@@ -109,15 +110,23 @@ def _bounded_int(request: Request, name: str, default: int, top: int) -> int | R
 
 
 def _cross_site(request: Request) -> bool:
-    """Whether the browser says this request was sent by a page of another site."""
+    """Whether the browser says this request was sent by a page of another site.
+
+    ``Sec-Fetch-Site`` (which a page cannot forge) decides when present, so a proxy that
+    rewrites ``Host`` does not break the page; otherwise the ``Origin`` must name the host the
+    request was sent to (``Host``, or ``X-Forwarded-Host``: a cross-site page cannot set it).
+    """
     fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site in ("cross-site", "same-site"):
-        return True
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
         return False  # not sent by a browser's fetch or form (curl, a script): the token rules
-    host = request.headers.get("host", "")
-    return origin == "null" or urlsplit(origin).netloc.lower() != host.lower()
+    if origin == "null":
+        return True
+    netloc = urlsplit(origin).netloc.lower()
+    hosts = (request.headers.get("host", ""), request.headers.get("x-forwarded-host", ""))
+    return netloc not in {h.strip().lower() for h in hosts if h}
 
 
 def _job(info: JobInfo) -> dict[str, Any]:

@@ -167,9 +167,17 @@ async def test_actions_from_another_site_are_refused(queue: Queue) -> None:
         pause = f"{API}/{queue.name}/pause"
         evil = await http.post(pause, headers={**AUTH, "origin": "https://evil.example"})
         site = await http.post(pause, headers={**AUTH, "sec-fetch-site": "cross-site"})
+        near = await http.post(pause, headers={**AUTH, "sec-fetch-site": "same-site"})
+        null = await http.post(pause, headers={**AUTH, "origin": "null"})
         same = await http.post(pause, headers={**AUTH, "origin": "http://testserver"})
-    assert evil.status_code == site.status_code == 403
-    assert same.status_code == 200
+        behind_proxy = {"origin": "https://admin.example", "x-forwarded-host": "admin.example"}
+        proxied = await http.post(pause, headers={**AUTH, **behind_proxy})
+        fetched = await http.post(
+            pause, headers={**AUTH, "origin": "https://x.example", "sec-fetch-site": "same-origin"}
+        )
+    assert evil.status_code == site.status_code == near.status_code == null.status_code == 403
+    assert evil.headers["content-type"] == "application/problem+json"
+    assert same.status_code == proxied.status_code == fetched.status_code == 200
 
 
 async def test_a_broker_that_is_down_is_a_503_not_a_500() -> None:
