@@ -17,6 +17,7 @@ from mediz_infra import HealthRouter, Infra, PoolManager, Settings
 from mediz_infra.guard import AdminGuard
 from mediz_infra.metrics import MetricsMiddleware, metrics_routes, metrics_store
 from mediz_infra.problems import problem_response
+from mediz_infra.queue import Queue, monitor_routes
 from mediz_infra.validation import openapi_route, validate
 
 from .caching import build_queries, dashboard_stats, record_symptom
@@ -132,7 +133,7 @@ async def index(request: Request) -> JSONResponse:
             "/api/symptoms", "/api/symptoms/popular?limit=10&days=30",
             "/api/symptoms/{id}/reports?limit=20", "/api/admin/infra",
             "/api/admin/stats", "/api/admin/reports?symptom_id=1&days=7&limit=50",
-            "/admin/metrics", "/health", "/health/ready", "/openapi.json",
+            "/admin/metrics", "/admin/queues", "/health", "/health/ready", "/openapi.json",
             "POST /api/symptoms/report", "POST /api/reminders", "POST /api/chat",
             "/api/users/{user_id}/reports",
         ],
@@ -170,6 +171,8 @@ def create_app(
     local_store = dsn if dsn.startswith("memory://") else "memory://mediz"
     health = HealthRouter(token=token)
     upstream = build_chat(infra)
+    # the job queue (in process without Redis); its admin monitor sits beside the metrics page
+    jobs = Queue("reminders", infra.redis or "memory://")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -199,12 +202,17 @@ def create_app(
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
         *health.routes,
         *metrics_routes(store, token=token, gauges=infra.metrics_gauges()),
+        *monitor_routes([jobs], token=token),
         openapi_route(title="meDIZ reference app", version="1.0"),
     ]
     if demo_webhook_route:
         routes.append(Route("/_demo/webhook", demo_webhook, methods=["POST"]))
     middleware = [
-        Middleware(MetricsMiddleware, storage=store, exclude=["/health*", "/admin/metrics*"]),
+        Middleware(
+            MetricsMiddleware,
+            storage=store,
+            exclude=["/health*", "/admin/metrics*", "/admin/queues*"],
+        ),
         Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
         rate_limit_middleware(infra.redis or local_store, trusted_proxies),
     ]
@@ -217,4 +225,5 @@ def create_app(
     app.state.infra = infra
     app.state.queries = queries
     app.state.chat = upstream
+    app.state.jobs = jobs
     return app

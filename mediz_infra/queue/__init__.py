@@ -7,12 +7,15 @@ process (``memory://``). See ``docs/queue.md``.
 from __future__ import annotations
 
 from .backoff import Backoff
-from .brokers.base import Broker
+from .brokers.base import COUNTERS, SIZES, Broker, Failure, MinuteCount
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every, Schedule
 from .dedup import Debounce, Dedup, Throttle
+from .heartbeat import WorkerInfo, WorkerPresence
 from .jobs import EnqueueOutcome, Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
+from .monitor import QueueMonitor, monitor_routes
+from .monitor_page import MonitorPage
 from .outbox import Executor, Outbox, OutboxConnection, outbox_schema
 from .queue import JobCall, Queue, Task
 from .scheduler import CronJob, Misfire
@@ -22,7 +25,11 @@ __all__ = [
     # backoff
     "Backoff",
     # brokers
+    "COUNTERS",
+    "SIZES",
     "Broker",
+    "Failure",
+    "MinuteCount",
     "MemoryBroker",
     "RedisBroker",
     # cron
@@ -33,6 +40,9 @@ __all__ = [
     "Debounce",
     "Dedup",
     "Throttle",
+    # heartbeat
+    "WorkerInfo",
+    "WorkerPresence",
     # jobs
     "EnqueueOutcome",
     "Job",
@@ -41,6 +51,10 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "Lease",
+    # monitor
+    "MonitorPage",
+    "QueueMonitor",
+    "monitor_routes",
     # outbox
     "Executor",
     "Outbox",

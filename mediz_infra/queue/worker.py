@@ -23,6 +23,7 @@ from typing import Any
 from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from .brokers.base import Outcome
+from .heartbeat import WorkerPresence
 from .jobs import Lease
 from .queue import Queue
 from .scheduler import CronScheduler
@@ -72,6 +73,8 @@ class Worker:
         max_stalls: how often a job may be taken back from a dead worker before it goes to
             the dead letters (a job that kills its worker every time).
         clock: seconds since the epoch; default the queue's clock.
+        presence_ttl: while :meth:`run` runs, the worker is listed in the admin monitor,
+            refreshed every ``presence_ttl / 5`` s; a killed worker drops out after this long.
 
     Raises:
         ConfigError: a setting out of range.
@@ -88,6 +91,7 @@ class Worker:
         poll: float = 1.0,
         max_stalls: int = 5,
         clock: Callable[[], float] | None = None,
+        presence_ttl: float = 5.0,
     ) -> None:
         for field_name, value in (("concurrency", concurrency), ("lease", lease), ("poll", poll)):
             if value <= 0:
@@ -111,6 +115,15 @@ class Worker:
         self._stop = asyncio.Event()
         self._slot = asyncio.Event()
         self.scheduler = CronScheduler(queue, self.clock)
+        self.presence = WorkerPresence(
+            self.broker,
+            self.id,
+            queues=(queue.name,),
+            concurrency=concurrency,
+            activity=lambda: (len(self._running), self.stats.completed),
+            clock=self.clock,
+            ttl=presence_ttl,
+        )
 
     def __repr__(self) -> str:
         return f"Worker({self.queue.name!r}, id={self.id}, concurrency={self.concurrency})"
@@ -127,6 +140,7 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         owned = [asyncio.create_task(self._heartbeat_loop(), name=f"queue-heartbeat-{self.id}")]
+        owned.append(asyncio.create_task(self.presence.run(), name=f"queue-presence-{self.id}"))
         if self.queue.crons:
             owned.append(asyncio.create_task(self._cron_loop(), name=f"queue-cron-{self.id}"))
         try:

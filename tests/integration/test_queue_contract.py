@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -12,6 +14,8 @@ import pytest
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.errors import BackendUnavailable, ConfigError
 from mediz_infra.queue import (
+    COUNTERS,
+    SIZES,
     Backoff,
     Debounce,
     JobFailed,
@@ -21,7 +25,9 @@ from mediz_infra.queue import (
     Queue,
     Throttle,
     Worker,
+    WorkerPresence,
 )
+from mediz_infra.queue.heartbeat import live_workers
 from tests._servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -756,3 +762,97 @@ def test_bad_dedup_and_rate_settings_are_refused_naming_the_field() -> None:
     ):
         with pytest.raises(ConfigError, match="_dedup"):
             noop.call(**options)
+
+
+async def test_counts_have_the_same_documented_keys_on_every_broker(
+    make_queue: QueueFactory,
+) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    assert await queue.counts() == dict.fromkeys((*SIZES, *COUNTERS), 0)
+
+    @queue.task(retries=0)
+    async def boom() -> None:
+        raise ValueError("no such reminder")
+
+    @queue.task
+    async def ok() -> None:
+        return None
+
+    await boom.enqueue()
+    await ok.enqueue()
+    await ok.enqueue(_delay=60)
+    await Worker(queue).run_burst()
+    counts = await queue.counts()
+    assert list(counts) == [*SIZES, *COUNTERS]
+    assert counts["complete"] == 1 and counts["completed"] == 1  # kept now; total
+    assert counts["dead"] == 1 and counts["dead_lettered"] == 1 and counts["failed"] == 1
+    assert counts["delayed"] == 1 and counts["waiting"] == counts["active"] == 0
+
+
+async def test_throughput_per_minute_and_recent_failures(make_queue: QueueFactory) -> None:
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    fail = {"left": 1}
+
+    @queue.task(retries=1, backoff=Backoff(base=1, jitter=0))
+    async def flaky(n: int) -> int:
+        if n == 0 and fail["left"]:
+            fail["left"] -= 1
+            raise ConnectionError("push provider down: token=abc123")
+        return n
+
+    minute0 = int(clock.now // 60) * 60
+    await flaky.enqueue_many([(n,) for n in range(3)])
+    await Worker(queue).run_burst()  # 2 completed, 1 failed (retry in 1 s)
+    clock.now += 60
+    await Worker(queue).run_burst()  # the retry completes a minute later
+    series = await queue.broker.throughput(clock.now, 3)
+    assert [(m.minute, m.completed, m.failed) for m in series] == [
+        (minute0 - 60, 0, 0),
+        (minute0, 2, 1),
+        (minute0 + 60, 1, 0),
+    ]
+    (failure,) = await queue.broker.failures(10)
+    assert failure.task == flaky.name and failure.outcome == "retry" and failure.attempt == 1
+    assert failure.error.startswith("ConnectionError: push provider down")
+    assert failure.at == clock.now - 60
+
+
+async def test_a_running_worker_is_listed_and_leaves_when_it_stops(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+
+    @queue.task
+    async def ok() -> None:
+        return None
+
+    worker = Worker(queue, concurrency=3, presence_ttl=5)
+    running = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            while not await live_workers(queue.broker):  # noqa: ASYNC110 - polled state
+                await asyncio.sleep(0.01)
+        (info,) = await live_workers(queue.broker)
+        assert info.id == worker.id and info.queues == (queue.name,) and info.concurrency == 3
+        assert info.pid == os.getpid() and info.host == socket.gethostname()
+    finally:
+        worker.stop()
+        await running
+    assert await live_workers(queue.broker) == []  # a clean stop removes it at once
+
+
+async def test_a_worker_that_stops_refreshing_drops_out_after_its_ttl(
+    make_queue: QueueFactory,
+) -> None:
+    queue = make_queue()
+    presence = WorkerPresence(
+        queue.broker, "w-killed", queues=("x",), concurrency=1,
+        activity=lambda: (0, 0), clock=queue.clock, ttl=0.3,
+    )  # fmt: skip
+    await presence.beat()  # then nothing: as if killed with SIGKILL
+    assert [w.id for w in await live_workers(queue.broker)] == ["w-killed"]
+    async with asyncio.timeout(10):
+        while await live_workers(queue.broker):  # noqa: ASYNC110 - polled state
+            await asyncio.sleep(0.05)

@@ -9,11 +9,45 @@ from the queue's clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..jobs import EnqueueOutcome, JobInfo, JobRecord, Lease
 
-__all__ = ["Broker", "Outcome", "RateLimit"]
+__all__ = [
+    "RateLimit",
+    "COUNTERS",
+    "FAILURES_KEPT",
+    "MINUTES_KEPT",
+    "SIZES",
+    "Broker",
+    "Failure",
+    "MinuteCount",
+    "Outcome",
+]
+
+SIZES = ("waiting", "delayed", "active", "complete", "dead")
+"""The keys of :meth:`Broker.counts` that are sizes: the jobs in each state now, named by
+:data:`~..jobs.JobStatus` (``complete``: finished jobs whose results are still kept)."""
+
+COUNTERS = (
+    "completed",
+    "failed",
+    "retried",
+    "dead_lettered",
+    "reclaimed",
+    "released",
+    "stale_refused",
+)
+"""The keys of :meth:`Broker.counts` that are counters, totals since the queue's first job,
+named by event: attempts that completed or failed, failures retried or dead-lettered, leases
+taken back, jobs handed back on shutdown, stale settlements refused."""
+
+MINUTES_KEPT = 120
+"""Per-minute throughput buckets expire after this many minutes."""
+
+FAILURES_KEPT = 100
+"""How many recent failures a queue keeps (older ones are dropped; dead jobs stay dead)."""
 
 Outcome = Literal["complete", "retry", "dead", "release"]
 """How a leased job is settled: done, failed with a retry at ``retry_at``, failed for good
@@ -22,6 +56,28 @@ Outcome = Literal["complete", "retry", "dead", "release"]
 RateLimit = tuple[float, int]
 """A queue's start rate for :meth:`Broker.fetch_limited`: ``(jobs per second, burst)``, a token
 bucket of ``burst`` starts refilled at the rate, shared by every worker of the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    """Attempts settled in one minute: ``minute`` is its start (epoch seconds, UTC)."""
+
+    minute: int
+    completed: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt: the job, its task, the error, when (epoch seconds), the attempt it
+    was, and what followed (``retry`` or ``dead``)."""
+
+    id: str
+    task: str
+    error: str
+    at: float
+    attempt: int
+    outcome: str
 
 
 class Broker(Protocol):
@@ -74,8 +130,8 @@ class Broker(Protocol):
         ...
 
     async def counts(self) -> dict[str, int]:
-        """Sizes (``waiting``, ``delayed``, ``active``, ``complete``, ``dead``) and counters
-        (``completed``, ``failed``, ``retried``, ``reclaimed``, ``stale_refused``, ...)."""
+        """Every key of :data:`SIZES` (jobs there now) and :data:`COUNTERS` (totals), 0 when
+        none: the same keys on every broker."""
         ...
 
     async def dead(self, limit: int = 50) -> list[JobInfo]:
@@ -109,4 +165,31 @@ class Broker(Protocol):
 
     async def aclose(self) -> None:
         """Release what the broker owns."""
+        ...
+
+    # -- for the admin monitor (mediz_infra.queue.monitor) --
+
+    async def is_paused(self) -> bool:
+        """Whether the queue is paused."""
+        ...
+
+    async def throughput(self, now: float, minutes: int) -> list[MinuteCount]:
+        """Attempts completed and failed per minute over the last ``minutes`` minutes up to
+        the one holding ``now``, oldest first (buckets are kept :data:`MINUTES_KEPT` min)."""
+        ...
+
+    async def failures(self, limit: int) -> list[Failure]:
+        """The newest failed attempts (up to :data:`FAILURES_KEPT`), newest first."""
+        ...
+
+    async def beat_worker(self, worker_id: str, info: str, ttl: float) -> None:
+        """Register or refresh a live worker (``info``: its JSON) for ``ttl`` seconds."""
+        ...
+
+    async def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker at once (it stopped cleanly)."""
+        ...
+
+    async def workers(self) -> list[str]:
+        """The JSON of every worker whose registration has not expired."""
         ...

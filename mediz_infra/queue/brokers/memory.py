@@ -8,13 +8,23 @@ within one process and one event loop: nothing survives a restart. Each method r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
 from ..jobs import EnqueueOutcome, JobInfo, JobRecord, JobStatus, Lease
-from .base import Outcome, RateLimit
+from .base import (
+    COUNTERS,
+    FAILURES_KEPT,
+    MINUTES_KEPT,
+    SIZES,
+    Failure,
+    MinuteCount,
+    Outcome,
+    RateLimit,
+)
 
 __all__ = ["MemoryBroker"]
 
@@ -49,6 +59,9 @@ class MemoryBroker:
         self._dedup: dict[str, tuple[str, float]] = {}  # mode:task:key -> (job id, until)
         self._dedup_sweep = 64
         self._bucket: tuple[float, float] | None = None  # start-rate tokens, as of when
+        self._minutes: dict[int, dict[str, int]] = {}  # epoch minute -> completed, failed
+        self._failures: deque[Failure] = deque(maxlen=FAILURES_KEPT)
+        self._workers: dict[str, tuple[str, float]] = {}  # id -> (JSON, monotonic expiry)
 
     def _count(self, name: str) -> None:
         self._stats[name] = self._stats.get(name, 0) + 1
@@ -213,6 +226,7 @@ class MemoryBroker:
             self._done[job_id] = now
             self._expire(now)
             self._count("completed")
+            self._per_minute(now, "completed")
         elif outcome == "release":
             job.attempts -= 1
             job.status = "waiting"
@@ -221,7 +235,11 @@ class MemoryBroker:
             self._count("released")
         else:
             self._count("failed")
+            self._per_minute(now, "failed")
             job.error, job.traceback = error, traceback
+            self._failures.appendleft(
+                Failure(job_id, job.record.task, error[:2000], now, job.attempts, outcome)
+            )
             if outcome == "retry":
                 job.status = "delayed"
                 self._delayed[job_id] = retry_at
@@ -241,14 +259,11 @@ class MemoryBroker:
         )
 
     async def counts(self) -> dict[str, int]:
-        sizes = {
-            "waiting": len(self._waiting),
-            "delayed": len(self._delayed),
-            "active": len(self._active),
-            "complete": len(self._done),
-            "dead": len(self._dead),
-        }
-        return {**sizes, **self._stats}
+        sizes = (self._waiting, self._delayed, self._active, self._done, self._dead)
+        out = {name: len(held) for name, held in zip(SIZES, sizes, strict=True)}
+        stats = {**self._stats, "dead_lettered": self._stats.get("dead", 0)}
+        out.update({name: stats.get(name, 0) for name in COUNTERS})
+        return out
 
     async def dead(self, limit: int = 50) -> list[JobInfo]:
         newest = sorted(self._dead.items(), key=lambda item: item[1], reverse=True)[:limit]
@@ -298,3 +313,38 @@ class MemoryBroker:
 
     async def aclose(self) -> None:
         return None
+
+    def _per_minute(self, now: float, field: str) -> None:
+        minute = int(now // 60)
+        bucket = self._minutes.setdefault(minute, {"completed": 0, "failed": 0})
+        bucket[field] += 1
+        for old in [m for m in self._minutes if m <= minute - MINUTES_KEPT]:
+            del self._minutes[old]
+
+    async def is_paused(self) -> bool:
+        return self._paused
+
+    async def throughput(self, now: float, minutes: int) -> list[MinuteCount]:
+        last = int(now // 60)
+        out = []
+        for minute in range(last - minutes + 1, last + 1):
+            bucket = self._minutes.get(minute, {})
+            out.append(
+                MinuteCount(minute * 60, bucket.get("completed", 0), bucket.get("failed", 0))
+            )
+        return out
+
+    async def failures(self, limit: int) -> list[Failure]:
+        return list(self._failures)[: max(0, limit)]
+
+    async def beat_worker(self, worker_id: str, info: str, ttl: float) -> None:
+        self._workers[worker_id] = (info, time.monotonic() + ttl)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        self._workers.pop(worker_id, None)
+
+    async def workers(self) -> list[str]:
+        now = time.monotonic()
+        for worker_id in [w for w, (_, expires) in self._workers.items() if expires <= now]:
+            del self._workers[worker_id]
+        return [info for info, _ in self._workers.values()]

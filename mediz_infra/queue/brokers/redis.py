@@ -17,11 +17,16 @@ a queue's keys live in one slot and every script runs unchanged):
 - ``base:throttle:<task>:<key>`` and ``base:debounce:<task>:<key>`` hashes (job id, until):
   a dedup key's job, expiring with its window.
 - ``base:rate`` hash (tokens, since): the start-rate token bucket, expiring once full again.
+- For the monitor: ``base:minute:<epoch minute>`` hashes (attempts completed and failed in
+  that minute, expiring after :data:`~.base.MINUTES_KEPT` min), ``base:failures`` a capped
+  list of recent failures (JSON), ``base:workers`` the set of live worker ids and
+  ``base:worker:<id>`` each one's JSON, expiring unless the worker refreshes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, cast
@@ -30,7 +35,16 @@ from redis.exceptions import NoScriptError
 
 from ...backends.redis import LuaScript, RedisClient
 from ..jobs import EnqueueOutcome, JobInfo, JobRecord, JobStatus, Lease
-from .base import Outcome, RateLimit
+from .base import (
+    COUNTERS,
+    FAILURES_KEPT,
+    MINUTES_KEPT,
+    SIZES,
+    Failure,
+    MinuteCount,
+    Outcome,
+    RateLimit,
+)
 
 __all__ = ["RedisBroker"]
 
@@ -39,9 +53,11 @@ def _script(name: str) -> str:
     return files("mediz_infra").joinpath(f"_lua/queue_{name}.lua").read_text(encoding="utf-8")
 
 
-_ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN, _CRON = (
-    _script(n) for n in ("enqueue", "fetch", "heartbeat", "settle", "admin", "cron")
+_ENQUEUE, _FETCH, _HEARTBEAT, _SETTLE, _ADMIN, _CRON, _WORKERS = (
+    _script(n) for n in ("enqueue", "fetch", "heartbeat", "settle", "admin", "cron", "workers")
 )
+_FAILURES_TTL_MS = 7 * 24 * 3600 * 1000  # a week without failures forgets the last ones
+_STATS_FIELDS = {"dead": "dead_lettered"}  # the stats hash's field -> the counts() key
 _INFO_FIELDS = ("task", "status", "attempts", "result", "error", "traceback")
 
 # Enqueue many jobs in one script call: the one-job enqueue script, unchanged, becomes a local
@@ -140,6 +156,8 @@ class RedisBroker:
         self._cron = LuaScript(client, _CRON)
         # Settles waiting for the next flush: (keys, args, the caller's future).
         self._settles: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
+        self._workers = LuaScript(client, _WORKERS)
+        self._failures, self._worker_ids = f"{b}:failures", f"{b}:workers"
 
     def _job(self, job_id: str) -> str:
         return f"{self.base}:job:{job_id}"
@@ -232,6 +250,8 @@ class RedisBroker:
             self._done,
             self._stats,
             self._notify,
+            self._minute(now),
+            self._failures,
         ]
         args: list[str | int] = [
             job_id,
@@ -243,6 +263,9 @@ class RedisBroker:
             error,
             traceback,
             _ms(retry_at),
+            MINUTES_KEPT * 60_000,
+            FAILURES_KEPT,
+            _FAILURES_TTL_MS,
         ]
         # Settle pipelining: the settles of jobs that end in the same event-loop turn go out
         # together, one pipeline of EVALSHAs (one round trip), flushed on the next turn. Jobs
@@ -319,9 +342,12 @@ class RedisBroker:
             pipe.zcard(self._dead)
             pipe.hgetall(self._stats)
             *sizes, stats = await pipe.execute()
-        names = ("waiting", "delayed", "active", "complete", "dead")
-        out = dict(zip(names, (int(x) for x in sizes), strict=True))
-        out.update({_text(k): int(v) for k, v in stats.items() if _text(k) not in out})
+        out = dict(zip(SIZES, (int(x) for x in sizes), strict=True))
+        out.update(dict.fromkeys(COUNTERS, 0))
+        for field, value in stats.items():
+            name = _STATS_FIELDS.get(_text(field), _text(field))
+            if name in COUNTERS:
+                out[name] = int(value)
         return out
 
     async def dead(self, limit: int = 50) -> list[JobInfo]:
@@ -372,3 +398,51 @@ class RedisBroker:
     async def aclose(self) -> None:
         if self._owned:
             await cast(Any, self.client).aclose()
+
+    def _minute(self, now: float) -> str:
+        return f"{self.base}:minute:{int(now // 60)}"
+
+    async def is_paused(self) -> bool:
+        client: Any = self.client
+        return bool(await client.exists(self._paused))
+
+    async def throughput(self, now: float, minutes: int) -> list[MinuteCount]:
+        client: Any = self.client
+        last = int(now // 60)
+        starts = range(last - minutes + 1, last + 1)
+        async with client.pipeline(transaction=False) as pipe:
+            for minute in starts:
+                pipe.hmget(f"{self.base}:minute:{minute}", ("completed", "failed"))
+            replies = await pipe.execute()
+        return [
+            MinuteCount(minute * 60, int(done or 0), int(failed or 0))
+            for minute, (done, failed) in zip(starts, replies, strict=True)
+        ]
+
+    async def failures(self, limit: int) -> list[Failure]:
+        client: Any = self.client
+        out = []
+        for raw in await client.lrange(self._failures, 0, max(0, limit - 1)):
+            item = json.loads(raw)
+            out.append(
+                Failure(
+                    str(item["id"]),
+                    str(item["task"]),
+                    str(item["error"]),
+                    int(item["at"]) / 1000,
+                    int(item["attempt"]),
+                    str(item["outcome"]),
+                )
+            )
+        return out
+
+    async def beat_worker(self, worker_id: str, info: str, ttl: float) -> None:
+        await self._workers(
+            [self._worker_ids], ["beat", self.base, worker_id, info, max(1, _ms(ttl))]
+        )
+
+    async def remove_worker(self, worker_id: str) -> None:
+        await self._workers([self._worker_ids], ["leave", self.base, worker_id])
+
+    async def workers(self) -> list[str]:
+        return [_text(x) for x in await self._workers([self._worker_ids], ["list", self.base])]
