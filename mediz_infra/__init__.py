@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .infra import Infra
     from .metrics import (
         GaugeSource,
+        JobErrorTracker,
         MemoryMetricsStore,
         MetricsMiddleware,
         MetricsReader,
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
         Job,
         JobCall,
         JobFailed,
+        JobFailure,
         JobInfo,
         JobRecord,
         JobStatus,
@@ -202,6 +204,7 @@ __all__ = [
     "Infra",
     # metrics
     "GaugeSource",
+    "JobErrorTracker",
     "MemoryMetricsStore",
     "MetricsMiddleware",
     "MetricsReader",
@@ -225,6 +228,7 @@ __all__ = [
     "Job",
     "JobCall",
     "JobFailed",
+    "JobFailure",
     "JobInfo",
     "JobRecord",
     "JobStatus",
@@ -343,6 +347,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ".infra": ("Infra",),
     ".metrics": (
         "GaugeSource",
+        "JobErrorTracker",
         "MemoryMetricsStore",
         "MetricsMiddleware",
         "MetricsReader",
@@ -364,6 +369,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "Job",
         "JobCall",
         "JobFailed",
+        "JobFailure",
         "JobInfo",
         "JobRecord",
         "JobStatus",

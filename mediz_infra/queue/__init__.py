@@ -11,9 +11,9 @@ from .brokers.base import Broker
 from .brokers.memory import MemoryBroker
 from .brokers.redis import RedisBroker
 from .cron import Cron, Every, Schedule
-from .jobs import Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
+from .jobs import Job, JobFailed, JobFailure, JobInfo, JobRecord, JobStatus, Lease
 from .outbox import Executor, Outbox, OutboxConnection, outbox_schema
-from .queue import JobCall, Queue, Task
+from .queue import FailureListener, JobCall, Queue, Task
 from .scheduler import CronJob, Misfire
 from .worker import Worker, WorkerStats
 
@@ -31,6 +31,7 @@ __all__ = [
     # jobs
     "Job",
     "JobFailed",
+    "JobFailure",
     "JobInfo",
     "JobRecord",
     "JobStatus",
@@ -41,6 +42,7 @@ __all__ = [
     "OutboxConnection",
     "outbox_schema",
     # queue
+    "FailureListener",
     "JobCall",
     "Queue",
     "Task",

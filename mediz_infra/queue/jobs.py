@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from ..errors import InfraError
 
-__all__ = ["Job", "JobFailed", "JobInfo", "JobRecord", "JobStatus", "Lease"]
+__all__ = ["Job", "JobFailed", "JobFailure", "JobInfo", "JobRecord", "JobStatus", "Lease"]
 
 JobStatus = Literal["waiting", "delayed", "active", "complete", "dead"]
 """Where a job is: ``waiting`` for a worker, ``delayed`` until its time (or its next retry),
@@ -59,6 +59,30 @@ class Lease:
     payload: str
     max_attempts: int
     enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailure:
+    """One failed attempt, as a worker hands it to the queue's failure listeners
+    (:meth:`~.queue.Queue.on_failure`). It carries no task arguments: they may hold secrets.
+
+    Attributes:
+        queue: the queue's name.
+        task: the task's name.
+        job_id: the job's id.
+        attempt: this attempt's number (1 for the first run).
+        max_attempts: the job's attempt budget (``retries + 1``).
+        final: true when this attempt sent the job to the dead letters.
+        error: the exception the task raised (a ``TimeoutError`` past the task's timeout).
+    """
+
+    queue: str
+    task: str
+    job_id: str
+    attempt: int
+    max_attempts: int
+    final: bool
+    error: BaseException
 
 
 @dataclass(frozen=True, slots=True)
