@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from .infra import Infra
     from .metrics import (
         GaugeSource,
+        JobErrorTracker,
         MemoryMetricsStore,
         MetricsMiddleware,
         MetricsReader,
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
         Job,
         JobCall,
         JobFailed,
+        JobFailure,
         JobInfo,
         JobRecord,
         JobStatus,
@@ -217,6 +219,7 @@ __all__ = [
     "Infra",
     # metrics
     "GaugeSource",
+    "JobErrorTracker",
     "MemoryMetricsStore",
     "MetricsMiddleware",
     "MetricsReader",
@@ -243,6 +246,7 @@ __all__ = [
     "Job",
     "JobCall",
     "JobFailed",
+    "JobFailure",
     "JobInfo",
     "JobRecord",
     "JobStatus",
@@ -369,6 +373,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     ".infra": ("Infra",),
     ".metrics": (
         "GaugeSource",
+        "JobErrorTracker",
         "MemoryMetricsStore",
         "MetricsMiddleware",
         "MetricsReader",
@@ -393,6 +398,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "Job",
         "JobCall",
         "JobFailed",
+        "JobFailure",
         "JobInfo",
         "JobRecord",
         "JobStatus",

@@ -11,6 +11,7 @@ import uvicorn
 from mediz_infra import Settings
 
 from .app import create_app
+from .reminders import Reminders
 
 
 def main() -> None:
@@ -24,7 +25,9 @@ def main() -> None:
     demo = "MEDIZ_CHAT_WEBHOOK_URL" not in os.environ
     if demo:  # POST /api/chat forwards to the app's own fake webhook: works offline
         settings = Settings(chat_webhook_url=f"{url}/_demo/webhook")
-    app = create_app(settings, demo_webhook_route=demo)
+    # reminders go to MEDIZ_PUSH_URL, or to the in-process fake provider (GET /_demo/push/)
+    reminders = Reminders(settings, push_url=os.environ.get("MEDIZ_PUSH_URL") or None)
+    app = create_app(settings, demo_webhook_route=demo, reminders=reminders)
     print(f"meDIZ reference app: open {url}/api/symptoms/popular  (Ctrl+C to stop)", flush=True)
     # the rate limiter decides who the client is (create_app(trusted_proxies=...)): uvicorn's
     # default --proxy-headers would rewrite it from X-Forwarded-For for any peer on 127.0.0.1

@@ -11,18 +11,19 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from mediz_infra import HealthRouter, Infra, PoolManager, Settings
 from mediz_infra.guard import AdminGuard
 from mediz_infra.metrics import MetricsMiddleware, metrics_routes, metrics_store
 from mediz_infra.problems import problem_response
-from mediz_infra.queue import Queue, monitor_routes
+from mediz_infra.queue import monitor_routes
 from mediz_infra.validation import openapi_route, validate
 
 from .caching import build_queries, dashboard_stats, record_symptom
 from .chat import build_chat, chat, demo_webhook
 from .ratelimits import push_subscribe, rate_limit_middleware
+from .reminders import Reminders, check_reminders
 from .reports import user_reports
 from .schemas import (
     Popular,
@@ -135,6 +136,7 @@ async def index(request: Request) -> JSONResponse:
             "/api/admin/stats", "/api/admin/reports?symptom_id=1&days=7&limit=50",
             "/admin/metrics", "/admin/queues", "/health", "/health/ready", "/openapi.json",
             "POST /api/symptoms/report", "POST /api/reminders", "POST /api/chat",
+            "POST /api/push/check-reminders",
             "/api/users/{user_id}/reports",
         ],
     })
@@ -146,6 +148,8 @@ def create_app(
     embedded_postgres: bool = True,
     trusted_proxies: Sequence[str] = (),
     demo_webhook_route: bool = False,
+    reminders: Reminders | None = None,
+    reminder_worker: bool = True,
 ) -> Starlette:
     """Build the app. With no ``DATABASE_URL`` it starts an embedded Postgres (the demo default).
 
@@ -160,6 +164,12 @@ def create_app(
 
     ``POST /api/chat`` forwards to ``MEDIZ_CHAT_WEBHOOK_URL`` through ``@resilient``
     (``chat.py``); ``demo_webhook_route`` adds the fake webhook the demo points it at.
+
+    ``POST /api/push/check-reminders`` (admin guard) enqueues the due reminders on the
+    ``reminders`` queue (``reminders.py``; Redis per ``REDIS_URL``, else in process; default
+    pushes go to the in-process fake provider at ``/_demo/push``). ``reminder_worker`` runs
+    the queue's worker in this process; turn it off when ``mediz-infra worker
+    examples.mediz_app.worker:queue`` processes run instead.
     """
     infra = Infra.from_settings(settings, embedded_postgres=embedded_postgres)
     queries = build_queries(infra)
@@ -171,8 +181,10 @@ def create_app(
     local_store = dsn if dsn.startswith("memory://") else "memory://mediz"
     health = HealthRouter(token=token)
     upstream = build_chat(infra)
-    # the job queue (in process without Redis); its admin monitor sits beside the metrics page
-    jobs = Queue("reminders", infra.redis or "memory://")
+    # the reminders' job queue (in process without Redis); its admin monitor sits beside the
+    # metrics page
+    reminders = reminders or Reminders(infra.settings)
+    jobs = reminders.queue
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -182,7 +194,8 @@ def create_app(
                 health.add(check)
             await prepare_database(infra.db)
             try:
-                yield state
+                async with reminders.running(infra.db, store, worker=reminder_worker):
+                    yield state
             finally:
                 await upstream.aclose()
                 await queries.cache.close()  # background refreshes end before the pool closes
@@ -200,6 +213,7 @@ def create_app(
         Route("/api/reminders", create_reminder, methods=["POST"]),
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/push/subscribe", push_subscribe, methods=["POST"]),
+        Route("/api/push/check-reminders", check_reminders, methods=["POST"]),
         *health.routes,
         *metrics_routes(store, token=token, gauges=infra.metrics_gauges()),
         *monitor_routes([jobs], token=token),
@@ -207,13 +221,19 @@ def create_app(
     ]
     if demo_webhook_route:
         routes.append(Route("/_demo/webhook", demo_webhook, methods=["POST"]))
+    if reminders.provider is not None:  # GET /_demo/push/ lists what the fake provider got
+        routes.append(Mount("/_demo/push", app=reminders.provider))
     middleware = [
         Middleware(
             MetricsMiddleware,
             storage=store,
             exclude=["/health*", "/admin/metrics*", "/admin/queues*"],
         ),
-        Middleware(AdminGuard, paths=["/api/admin"], token=infra.settings.admin_token),
+        Middleware(
+            AdminGuard,
+            paths=["/api/admin", "/api/push/check-reminders"],
+            token=infra.settings.admin_token,
+        ),
         rate_limit_middleware(infra.redis or local_store, trusted_proxies),
     ]
     app = Starlette(
@@ -226,4 +246,5 @@ def create_app(
     app.state.queries = queries
     app.state.chat = upstream
     app.state.jobs = jobs
+    app.state.reminders = reminders
     return app

@@ -4,11 +4,13 @@
 in-process :class:`Recorder`, which flushes to a :class:`MetricsStore` about once a second: a
 :class:`RedisMetricsStore` shared by all processes, or a :class:`MemoryMetricsStore` for one.
 :func:`metrics_routes` serves the data as JSON and Prometheus text, behind the admin guard.
+:class:`JobErrorTracker` reports a queue's failed jobs into the same error tracking.
 """
 
 from .dashboard import DashboardPage
 from .endpoints import GaugeSource, MetricsEndpoints, metrics_routes
 from .histogram import BOUNDS, quantile
+from .jobs import JobErrorTracker
 from .middleware import MetricsMiddleware
 from .prometheus import render as render_prometheus
 from .recorder import Recorder
@@ -33,6 +35,8 @@ __all__ = [
     # histogram
     "BOUNDS",
     "quantile",
+    # jobs
+    "JobErrorTracker",
     # middleware
     "MetricsMiddleware",
     # prometheus

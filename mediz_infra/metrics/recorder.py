@@ -105,6 +105,9 @@ class Recorder:
             self.dropped_errors += 1
             return
         self._errors.append(event)
+        task = self._task
+        if task is None or task.done():  # a worker process may record errors and no request
+            self._start()
 
     def _start(self) -> None:
         try:

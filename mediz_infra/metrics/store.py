@@ -9,6 +9,7 @@ and pass one contract suite.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +63,7 @@ def _error_fields(event: ErrorEvent) -> dict[str, str]:
         "location": event.location,
         "route": event.route,
         "traceback": event.traceback,
+        "context": json.dumps(dict(event.context), separators=(",", ":")),
     }
 
 
@@ -76,7 +78,16 @@ def _error_row(fingerprint: str, fields: dict[str, str]) -> dict[str, Any]:
         "first_seen": float(fields.get("first_seen", 0)),
         "last_seen": float(fields.get("last_seen", 0)),
         "traceback": fields.get("traceback", ""),
+        "context": _context(fields.get("context", "")),
     }
+
+
+def _context(text: str) -> dict[str, str]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 class Retention:

@@ -20,7 +20,8 @@ import sys
 import sysconfig
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from opentelemetry import trace
@@ -91,10 +92,22 @@ class ErrorEvent:
     route: str
     traceback: str
     time: float
+    context: Mapping[str, str] = field(default_factory=dict)
+    """What else identifies the occurrence (a job's ``job_id`` and ``attempt``); redacted."""
 
 
-def capture(exc: BaseException, *, route: str, clock: float | None = None) -> ErrorEvent:
-    """An :class:`ErrorEvent` for ``exc``; records it on the current span and sends it to Sentry."""
+def capture(
+    exc: BaseException,
+    *,
+    route: str,
+    clock: float | None = None,
+    context: Mapping[str, str] | None = None,
+) -> ErrorEvent:
+    """An :class:`ErrorEvent` for ``exc``; records it on the current span and sends it to Sentry.
+
+    ``route`` is where it happened (``"GET /api/x"``, ``"job <task>"``); ``context`` adds
+    short identifying values (redacted, each cut to 200 characters), never arguments.
+    """
     fingerprint, location = fingerprint_of(exc)
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if len(text) > MAX_TRACEBACK:  # keep the end: the raising frames are there
@@ -112,6 +125,7 @@ def capture(exc: BaseException, *, route: str, clock: float | None = None) -> Er
         route=route,
         traceback=redact_text(text),
         time=time.time() if clock is None else clock,
+        context={k: redact_text(str(v))[:200] for k, v in (context or {}).items()},
     )
 
 

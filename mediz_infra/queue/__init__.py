@@ -13,11 +13,20 @@ from .brokers.redis import RedisBroker
 from .cron import Cron, Every, Schedule
 from .dedup import Debounce, Dedup, Throttle
 from .heartbeat import WorkerInfo, WorkerPresence
-from .jobs import EnqueueOutcome, Job, JobFailed, JobInfo, JobRecord, JobStatus, Lease
+from .jobs import (
+    EnqueueOutcome,
+    Job,
+    JobFailed,
+    JobFailure,
+    JobInfo,
+    JobRecord,
+    JobStatus,
+    Lease,
+)
 from .monitor import QueueMonitor, monitor_routes
 from .monitor_page import MonitorPage
 from .outbox import Executor, Outbox, OutboxConnection, outbox_schema
-from .queue import JobCall, Queue, Task
+from .queue import FailureListener, JobCall, Queue, Task
 from .scheduler import CronJob, Misfire
 from .worker import Worker, WorkerStats
 
@@ -47,6 +56,7 @@ __all__ = [
     "EnqueueOutcome",
     "Job",
     "JobFailed",
+    "JobFailure",
     "JobInfo",
     "JobRecord",
     "JobStatus",
@@ -61,6 +71,7 @@ __all__ = [
     "OutboxConnection",
     "outbox_schema",
     # queue
+    "FailureListener",
     "JobCall",
     "Queue",
     "Task",

@@ -17,7 +17,16 @@ from typing import Any, Literal, Protocol
 from ..errors import InfraError
 from .dedup import Dedup
 
-__all__ = ["EnqueueOutcome", "Job", "JobFailed", "JobInfo", "JobRecord", "JobStatus", "Lease"]
+__all__ = [
+    "EnqueueOutcome",
+    "Job",
+    "JobFailed",
+    "JobFailure",
+    "JobInfo",
+    "JobRecord",
+    "JobStatus",
+    "Lease",
+]
 
 JobStatus = Literal["waiting", "delayed", "active", "complete", "dead"]
 """Where a job is: ``waiting`` for a worker, ``delayed`` until its time (or its next retry),
@@ -67,6 +76,30 @@ class Lease:
     payload: str
     max_attempts: int
     enqueued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailure:
+    """One failed attempt, as a worker hands it to the queue's failure listeners
+    (:meth:`~.queue.Queue.on_failure`). It carries no task arguments: they may hold secrets.
+
+    Attributes:
+        queue: the queue's name.
+        task: the task's name.
+        job_id: the job's id.
+        attempt: this attempt's number (1 for the first run).
+        max_attempts: the job's attempt budget (``retries + 1``).
+        final: true when this attempt sent the job to the dead letters.
+        error: the exception the task raised (a ``TimeoutError`` past the task's timeout).
+    """
+
+    queue: str
+    task: str
+    job_id: str
+    attempt: int
+    max_attempts: int
+    final: bool
+    error: BaseException
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,14 +30,17 @@ from .brokers.redis import RedisBroker
 from .cron import Cron, Every
 from .dedup import Debounce, Dedup, Throttle
 from .instruments import QueueInstruments
-from .jobs import Job, JobInfo, JobRecord
+from .jobs import Job, JobFailure, JobInfo, JobRecord
 from .outbox import DEFAULT_TABLE, Executor, Outbox, OutboxConnection
 from .scheduler import CronJob, Misfire
 
-__all__ = ["JobCall", "Queue", "Task"]
+__all__ = ["FailureListener", "JobCall", "Queue", "Task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+FailureListener = Callable[[JobFailure], object]
+"""Called by a worker for each failed attempt of a job (see :meth:`Queue.on_failure`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +237,7 @@ class Queue:
         self.clock = clock
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.crons: dict[str, CronJob] = {}
+        self.failure_listeners: list[FailureListener] = []
         self.outbox = Outbox(name, outbox_table)
         self.instruments = QueueInstruments(name)
         self.broker: Broker
@@ -334,6 +338,20 @@ class Queue:
             return task
 
         return register
+
+    def on_failure(self, listener: FailureListener) -> FailureListener:
+        """Call ``listener`` with a :class:`~.jobs.JobFailure` for every failed attempt that a
+        worker of this queue settles (a retry or, with ``final`` set, the dead letter).
+
+        Usable as a decorator. A listener runs in the worker's event loop and must not block;
+        what it raises is logged and ignored (a failing error reporter must not fail jobs).
+        Jobs dead-lettered without running (a poison payload, an unknown task, too many
+        stalls) are not reported here: they are in :meth:`dead_letters` with their error.
+        To send failures to the metrics dashboard's error list, register
+        :class:`mediz_infra.metrics.JobErrorTracker`.
+        """
+        self.failure_listeners.append(listener)
+        return listener
 
     async def enqueue_many(self, calls: Sequence[JobCall]) -> list[Job]:
         """Enqueue prepared calls (:meth:`Task.call`) in one round trip; their handles in order.

@@ -24,7 +24,7 @@ from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from .brokers.base import Outcome
 from .heartbeat import WorkerPresence
-from .jobs import Lease
+from .jobs import JobFailure, Lease
 from .queue import Queue
 from .scheduler import CronScheduler
 
@@ -308,16 +308,40 @@ class Worker:
                 self._measure(lease, began, "failed")
                 instruments.event(lease.task, "failed")
                 self.stats.failed += 1
-                if lease.attempts < lease.max_attempts:
+                final = lease.attempts >= lease.max_attempts
+                if not final:
                     retry_at = self.clock() + task.backoff.delay(lease.attempts)
-                    await self._settle(running, "retry", error=error, tb=tb, retry_at=retry_at)
+                    settled = await self._settle(
+                        running, "retry", error=error, tb=tb, retry_at=retry_at
+                    )
                 else:
-                    await self._settle(running, "dead", error=error, tb=tb)
+                    settled = await self._settle(running, "dead", error=error, tb=tb)
+                if settled:
+                    self._report(lease, exc, final=final)
                 return
             self._measure(lease, began, "completed")
             await self._settle(running, "complete", result=result)
         finally:
             self._finished(running)
+
+    def _report(self, lease: Lease, exc: BaseException, *, final: bool) -> None:
+        """Hand a failed attempt to the queue's failure listeners (error trackers)."""
+        listeners = self.queue.failure_listeners
+        if not listeners:
+            return
+        failure = JobFailure(
+            self.queue.name, lease.task, lease.id, lease.attempts, lease.max_attempts, final, exc
+        )
+        for listener in listeners:
+            try:
+                listener(failure)
+            except Exception:  # a broken reporter must not break the worker
+                log.exception(
+                    "queue %r: failure listener %r raised for job %s",
+                    self.queue.name,
+                    listener,
+                    lease.id,
+                )
 
     def _measure(self, lease: Lease, began: float, outcome: str) -> None:
         attributes = {"queue": self.queue.name, "task": lease.task, "outcome": outcome}
@@ -332,7 +356,8 @@ class Worker:
         error: str = "",
         tb: str = "",
         retry_at: float = 0.0,
-    ) -> None:
+    ) -> bool:
+        """Write the outcome; False when it was refused (a stale lease) or could not be written."""
         lease = running.lease
         # A broker hiccup (Redis restarting) must not lose the outcome: try until the lease
         # would lapse anyway; after that the job is taken back and run again (at-least-once).
@@ -363,12 +388,12 @@ class Worker:
                         lease.id,
                         type(exc).__name__,
                     )
-                    return
+                    return False
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
         if not ok:
             self.stats.refused += 1
-            return
+            return False
         self.queue.instruments.event(lease.task, _EVENTS[outcome])
         if outcome == "complete":
             self.stats.completed += 1
@@ -381,6 +406,7 @@ class Worker:
             )
         else:
             self.stats.released += 1
+        return True
 
     async def _heartbeat_loop(self) -> None:
         while True:
