@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from mediz_infra.db.backup import VerifyRecord, assess, read_verify_record
+from mediz_infra.db.backup import assess, read_verify_record
+from mediz_infra.db.backup.freshness import VerifyRecord
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 OK = VerifyRecord("x", True, "2026-12-05T03:00:00+00:00", 4.2)
