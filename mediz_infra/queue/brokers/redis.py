@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, cast
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from ...backends.redis import LuaScript, RedisClient
@@ -157,6 +158,9 @@ class RedisBroker:
         # Settles waiting for the next flush: (keys, args, the caller's future).
         self._settles: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = []
         self._workers = LuaScript(client, _WORKERS)
+        # redis-py's Cluster pipelines refuse EVALSHA before 5.1: script calls are not
+        # pipelined on a Cluster client (each still one atomic call on the queue's slot).
+        self._pipelined = not isinstance(client, RedisCluster)
         self._failures, self._worker_ids = f"{b}:failures", f"{b}:workers"
 
     def _job(self, job_id: str) -> str:
@@ -184,15 +188,24 @@ class RedisBroker:
         # script call instead of one per job: less to encode here, less to run on the server.
         client: Any = self.client
         await client.script_load(_ENQUEUE_MANY)
-        async with client.pipeline(transaction=False) as pipe:
-            for start in range(0, len(records), ENQUEUE_CHUNK):
-                chunk = records[start : start + ENQUEUE_CHUNK]
-                flat: list[str | int] = [len(chunk)]
-                for r in chunk:
-                    k, a = keys(r), args(r)
-                    flat += [len(k), *k, len(a), *a]
-                pipe.evalsha(self._enqueue_many_sha, 1, self._waiting, *flat)
-            replies = await pipe.execute()
+        calls: list[list[str | int]] = []
+        for start in range(0, len(records), ENQUEUE_CHUNK):
+            chunk = records[start : start + ENQUEUE_CHUNK]
+            flat: list[str | int] = [len(chunk)]
+            for r in chunk:
+                k, a = keys(r), args(r)
+                flat += [len(k), *k, len(a), *a]
+            calls.append(flat)
+        if not self._pipelined:  # a Cluster client: one call per chunk, in order
+            replies = [
+                await client.evalsha(self._enqueue_many_sha, 1, self._waiting, *flat)
+                for flat in calls
+            ]
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                for flat in calls:
+                    pipe.evalsha(self._enqueue_many_sha, 1, self._waiting, *flat)
+                replies = await pipe.execute()
         flat_replies = [x for chunk_reply in replies for x in chunk_reply]
         return [_enqueued(r, x) for r, x in zip(records, flat_replies, strict=True)]
 
@@ -289,6 +302,13 @@ class RedisBroker:
             if len(batch) == 1:
                 keys, args, _ = batch[0]
                 replies: list[Any] = [await self._settle(keys, args)]
+            elif not self._pipelined:  # a Cluster client: the calls at once, not pipelined
+                replies = list(
+                    await asyncio.gather(
+                        *(self._settle(keys, args) for keys, args, _ in batch),
+                        return_exceptions=True,
+                    )
+                )
             else:
                 client: Any = self.client
                 async with client.pipeline(transaction=False) as pipe:
