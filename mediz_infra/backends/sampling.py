@@ -88,7 +88,7 @@ class QuerySampler:
         self.dropped = 0
         """Sampled statements not kept because the table was full."""
         self._table: dict[str, list[float]] = {}  # text -> [sampled calls, sampled seconds]
-        self._random = random.random
+        self._random = random.Random().random
 
     def __call__(self, record: Any) -> None:
         """asyncpg's query-logger callback: one executed statement (a ``LoggedQuery``)."""

@@ -46,6 +46,8 @@ from .stats import CacheStats
 from .store import LOCK_HELD, LOCK_STORED, LOCKED, MARKER_TTL, RemoteStore, lock_key
 from .tags import join_versions
 
+_rng = random.Random()  # ours: the app's global `random` state is left alone
+
 __all__ = ["Began", "CacheOwner", "CachedFunction", "complain", "compute", "miss", "refresh"]
 
 logger = logging.getLogger("mediz_infra.cache")
@@ -403,7 +405,7 @@ class CachedFunction(Generic[R]):
     ) -> None:
         # XFetch (Vattani et al.): refresh with a chance growing as expiry nears
         assert self.early_refresh is not None
-        gap = -entry.compute * self.early_refresh * math.log(1.0 - random.random())
+        gap = -entry.compute * self.early_refresh * math.log(1.0 - _rng.random())
         if time.time() + gap >= entry.fresh_until:
             self.refresh_later(key, args, kwargs, entry.fresh_until)
 

@@ -58,6 +58,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
+_rng = random.Random()  # ours: the app's global `random` state is left alone
+
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter
 
@@ -369,7 +371,7 @@ class Connector:
             server_settings=self.server_settings,
         )
         # Up to 10% shorter, at random: connections opened together do not all expire together.
-        tracked._mz_expires = time.monotonic() + self.max_lifetime * (1 - 0.1 * random.random())
+        tracked._mz_expires = time.monotonic() + self.max_lifetime * (1 - 0.1 * _rng.random())
         tracked._mz_pgbouncer = self.pgbouncer
         tracked._mz_reset_always = self.reset_mode == "always"
         tracked._mz_guarded = self.private_hooks

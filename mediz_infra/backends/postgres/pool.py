@@ -70,6 +70,8 @@ from .options import (
 )
 from .replicas import ReplicaSet, parse_position
 
+_rng = random.Random()  # ours: the app's global `random` state is left alone
+
 if TYPE_CHECKING:
     from ...config import Settings
 
@@ -833,7 +835,7 @@ class PoolManager:
         self._failures += 1
         backoff = min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (self._failures - 1))
         # Equal jitter: processes that lost the server together do not come back together.
-        self._retry_at = time.monotonic() + backoff / 2 + random.uniform(0, backoff / 2)
+        self._retry_at = time.monotonic() + backoff / 2 + _rng.uniform(0, backoff / 2)
         self._last_error = redact(str(exc)) or type(exc).__name__
         self._errors.add(1, {**self._attrs, "kind": "unavailable"})
 
