@@ -114,6 +114,9 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._stop = asyncio.Event()
         self._slot = asyncio.Event()
+        # Jobs finished so far: a burst run that fetched nothing looks again if one finished
+        # meanwhile (its retry may have become due after the fetch had already read the queue).
+        self._finished_count = 0
         self.scheduler = CronScheduler(queue, self.clock)
         self.presence = WorkerPresence(
             self.broker,
@@ -170,6 +173,7 @@ class Worker:
                 await self._until(self._slot.wait(), None)
                 continue
             held_back = 0.0  # seconds until the queue's rate limit lets the next job start
+            finished_before = self._finished_count
             try:
                 if self.queue.rate is None:
                     leases = await self.broker.fetch(
@@ -200,6 +204,8 @@ class Worker:
                 if not burst:
                     await self._until(asyncio.sleep(held_back), None)
                     continue
+                if self._finished_count != finished_before:
+                    continue
                 if not self._running:
                     return
                 self._slot.clear()
@@ -208,6 +214,8 @@ class Worker:
             if leases:
                 continue
             if burst:
+                if self._finished_count != finished_before:
+                    continue  # a job settled during the fetch: what it made ready is read now
                 if not self._running:
                     return
                 self._slot.clear()
@@ -242,6 +250,7 @@ class Worker:
 
     def _finished(self, running: _Running) -> None:
         self._running.pop(running.lease.id, None)
+        self._finished_count += 1
         self._slot.set()
 
     async def _execute(self, running: _Running) -> None:

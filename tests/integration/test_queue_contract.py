@@ -8,6 +8,7 @@ import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -170,6 +171,51 @@ async def test_retries_wait_out_the_backoff_then_succeed(make_queue: QueueFactor
     assert await job.result(timeout=5) == "sent"
     counts = await queue.counts()
     assert counts["retried"] == 2 and counts["failed"] == 2 and counts["completed"] == 1
+
+
+async def test_a_burst_run_takes_a_retry_that_came_due_during_its_fetch(
+    make_queue: QueueFactory,
+) -> None:
+    """The worker fetched (and found nothing ready) while the last running job failed and
+    scheduled its retry: the burst run must look again rather than end with the retry left."""
+    clock = Clock()
+    queue = make_queue(clock=clock)
+    attempts: list[float] = []
+    fetched = asyncio.Event()
+
+    @queue.task(retries=1, backoff=Backoff(base=0, cap=0))
+    async def flaky() -> str:
+        attempts.append(clock.now)
+        if len(attempts) == 1:
+            await fetched.wait()  # fail only once the worker's next fetch has read the queue
+            clock.now += 1  # the retry is due at the failure's time, after that fetch's `now`
+            raise ConnectionError("push provider down")
+        return "sent"
+
+    job = await flaky.enqueue()
+    worker = Worker(queue)
+    fetch = worker.broker.fetch
+    calls = 0
+
+    async def fetch_then_wait_for_the_failure(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        leases = await fetch(*args)
+        if calls == 2:  # issued while the first attempt runs: nothing is ready
+            fetched.set()
+            async with asyncio.timeout(10):
+                # until the retry is written and the job has finished (the worker exposes no
+                # event for it; its stats change in the step that ends the job)
+                while worker.stats.retried == 0:  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)
+        return leases
+
+    worker.broker.fetch = fetch_then_wait_for_the_failure  # type: ignore[method-assign]
+    async with asyncio.timeout(30):
+        stats = await worker.run_burst()
+    assert calls >= 3 and stats.retried == 1 and stats.completed == 1
+    assert len(attempts) == 2
+    assert await job.result(timeout=5) == "sent"
 
 
 def test_backoff_jitter_stays_within_its_share() -> None:
