@@ -49,6 +49,8 @@ from benchmarks._runner import (
     Options,
     Sample,
     driven,
+    event_loop,
+    redis_version,
 )
 
 __all__ = ["BENCHMARK"]
@@ -274,15 +276,10 @@ async def _hung(options: Options) -> AsyncIterator[Sequence[Case]]:
 
 
 async def _environment() -> dict[str, str]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        info = await client.info("server")
-    finally:
-        await client.aclose()
     return {
-        "Redis": f"{info.get('redis_version')} on 127.0.0.1 (loopback TCP)",
+        "Redis": f"{await redis_version(REDIS_URL)} on 127.0.0.1 (loopback TCP)",
         "value": "10 rows of 4 fields (~700 bytes JSON)",
-        "event loop": f"asyncio ({type(asyncio.get_running_loop()).__name__})",
+        "event loop": event_loop(),
     }
 
 
