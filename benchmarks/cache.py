@@ -30,7 +30,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,6 +37,7 @@ import redis.asyncio as aioredis
 from benchmarks._cache_peers import NAMES, REDIS_URL, VALUE, RawRedis, build
 from benchmarks._runner import (
     MICROSECONDS,
+    ROOT,
     Benchmark,
     Budget,
     Case,
@@ -60,7 +60,6 @@ RAW = RawRedis.name
 CALLS_PER_SECOND = Metric("calls/s", higher_is_better=True)
 BACKEND_CALLS = Metric("backend calls", higher_is_better=False, per_op_micros=True)
 STAMPEDE = 200
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _count(calls: int) -> Sample:
