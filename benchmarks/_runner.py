@@ -10,7 +10,9 @@ ours is, so that a number above 1 always means we are faster, whatever the unit.
 
 The pure parts (scheduling, medians, speed-ups, the JSON document, the README section) are plain
 functions over plain values and are unit-tested without a network; the only I/O here is
-:func:`drive`, which runs one bounded measurement, and :func:`run_benchmark`'s file writes.
+:func:`drive`, which runs one bounded measurement, :func:`run_benchmark`'s file writes and the
+server version look-ups a benchmark's environment note makes (:func:`redis_version`,
+:func:`postgres_version`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
+import asyncpg
+import redis.asyncio
+
 __all__ = [
     "MICROSECONDS",
     "QUERIES_PER_SECOND",
@@ -53,10 +58,13 @@ __all__ = [
     "Sample",
     "drive",
     "driven",
+    "event_loop",
     "overhead",
     "overhead_sync",
     "evaluate_checks",
     "median",
+    "postgres_version",
+    "redis_version",
     "render_markdown",
     "replace_section",
     "round_orders",
@@ -733,6 +741,33 @@ def _source_version(module: str) -> str | None:
     except ImportError:
         return None
     return f"{version} (source tree)" if version else None
+
+
+# --------------------------------------------------------------------------- environment notes
+
+
+def event_loop() -> str:
+    """The running event loop as the environment notes name it: ``asyncio (<loop class>)``."""
+    return f"asyncio ({type(asyncio.get_running_loop()).__name__})"
+
+
+async def redis_version(url: str) -> str:
+    """The version the Redis server at ``url`` reports (``?`` if it does not say)."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    return str(info.get("redis_version", "?"))
+
+
+async def postgres_version(url: str) -> str:
+    """The PostgreSQL server's ``server_version`` at ``url``."""
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
 
 
 # --------------------------------------------------------------------------- entry point

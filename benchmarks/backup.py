@@ -63,6 +63,7 @@ from benchmarks._runner import (
     Metric,
     Options,
     Sample,
+    postgres_version,
 )
 
 __all__ = ["BENCHMARK", "SHAPES", "Shape", "peak_rss", "seed"]
@@ -603,11 +604,7 @@ async def _open(options: Options) -> AsyncIterator[Sequence[Case]]:
 
 
 async def _environment() -> Mapping[str, str]:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        server = str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
+    server = await postgres_version(DATABASE_URL)
     return {"PostgreSQL": server, **(await asyncio.to_thread(_versions))}
 
 

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,6 +37,7 @@ import redis.asyncio as aioredis
 from benchmarks._cache_peers import NAMES, REDIS_URL, VALUE, RawRedis, build
 from benchmarks._runner import (
     MICROSECONDS,
+    ROOT,
     Benchmark,
     Budget,
     Case,
@@ -49,6 +49,8 @@ from benchmarks._runner import (
     Options,
     Sample,
     driven,
+    event_loop,
+    redis_version,
 )
 
 __all__ = ["BENCHMARK"]
@@ -58,7 +60,6 @@ RAW = RawRedis.name
 CALLS_PER_SECOND = Metric("calls/s", higher_is_better=True)
 BACKEND_CALLS = Metric("backend calls", higher_is_better=False, per_op_micros=True)
 STAMPEDE = 200
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _count(calls: int) -> Sample:
@@ -274,15 +275,10 @@ async def _hung(options: Options) -> AsyncIterator[Sequence[Case]]:
 
 
 async def _environment() -> dict[str, str]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        info = await client.info("server")
-    finally:
-        await client.aclose()
     return {
-        "Redis": f"{info.get('redis_version')} on 127.0.0.1 (loopback TCP)",
+        "Redis": f"{await redis_version(REDIS_URL)} on 127.0.0.1 (loopback TCP)",
         "value": "10 rows of 4 fields (~700 bytes JSON)",
-        "event loop": f"asyncio ({type(asyncio.get_running_loop()).__name__})",
+        "event loop": event_loop(),
     }
 
 

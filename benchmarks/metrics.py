@@ -22,7 +22,6 @@ Environment variable ``TEST_REDIS_URL`` overrides the Redis (default
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -49,7 +48,9 @@ from benchmarks._runner import (
     Group,
     Measure,
     Options,
+    event_loop,
     overhead,
+    redis_version,
 )
 from mediz_infra.backends.redis import create_redis
 from mediz_infra.metrics import MemoryMetricsStore, MetricsMiddleware, RedisMetricsStore
@@ -155,14 +156,9 @@ async def _overheads(options: Options) -> AsyncIterator[Sequence[Case]]:
 
 
 async def _environment() -> dict[str, str]:
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        info = await client.info("server")
-    finally:
-        await client.aclose()
     return {
-        "Redis": f"{info.get('redis_version', '?')} (loopback TCP, {REDIS_URL})",
-        "event loop": f"asyncio ({type(asyncio.get_running_loop()).__name__})",
+        "Redis": f"{await redis_version(REDIS_URL)} (loopback TCP, {REDIS_URL})",
+        "event loop": event_loop(),
     }
 
 

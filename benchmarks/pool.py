@@ -63,6 +63,8 @@ from benchmarks._runner import (
     Sample,
     drive,
     driven,
+    event_loop,
+    postgres_version,
 )
 
 __all__ = ["BENCHMARK"]
@@ -509,16 +511,12 @@ def _pgbouncer_version() -> str:
 
 
 async def _environment() -> dict[str, str]:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        server = str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
+    server = await postgres_version(DATABASE_URL)
     bouncer = await asyncio.to_thread(_pgbouncer_version)
     return {
         "PostgreSQL": f"{server} on {urlsplit(DATABASE_URL).hostname} (loopback TCP)",
         "PgBouncer": f"{bouncer} (transaction mode, pool 20)",
-        "event loop": f"asyncio ({type(asyncio.get_running_loop()).__name__})",
+        "event loop": event_loop(),
     }
 
 

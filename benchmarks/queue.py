@@ -54,6 +54,7 @@ from benchmarks._runner import (
     Metric,
     Options,
     Sample,
+    redis_version,
 )
 from mediz_infra.queue import Queue, Worker
 
@@ -339,13 +340,8 @@ async def _all(options: Options) -> AsyncIterator[Sequence[Case]]:
 
 
 async def _environment() -> dict[str, str]:
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        info = await client.info("server")
-    finally:
-        await client.aclose()
     return {
-        "Redis": f"{info.get('redis_version', '?')} (loopback TCP, {REDIS_URL})",
+        "Redis": f"{await redis_version(REDIS_URL)} (loopback TCP, {REDIS_URL})",
         "arq and saq": "from their own venv (redis-py 5.3 with hiredis), see the notes",
     }
 

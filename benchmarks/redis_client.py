@@ -37,6 +37,7 @@ from benchmarks._runner import (
     Group,
     Options,
     driven,
+    redis_version,
 )
 from mediz_infra.backends.redis import close_redis, create_redis
 
@@ -109,13 +110,8 @@ async def _clients(options: Options) -> AsyncIterator[Sequence[Case]]:
 
 
 async def _environment() -> dict[str, str]:
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        info = await client.info("server")
-    finally:
-        await client.aclose()
     return {
-        "Redis": f"{info.get('redis_version', '?')} (loopback TCP, {REDIS_URL})",
+        "Redis": f"{await redis_version(REDIS_URL)} (loopback TCP, {REDIS_URL})",
         "value": "700 bytes",
     }
 
@@ -139,7 +135,5 @@ BENCHMARK = Benchmark(
         "(50, timeout 5 s), the like-for-like bounded pool. *pool* hands out and takes back one "
         "connection with no round trip: what the pool itself costs per command."
     ),
-    code=(
-        "mediz_infra/backends/redis",
-    ),
+    code=("mediz_infra/backends/redis",),
 )

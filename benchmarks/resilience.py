@@ -49,6 +49,7 @@ from benchmarks._runner import (
     Measure,
     Options,
     Sample,
+    event_loop,
     overhead,
     overhead_sync,
 )
@@ -363,7 +364,7 @@ async def _environment() -> dict[str, str]:
     admitted = await _half_open_admissions()
     grown = await _memory_after_refusals()
     return {
-        "event loop": f"asyncio ({type(asyncio.get_running_loop()).__name__})",
+        "event loop": event_loop(),
         "half-open, 1 trial configured, 50 callers at once: calls let through": ", ".join(
             f"{name} {count}" for name, count in admitted.items()
         ),

@@ -17,9 +17,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 __all__ = [
     "PgBouncerServer",
@@ -28,6 +31,7 @@ __all__ = [
     "counting_silent_server",
     "free_port",
     "missing_binary",
+    "scratch_database",
     "silent_server",
     "wait_for_port",
 ]
@@ -60,20 +64,28 @@ async def counting_silent_server() -> AsyncIterator[tuple[int, list[int]]]:
 @contextlib.asynccontextmanager
 async def silent_server() -> AsyncIterator[int]:
     """A loopback server that accepts connections and never answers (a hung Redis); its port."""
+    async with counting_silent_server() as (port, _):
+        yield port
 
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+@contextlib.contextmanager
+def scratch_database(url: str, prefix: str) -> Iterator[str]:
+    """A new database ``<prefix>_<random>`` on the server of ``url``; yields its URL and drops
+    it at the end, closing what is still connected to it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        con = await asyncpg.connect(url)
         try:
-            while await reader.read(4096):
-                pass
+            await con.execute(sql)
         finally:
-            writer.close()
+            await con.close()
 
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield url.rsplit("/", 1)[0] + "/" + name
     finally:
-        server.close()
-        await server.wait_closed()
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def free_port(highest: int = 65535) -> int:

@@ -9,7 +9,6 @@ idempotency keys.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+from tests._servers import free_port
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,6 @@ class Upstream:
             raise ConnectionAbortedError("scripted drop")  # uvicorn closes the connection
         await send({"type": "http.response.start", "status": step.status, "headers": out})
         await send({"type": "http.response.body", "body": step.body})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(upstream: Upstream) -> Iterator[Upstream]:

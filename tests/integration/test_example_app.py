@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from examples.mediz_app import create_app
 from mediz_infra import ConfigError, Settings
-from tests._servers import PostgresServer
+from tests._servers import PostgresServer, scratch_database
 
 from ._upstream import Step, Upstream
 from ._upstream import serve as serve_upstream
@@ -26,20 +23,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def app_database(database_url: str) -> Iterator[str]:
-    name = f"mediz_app_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        con = await asyncpg.connect(database_url)
-        try:
-            await con.execute(sql)
-        finally:
-            await con.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield database_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(database_url, "mediz_app") as url:
+        yield url
 
 
 ADMIN_TOKEN = "admin-token-" + "k3" * 10
@@ -333,6 +318,8 @@ async def test_a_bad_webhook_url_is_a_config_error_naming_the_setting(app_databa
     with pytest.raises(ConfigError) as error:
         create_app(settings, embedded_postgres=False)
     assert error.value.field == "MEDIZ_CHAT_WEBHOOK_URL"
+
+
 async def test_reminders_are_validated_before_the_database(app_database: str) -> None:
     settings = Settings(database_url=app_database, redis_url="memory://app-reminders")
     due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()

@@ -8,14 +8,11 @@ and data the document calls invalid refused with a 4xx.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import pytest
 import schemathesis
 import uvicorn
@@ -25,7 +22,7 @@ from schemathesis import GenerationMode, checks
 
 from examples.mediz_app import create_app
 from mediz_infra import Settings
-from tests._servers import free_port
+from tests._servers import free_port, scratch_database
 
 pytestmark = [
     pytest.mark.integration,
@@ -59,42 +56,32 @@ ADMIN = "fuzz-admin-token-" + "x" * 16
 @pytest.fixture(scope="module")
 def app_url(database_url: str) -> Iterator[str]:
     """The reference app on its own database, served by uvicorn in a thread."""
-    name = f"mediz_fuzz_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        con = await asyncpg.connect(database_url)
+    with scratch_database(database_url, "mediz_fuzz") as url:
+        settings = Settings(
+            database_url=url,
+            redis_url="memory://schemathesis",
+            admin_token=SecretStr(ADMIN),
+        )
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(settings, embedded_postgres=False, trusted_proxies=["127.0.0.1"]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="uvicorn-schemathesis", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the reference app did not start")
+            time.sleep(0.05)
         try:
-            await con.execute(sql)
+            yield f"http://127.0.0.1:{port}"
         finally:
-            await con.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    settings = Settings(
-        database_url=database_url.rsplit("/", 1)[0] + "/" + name,
-        redis_url="memory://schemathesis",
-        admin_token=SecretStr(ADMIN),
-    )
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, embedded_postgres=False, trusted_proxies=["127.0.0.1"]),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-schemathesis", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the reference app did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            server.should_exit = True
+            thread.join(30)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from mediz_infra.metrics import (
     Recorder,
     RedisMetricsStore,
 )
-from tests._servers import RedisServer
+from tests._servers import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -115,17 +114,11 @@ async def test_counts_survive_a_redis_outage_exactly(throwaway_redis: RedisServe
     assert totals[("/r", "GET", "5xx")].errors == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 async def test_two_uvicorn_workers_totals_equal_the_requests_sent(
     redis_url: str, prefix: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "METRICS_REDIS_URL": redis_url, "METRICS_PREFIX": prefix}
     server = subprocess.Popen(  # noqa: ASYNC220 (started once, runs beside the test)
         [sys.executable, "-m", "uvicorn", "tests.integration._metrics_app:create_app",

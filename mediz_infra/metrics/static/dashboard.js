@@ -1,10 +1,10 @@
-// The metrics dashboard: polls the JSON endpoint and draws small SVG charts. No dependencies.
+// The metrics dashboard: polls the JSON endpoint and draws small SVG charts. Uses the shared
+// `admin` helpers inlined before it.
 "use strict";
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
-  const body = document.body;
-  const source = body.dataset.source;
-  const interval = Number(body.dataset.interval) || 2000;
+  const { $, cell, fill } = admin;
+  const source = document.body.dataset.source;
   const W = 600, H = 160, PAD = { l: 44, r: 8, t: 8, b: 18 };
 
   function el(name, attrs, parent) {
@@ -66,46 +66,28 @@
     svg.dataset.total = String(all.reduce((a, b) => a + b, 0));
   }
 
-  function cell(row, text, cls) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    if (cls) td.className = cls;
-    row.appendChild(td);
-    return td;
-  }
-
-  function fill(tbodyOf, rows, render) {
-    const tbody = document.querySelector(tbodyOf + " tbody");
-    tbody.replaceChildren();
-    for (const r of rows) {
-      const tr = document.createElement("tr");
-      render(tr, r);
-      tbody.appendChild(tr);
-    }
-  }
-
   function when(t) {
     return t ? new Date(t * 1000).toLocaleString() : "–";
   }
 
   function render(data) {
-    document.getElementById("rpm").textContent = fmt(data.requests_per_minute);
-    const rate = document.getElementById("error-rate");
+    $("rpm").textContent = fmt(data.requests_per_minute);
+    const rate = $("error-rate");
     rate.textContent = (data.error_rate * 100).toFixed(2) + " %";
     rate.classList.toggle("bad", data.error_rate > 0.01);
     for (const q of ["p50", "p95", "p99"]) {
       const v = data.latency_ms[q];
-      document.getElementById(q).textContent = v === null ? "–" : fmt(v) + " ms";
+      $(q).textContent = v === null ? "–" : fmt(v) + " ms";
     }
     const sec = data.per_second;
     const xs = sec.map((p) => p.t);
-    lineChart(document.getElementById("chart-requests"), xs, [{ name: "req/s", values: sec.map((p) => p.requests) }]);
-    lineChart(document.getElementById("chart-latency"), xs, ["p50", "p95", "p99"].map((q) => ({ name: q, values: sec.map((p) => p[q]) })), "");
-    lineChart(document.getElementById("chart-errors"), xs, [{ name: "errors", values: sec.map((p) => (p.requests ? (100 * p.errors) / p.requests : 0)) }], "%");
+    lineChart($("chart-requests"), xs, [{ name: "req/s", values: sec.map((p) => p.requests) }]);
+    lineChart($("chart-latency"), xs, ["p50", "p95", "p99"].map((q) => ({ name: q, values: sec.map((p) => p[q]) })), "");
+    lineChart($("chart-errors"), xs, [{ name: "errors", values: sec.map((p) => (p.requests ? (100 * p.errors) / p.requests : 0)) }], "%");
     const mins = data.per_minute;
-    lineChart(document.getElementById("chart-minutes"), mins.map((p) => p.t), [{ name: "req/min", values: mins.map((p) => p.requests) }]);
-    document.getElementById("route-window").textContent = "last " + data.route_window_minutes + " min";
-    fill("#routes", data.routes, (tr, r) => {
+    lineChart($("chart-minutes"), mins.map((p) => p.t), [{ name: "req/min", values: mins.map((p) => p.requests) }]);
+    $("route-window").textContent = "last " + data.route_window_minutes + " min";
+    fill("routes", data.routes, (tr, r) => {
       cell(tr, "").appendChild(document.createElement("code")).textContent = r.route;
       cell(tr, r.method);
       cell(tr, String(r.requests), "num");
@@ -114,38 +96,20 @@
       for (const k of ["mean_ms", "p50", "p95", "p99"]) cell(tr, fmt(r[k]), "num");
     });
     const gauges = Object.entries(data.gauges || {});
-    document.getElementById("gauges-section").hidden = gauges.length === 0;
-    fill("#gauges", gauges, (tr, [name, value]) => { cell(tr, name); cell(tr, fmt(value), "num"); });
+    $("gauges-section").hidden = gauges.length === 0;
+    fill("gauges", gauges, (tr, [name, value]) => { cell(tr, name); cell(tr, fmt(value), "num"); });
     const errors = data.exceptions || [];
-    document.getElementById("errors-section").hidden = errors.length === 0;
-    fill("#errors", errors, (tr, e) => {
-      const first = cell(tr, "");
-      first.appendChild(document.createElement("code")).textContent = e.type + ": " + (e.message || "");
-      if (e.traceback) {
-        const more = first.appendChild(document.createElement("details"));
-        more.appendChild(document.createElement("summary")).textContent = "last traceback";
-        more.appendChild(document.createElement("pre")).textContent = e.traceback;
-      }
+    $("errors-section").hidden = errors.length === 0;
+    fill("errors", errors, (tr, e) => {
+      admin.codeCell(tr, e.type + ": " + (e.message || ""), e.traceback, "last traceback");
       cell(tr, (e.route ? e.route + " · " : "") + (e.location || ""));
       cell(tr, String(e.count), "num bad");
       cell(tr, when(e.first_seen));
       cell(tr, when(e.last_seen));
     });
-    const status = document.getElementById("status");
-    status.textContent = "updated " + new Date(data.time * 1000).toLocaleTimeString();
-    status.dataset.updates = String(Number(status.dataset.updates || 0) + 1);
+    admin.updated(new Date(data.time * 1000));
   }
 
-  async function poll() {
-    try {
-      const response = await fetch(source, { credentials: "same-origin", cache: "no-store" });
-      if (!response.ok) throw new Error("HTTP " + response.status);
-      render(await response.json());
-    } catch (err) {
-      document.getElementById("status").textContent = "not updated: " + err.message;
-    } finally {
-      setTimeout(poll, interval);
-    }
-  }
+  const poll = admin.poller(async () => render(await admin.getJson(source)));
   poll();
 })();

@@ -1,40 +1,15 @@
 // The queue monitor: polls the JSON API, draws counts, a per-minute chart and tables, and posts
-// the admin actions (pause, resume, retry, delete). No dependencies.
+// the admin actions (pause, resume, retry, delete). Uses the shared `admin` helpers inlined before it.
 "use strict";
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
+  const { $, cell, fill, getJson } = admin;
   const api = document.body.dataset.api;
-  const interval = Number(document.body.dataset.interval) || 2000;
   let current = null;
-  let timer = null;
 
-  const $ = (id) => document.getElementById(id);
   const when = (t) => new Date(t * 1000).toLocaleTimeString();
   const path = (...parts) => api + "/" + parts.map(encodeURIComponent).join("/");
-
-  function cell(tr, text, cls) {
-    const td = tr.appendChild(document.createElement("td"));
-    td.textContent = text;
-    if (cls) td.className = cls;
-    return td;
-  }
-
-  function fill(id, rows, draw) {
-    const body = document.querySelector("#" + id + " tbody");
-    body.replaceChildren();
-    for (const row of rows) draw(body.appendChild(document.createElement("tr")), row);
-    document.getElementById(id).dataset.rows = String(rows.length);
-  }
-
-  function errorCell(tr, error, traceback) {
-    const td = cell(tr, "");
-    td.appendChild(document.createElement("code")).textContent = error || "";
-    if (traceback) {
-      const more = td.appendChild(document.createElement("details"));
-      more.appendChild(document.createElement("summary")).textContent = "traceback";
-      more.appendChild(document.createElement("pre")).textContent = traceback;
-    }
-  }
+  const errorCell = (tr, error, traceback) => admin.codeCell(tr, error || "", traceback, "traceback");
 
   function chart(series) {
     const svg = $("chart");
@@ -121,25 +96,10 @@
     });
   }
 
-  async function getJson(url) {
-    const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-    if (!response.ok) throw new Error("HTTP " + response.status);
-    return response.json();
-  }
-
-  async function poll() {
-    clearTimeout(timer);
-    try {
-      renderOverview(await getJson(api));
-      if (current !== null) renderQueue(await getJson(path(current)));
-      const status = $("status");
-      status.textContent = "updated " + new Date().toLocaleTimeString();
-      status.dataset.updates = String(Number(status.dataset.updates || 0) + 1);
-    } catch (err) {
-      $("status").textContent = "not updated: " + err.message;
-    } finally {
-      timer = setTimeout(poll, interval);
-    }
-  }
+  const poll = admin.poller(async () => {
+    renderOverview(await getJson(api));
+    if (current !== null) renderQueue(await getJson(path(current)));
+    admin.updated(new Date());
+  });
   poll();
 })();

@@ -11,34 +11,29 @@ from __future__ import annotations
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from mediz_infra import telemetry
 from mediz_infra.cache import Cache
 from mediz_infra.cache import stats as cache_stats
+from tests._telemetry import meter_reader  # noqa: F401 (fixture)
 
 Points = dict[tuple[str, str], int]
 """(instrument name, result or kind) -> value, for one cache prefix."""
 
 
 @pytest.fixture
-def reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricReader]:
+def reader(
+    meter_reader: InMemoryMetricReader,  # noqa: F811 (fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> InMemoryMetricReader:
     """An in-memory reader behind the meter the cache registers its counters with."""
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-
-    def get_meter(component: str) -> Any:
-        return provider.get_meter(f"{telemetry.INSTRUMENTATION_NAME}.{component}")
-
-    monkeypatch.setattr(telemetry, "get_meter", get_meter)
     monkeypatch.setattr(cache_stats, "_registered", False)
-    yield reader
-    provider.shutdown()
+    return meter_reader
 
 
 def collect(reader: InMemoryMetricReader, prefix: str) -> Points:

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from mediz_infra import telemetry
 from mediz_infra.queue import Backoff, Queue, Worker
-
-
-@pytest.fixture
-def reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricReader]:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-
-    def get_meter(component: str) -> Any:
-        return provider.get_meter(f"{telemetry.INSTRUMENTATION_NAME}.{component}")
-
-    monkeypatch.setattr(telemetry, "get_meter", get_meter)
-    yield reader
-    provider.shutdown()
+from tests._telemetry import meter_reader  # noqa: F401 (fixture)
 
 
 def points(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
@@ -44,7 +27,7 @@ def points(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
 
 
 async def test_jobs_are_counted_by_event_with_wait_and_duration(
-    reader: InMemoryMetricReader,
+    meter_reader: InMemoryMetricReader,  # noqa: F811 (fixture)
 ) -> None:
     clock = [1_800_000_000.0]
     queue = Queue("telemetry", "memory://", clock=lambda: clock[0])
@@ -60,7 +43,7 @@ async def test_jobs_are_counted_by_event_with_wait_and_duration(
     await Worker(queue).run_burst()
     clock[0] += 1
     await Worker(queue).run_burst()
-    got = points(reader)
+    got = points(meter_reader)
     assert got[(telemetry.QUEUE_JOBS, "enqueued")] == 1
     assert got[(telemetry.QUEUE_JOBS, "started")] == 2
     assert got[(telemetry.QUEUE_JOBS, "failed")] == 1

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -24,22 +22,18 @@ from mediz_infra.resilience import (
     UpstreamError,
 )
 from mediz_infra.resilience import stats as resilience_stats
+from tests._telemetry import meter_reader  # noqa: F401 (fixture)
 
 from ._clock import FakeClock
 
 
 @pytest.fixture
-def reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricReader]:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-
-    def get_meter(component: str) -> Any:
-        return provider.get_meter(f"{telemetry.INSTRUMENTATION_NAME}.{component}")
-
-    monkeypatch.setattr(telemetry, "get_meter", get_meter)
+def reader(
+    meter_reader: InMemoryMetricReader,  # noqa: F811 (fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> InMemoryMetricReader:
     monkeypatch.setattr(resilience_stats, "_registered", False)
-    yield reader
-    provider.shutdown()
+    return meter_reader
 
 
 def points(reader: InMemoryMetricReader, instrument: str, name: str) -> dict[tuple[Any, ...], Any]:
