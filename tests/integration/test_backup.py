@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from mediz_infra.backends import S3Store, create_object_store, from_url
 from mediz_infra.cli import main
-from mediz_infra.db.backup import Backups, compare_sums, table_sums
+from mediz_infra.db.backup import Backups, Manifest, compare_sums, sums_like, table_sums
 from mediz_infra.errors import BackupCorrupt, BackupError
 from tests._servers import free_port
 
@@ -108,10 +108,14 @@ async def _seed(url: str, extra: str = "") -> list:  # type: ignore[type-arg]
         await conn.close()
 
 
-async def _sums(url: str) -> list:  # type: ignore[type-arg]
+async def _sums(url: str, manifest: Manifest | None = None) -> list:  # type: ignore[type-arg]
+    """The database's sums by ``manifest``'s checksum method (none: the server's md5 sums)."""
     conn = await asyncpg.connect(url)
     try:
-        return await table_sums(conn)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            if manifest is None:
+                return await table_sums(conn)
+            return await sums_like(conn, manifest)
     finally:
         await conn.close()
 
@@ -125,14 +129,17 @@ async def test_s3_encrypted_round_trip_restores_identical_data(
     backups = Backups(store, key=KEY_A, level=5)
     seen: list[int] = []
     manifest = await backups.run(source, progress=seen.append)
-    assert manifest.tables == expected  # the manifest's sums are the source's
+    # the manifest's counts are the server's, its sums those of the source's COPY text
+    assert [(t.table, t.rows) for t in manifest.tables] == [(t.table, t.rows) for t in expected]
+    assert manifest.checksum_method == "blake2b64-copy-text"
+    assert manifest.tables == await _sums(source, manifest)
     assert manifest.encryption is not None
     assert sum(seen) == manifest.raw_size > 0
     listed = await backups.list()
     assert [e.id for e in listed] == [manifest.id]
     restored = await backups.restore(manifest.id, target)
     assert restored.id == manifest.id
-    assert compare_sums(manifest.tables, await _sums(target)) == []
+    assert compare_sums(manifest.tables, await _sums(target, manifest)) == []
     assert {t.table for t in manifest.tables} == {
         "clinic.patients", "public.empty", "public.visits"
     }  # fmt: skip
@@ -148,7 +155,7 @@ async def test_file_store_round_trip_unencrypted(databases: list[str], tmp_path)
     assert manifest.encryption is None
     assert (tmp_path / "backups" / manifest.id / "manifest.json").exists()
     await backups.restore(manifest.id, target)
-    assert compare_sums(manifest.tables, await _sums(target)) == []
+    assert compare_sums(manifest.tables, await _sums(target, manifest)) == []
 
 
 async def test_without_the_zstd_cli_the_backup_compresses_in_process(  # type: ignore[no-untyped-def]
@@ -167,7 +174,7 @@ async def test_without_the_zstd_cli_the_backup_compresses_in_process(  # type: i
     assert sum(seen) == manifest.raw_size > 0
     monkeypatch.undo()
     await backups.restore(manifest.id, target)
-    assert compare_sums(manifest.tables, await _sums(target)) == []
+    assert compare_sums(manifest.tables, await _sums(target, manifest)) == []
 
 
 async def test_a_changed_row_shows_in_the_checksums(databases: list[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -179,7 +186,7 @@ async def test_a_changed_row_shows_in_the_checksums(databases: list[str], tmp_pa
     conn = await asyncpg.connect(target)
     await conn.execute("UPDATE public.visits SET code = code + 1 WHERE code = 17")
     await conn.close()
-    problems = compare_sums(manifest.tables, await _sums(target))
+    problems = compare_sums(manifest.tables, await _sums(target, manifest))
     assert problems == ["public.visits: 30000 rows expected, 30000 found; checksum differs"]
 
 
@@ -228,7 +235,7 @@ async def test_non_empty_target_is_refused_unless_clean(databases: list[str], tm
     with pytest.raises(BackupError, match=r"not empty \(1 tables\).*--clean"):
         await backups.restore(manifest.id, target)
     await backups.restore(manifest.id, target, clean=True)
-    assert compare_sums(manifest.tables, await _sums(target)) == []
+    assert compare_sums(manifest.tables, await _sums(target, manifest)) == []
 
 
 BIG = """

@@ -18,7 +18,7 @@ from .manifest import Manifest, TableSum
 from .progress import Progress
 from .retention import Candidate, Decision, Plan, Retention, pin, plan, prune, unpin
 from .schedule import BackupJobs, CronQueue, schedule_backups
-from .tables import compare_sums, table_sums
+from .tables import compare_sums, sums_like, table_sums
 from .tools import ClientTool
 from .verify import VerifyRecord, record_key
 
@@ -56,6 +56,7 @@ __all__ = [
     "schedule_backups",
     # db.backup.tables
     "compare_sums",
+    "sums_like",
     "table_sums",
     # db.backup.tools
     "ClientTool",

@@ -27,12 +27,13 @@ from typing import Any
 from ..._urls import redact
 from ...backends.objectstore import ObjectStore
 from ...errors import BackupCorrupt, BackupError, ObjectMissing
+from .archive import ArchiveError
 from .crypto import ChunkDecryptor, ChunkEncryptor, key_fingerprint
 from .lock import RunLock
-from .manifest import Manifest, TableSum
+from .manifest import COPY_BLAKE2B, SERVER_MD5, Manifest, TableSum
 from .progress import human_bytes
 from .space import require_space, store_space, target_space
-from .tables import table_sums
+from .tables import TABLES_SQL, DumpSums, table_sums
 from .tools import ClientTool, libpq_target
 from .verify import VerifyRecord, record_key, verify_restore
 
@@ -133,7 +134,7 @@ class Backups:
             if orphans:
                 notify(f"aborted {orphans} unfinished upload(s) left by an interrupted run")
             await self._check_store_space(notify)
-            return await self._run(database_url, progress=progress, pg_dump=pg_dump)
+            return await self._run(database_url, progress=progress, pg_dump=pg_dump, notify=notify)
 
     async def _check_store_space(self, notify: Callable[[str], None]) -> None:
         """Refuse a run into a ``file://`` store too full for another backup like the last."""
@@ -150,7 +151,12 @@ class Backups:
         notify(require_space(space, int(last * 1.1), what, fix))
 
     async def _run(
-        self, database_url: str, *, progress: Counter, pg_dump: ClientTool | None
+        self,
+        database_url: str,
+        *,
+        progress: Counter,
+        pg_dump: ClientTool | None,
+        notify: Callable[[str], None],
     ) -> Manifest:
         from ...backends import PoolManager
 
@@ -170,17 +176,27 @@ class Backups:
                 database = str(await conn.fetchval("SELECT current_database()"))
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     snapshot = str(await conn.fetchval("SELECT pg_export_snapshot()"))
-                    counted = asyncio.create_task(_snapshot_sums(pool, snapshot))
+                    names = [tuple(r) for r in await conn.fetch(TABLES_SQL)]
+                    session = {
+                        "TimeZone": "UTC",  # pg_dump runs with PGTZ=UTC (see _dump)
+                        "bytea_output": str(await conn.fetchval("SHOW bytea_output")),
+                        "lc_monetary": str(await conn.fetchval("SHOW lc_monetary")),
+                    }
+                    sums = DumpSums()
+                    raw, stored, sha = await self._dump(
+                        tool, database_url, snapshot, f"{backup_id}/{name}", progress, sums
+                    )
+                    method = COPY_BLAKE2B
                     try:
-                        raw, stored, sha = await self._dump(
-                            tool, database_url, snapshot, f"{backup_id}/{name}", progress
+                        tables = sums.table_sums(names)
+                    except ArchiveError as exc:
+                        # still inside the exported snapshot: the server sums the same data
+                        notify(
+                            f"checksums: cannot read pg_dump's archive ({exc}); the server "
+                            "sums the tables instead (one more read of every row)"
                         )
-                    except BaseException:
-                        counted.cancel()
-                        with contextlib.suppress(BaseException):
-                            await counted
-                        raise
-                    tables = await counted
+                        method, session = SERVER_MD5, {}
+                        tables = await _snapshot_sums(pool, snapshot)
         finally:
             await pool.close()
         manifest = Manifest(
@@ -201,16 +217,27 @@ class Backups:
                 else None
             ),
             tables=tables,
+            checksum_method=method,
+            checksum_session=session,
         )
         await self.store.put_bytes(f"{backup_id}/{MANIFEST}", manifest.to_json())
         return manifest
 
     async def _dump(
-        self, tool: ClientTool, url: str, snapshot: str, key: str, progress: Counter
+        self,
+        tool: ClientTool,
+        url: str,
+        snapshot: str,
+        key: str,
+        progress: Counter,
+        sums: DumpSums,
     ) -> tuple[int, int, str]:
+        """pg_dump into the store; its output also goes to ``sums`` (read and hashed there)."""
         import zstandard
 
         target, env = libpq_target(url)
+        # timestamptz as a verify's session writes it (the instant restored is the same)
+        env["PGTZ"] = "UTC"
         proc = await asyncio.create_subprocess_exec(
             tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "-d", target,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
@@ -245,9 +272,10 @@ class Backups:
             return chunk
 
         async def feed(into: asyncio.StreamWriter) -> None:
-            """pg_dump's output into the zstd CLI's stdin, counted on the way."""
+            """pg_dump's output into the zstd CLI's stdin, counted and summed on the way."""
             while chunk := await proc.stdout.read(READ_SIZE):  # type: ignore[union-attr]
                 into.write(counted(chunk))
+                await sums.put(chunk)
                 await into.drain()
             into.close()
 
@@ -277,6 +305,7 @@ class Backups:
             compressor = zstandard.ZstdCompressor(level=self.level, write_checksum=True)
             squeeze = compressor.compressobj()
             while chunk := await proc.stdout.read(READ_SIZE):  # type: ignore[union-attr]
+                await sums.put(chunk)
                 out = squeeze.compress(counted(chunk))
                 report()
                 yield out
@@ -299,9 +328,12 @@ class Backups:
             digest.update(sealed)
             yield sealed
 
+        sums.start()
         try:
             stored = await self.store.put_stream(key, pieces())
+            await sums.close()
         finally:
+            await sums.cancel()
             if feeder is not None and not feeder.done():
                 feeder.cancel()
                 with contextlib.suppress(BaseException):

@@ -8,9 +8,13 @@ from typing import Any
 
 from ...errors import BackupCorrupt
 
-__all__ = ["Manifest", "TableSum"]
+__all__ = ["COPY_BLAKE2B", "SERVER_MD5", "Manifest", "TableSum"]
 
-FORMAT = 1
+FORMAT = 2  # 2: checksum_method, checksum_session and the tables' columns (1 had none)
+# checksum methods (see .tables): the server's md5 of each row's text (manifests of format 1,
+# and the fallback), or BLAKE2b of each line of pg_dump's COPY text
+SERVER_MD5 = "server-md5-row-text"
+COPY_BLAKE2B = "blake2b64-copy-text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +24,7 @@ class TableSum:
     table: str  # "schema"."name", quoted as Postgres quotes it
     rows: int
     checksum: str
+    columns: list[str] | None = None  # COPY_BLAKE2B: the columns pg_dump copied, unquoted
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,10 @@ class Manifest:
     encryption: dict[str, Any] | None
     tables: list[TableSum] = field(default_factory=list)
     format: int = FORMAT
+    checksum_method: str = SERVER_MD5  # what a manifest without the field used
+    # COPY_BLAKE2B: the session settings pg_dump's COPY text depends on beyond its own fixed
+    # ones (TimeZone, bytea_output, lc_monetary, client_encoding), for a verify to use
+    checksum_session: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()

@@ -30,7 +30,7 @@ from ..._urls import redact
 from ...backends.objectstore import ObjectStore
 from ...errors import BackupCorrupt, BackupError
 from .manifest import Manifest
-from .tables import compare_sums, table_sums
+from .tables import compare_sums, sums_like
 
 __all__ = ["VerifyRecord", "record_key", "scratch_database", "verify_restore"]
 
@@ -120,7 +120,8 @@ async def _drop(admin: Any, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _sums_of(url: str) -> list[Any]:
+async def _sums_of(url: str, manifest: Manifest) -> list[Any]:
+    """The restored tables' sums by the manifest's own method (older manifests: the server's)."""
     from ...backends import PoolManager
 
     pool = PoolManager(url, min_size=1, max_size=1, command_timeout=None, name="backup-verify")
@@ -130,7 +131,7 @@ async def _sums_of(url: str) -> list[Any]:
             pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            return await table_sums(conn)
+            return await sums_like(conn, manifest)
     finally:
         await pool.close()
 
@@ -156,7 +157,7 @@ async def verify_restore(
         except BackupError as exc:
             mismatches = [f"restore failed: {exc}"]
         else:
-            mismatches = compare_sums(manifest.tables, await _sums_of(scratch))
+            mismatches = compare_sums(manifest.tables, await _sums_of(scratch, manifest))
     record = VerifyRecord(
         backup_id=manifest.id,
         ok=not mismatches,
