@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._urls import redact_text
 from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from .brokers.base import Outcome
@@ -330,17 +331,26 @@ class Worker:
         if not listeners:
             return
         failure = JobFailure(
-            self.queue.name, lease.task, lease.id, lease.attempts, lease.max_attempts, final, exc
+            self.queue.name,
+            lease.task,
+            lease.id,
+            lease.attempts,
+            lease.max_attempts,
+            final,
+            exc,
+            message=redact_text(f"{type(exc).__name__}: {exc}"),
         )
         for listener in listeners:
             try:
                 listener(failure)
             except Exception:  # a broken reporter must not break the worker
-                log.exception(
-                    "queue %r: failure listener %r raised for job %s",
+                # the traceback as text, masked: the listener's error may quote the job's
+                log.error(
+                    "queue %r: failure listener %r raised for job %s:\n%s",
                     self.queue.name,
                     listener,
                     lease.id,
+                    redact_text(traceback.format_exc()).rstrip(),
                 )
 
     def _measure(self, lease: Lease, began: float, outcome: str) -> None:
@@ -357,8 +367,12 @@ class Worker:
         tb: str = "",
         retry_at: float = 0.0,
     ) -> bool:
-        """Write the outcome; False when it was refused (a stale lease) or could not be written."""
+        """Write the outcome; False when it was refused (a stale lease) or could not be written.
+
+        The error and traceback are stored (and so shown and logged) with URL passwords and
+        secret-looking values masked: an exception's text may quote a connection URL."""
         lease = running.lease
+        error, tb = redact_text(error), redact_text(tb)
         # A broker hiccup (Redis restarting) must not lose the outcome: try until the lease
         # would lapse anyway; after that the job is taken back and run again (at-least-once).
         give_up = asyncio.get_running_loop().time() + self.lease
