@@ -16,7 +16,7 @@ import signal
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,11 +135,25 @@ class Worker:
 
     async def run(self, *, handle_signals: bool = False) -> WorkerStats:
         """Run until :meth:`stop` (or SIGTERM/SIGINT with ``handle_signals``); then let running
-        jobs finish within ``grace`` and hand back the rest. Returns the worker's stats."""
+        jobs finish within ``grace`` and hand back the rest. Returns the worker's stats.
+
+        The queue's lifespans (:meth:`Queue.lifespan`) are entered before the first fetch and
+        left after the shutdown, once each.
+        """
         loop = asyncio.get_running_loop()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
+        try:
+            async with self._lifespans():
+                await self._serve()
+        finally:
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        return self.stats
+
+    async def _serve(self) -> None:
         owned = [asyncio.create_task(self._heartbeat_loop(), name=f"queue-heartbeat-{self.id}")]
         owned.append(asyncio.create_task(self.presence.run(), name=f"queue-presence-{self.id}"))
         if self.queue.crons:
@@ -152,14 +166,27 @@ class Worker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
-        return self.stats
+
+    @contextlib.asynccontextmanager
+    async def _lifespans(self) -> AsyncIterator[None]:
+        """Enter the queue's lifespans in order; leave them in reverse."""
+        async with contextlib.AsyncExitStack() as stack:
+            for lifespan in self.queue.lifespans:
+                await stack.enter_async_context(lifespan())
+            if self.queue.lifespans:
+                log.info(
+                    "queue %r: worker %s started %d lifespan(s)",
+                    self.queue.name,
+                    self.id,
+                    len(self.queue.lifespans),
+                )
+            yield
 
     async def run_burst(self) -> WorkerStats:
-        """Run every job ready now (and those they make ready now), then return."""
-        await self._fetch_loop(burst=True)
+        """Run every job ready now (and those they make ready now), then return; inside the
+        queue's lifespans, as :meth:`run`."""
+        async with self._lifespans():
+            await self._fetch_loop(burst=True)
         return self.stats
 
     async def _fetch_loop(self, *, burst: bool) -> None:
