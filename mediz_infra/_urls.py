@@ -132,13 +132,16 @@ _SECRET_IN_TEXT = re.compile(
     r"(\s*[=:]\s*)(['\"]?)(bearer\s+|basic\s+)?[^\s'\",;&]+"
 )
 _BEARER_IN_TEXT = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+# "user:password@host" without a scheme (a libpq-style or a quoted netloc)
+_USERINFO_IN_TEXT = re.compile(r"(?<![\w.+-])([\w.+-]+):(?!//|\*\*\*@)[^\s@'\"]+@")
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every URL's password, ``password=``/``token:``-style values and bearer
-    credentials replaced by ``***``: for an error message or a traceback that is logged,
-    stored or shown."""
+    """``text`` with every URL's password (also ``user:password@host`` without a scheme),
+    ``password=``/``token:``-style values and bearer credentials replaced by ``***``: for an
+    error message or a traceback that is logged, stored or shown."""
     text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
+    text = _USERINFO_IN_TEXT.sub(r"\1:***@", text)
     text = _SECRET_IN_TEXT.sub(r"\1\2\3***", text)
     return _BEARER_IN_TEXT.sub(r"\1 ***", text)
 
