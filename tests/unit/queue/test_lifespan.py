@@ -93,3 +93,26 @@ async def test_a_failing_startup_runs_no_job_and_closes_what_it_opened() -> None
         await Worker(queue).run()
     assert steps == ["open pool", "open tracker", "flush tracker", "close pool"]
     assert await job.status() == "waiting"
+
+
+async def test_a_shutdown_that_raises_is_raised_by_run_after_the_jobs() -> None:
+    queue, steps = recording_queue()
+
+    @queue.lifespan
+    async def flaky() -> AsyncIterator[None]:
+        yield
+        raise ConnectionError("cannot flush")
+
+    await queue.tasks["work"].enqueue(1)
+    worker = Worker(queue, poll=0.05)
+
+    async def stop_after_the_job() -> None:
+        while worker.stats.completed < 1:  # noqa: ASYNC110 - the worker's own counter
+            await asyncio.sleep(0.01)
+        worker.stop()
+
+    stopper = asyncio.create_task(stop_after_the_job())
+    with pytest.raises(ConnectionError, match="cannot flush"):
+        await worker.run()
+    await stopper
+    assert steps == ["open pool", "open tracker", "job 1", "flush tracker", "close pool"]

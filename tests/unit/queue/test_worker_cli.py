@@ -101,3 +101,16 @@ def test_a_burst_alone_keeps_the_queues_own_rate(started: list[Worker]) -> None:
     assert main(["worker", "tests.unit.queue._cli_queue:limited", "--rate-burst", "1"]) == 0
     (worker,) = started
     assert worker.queue.rate == (5.0, 1)
+
+
+def test_a_worker_that_raises_exits_1_with_the_error_masked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def run(self: Worker, *, handle_signals: bool = False) -> WorkerStats:
+        raise ConnectionError("cannot flush to redis://:rd-s3cret@cache.internal:6379/0")
+
+    monkeypatch.setattr(Worker, "run", run)
+    assert main(["worker", TARGET]) == 1
+    err = capsys.readouterr().err
+    assert "error: the worker stopped: ConnectionError: cannot flush to redis://:***@cache" in err
+    assert "rd-s3cret" not in err
