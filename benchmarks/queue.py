@@ -7,8 +7,13 @@ Measured, each library its documented best way (see ``benchmarks/_queue_peer.py`
   concurrent callers.
 - **Drain** (jobs/s): 10,000 no-op jobs enqueued beforehand (untimed), then one worker at
   concurrency 10 and 100 runs them; timed from the worker's start to the last job's end. After
-  each drain the count of jobs that ran and the library's own count of completed jobs must both
-  equal 10,000, or the benchmark fails.
+  each run (drain and pickup latency alike) the count of jobs that ran and the library's own
+  count of completed jobs are checked against the jobs enqueued (10,000 at full budget, fewer
+  under a smaller one, see below): ours must equal it exactly, both of them (a job run twice
+  fails as well); for arq, saq and bullmq neither may fall short, and a surplus (a job run
+  twice, which at-least-once delivery allows) is reported on stderr, not failed. A shortfall,
+  or jobs still not run after 120 s (``_queue_peer.LIMIT_S``, every library), fails the
+  benchmark.
 - **Pickup latency** (µs, p50 and p99): a worker (concurrency 10) idles while jobs arrive at a
   light steady rate (100 per second, 300 jobs); latency = the task's start minus the moment
   just before its enqueue call. The p99 case reads the same runs as the p50 case (each run
@@ -383,8 +388,9 @@ BENCHMARK = Benchmark(
         "Enqueue: ours `Queue.enqueue_many` and bullmq `Queue.addBulk`, batches of 1,000; arq "
         "`enqueue_job` and saq `enqueue` from 50 concurrent callers (neither has a bulk API). "
         "Drain: 10,000 no-op jobs queued first (untimed), one worker timed from its start to "
-        "the last job; the jobs that ran and the library's completed count must both be "
-        "10,000. Workers: ours `Worker(queue, concurrency=c)` defaults; arq 0.28.0 "
+        "the last job; the jobs that ran and the library's completed count are checked: both "
+        "exactly 10,000 for ours, at least 10,000 for the others (a job run twice is reported, "
+        "not failed). Workers: ours `Worker(queue, concurrency=c)` defaults; arq 0.28.0 "
         "`Worker(max_jobs=c, poll_delay=0.001)` (default 0.5 s polling would cap it); saq "
         "0.26.4 `Worker(concurrency=c)` on `Queue.from_url(max_concurrent_ops=max(20, 2c, 50))` "
         "(its operation semaphore raised to the load); bullmq 3.4.4 "

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["BackendURL", "parse_url", "redact", "parse_bool", "parse_seconds"]
+__all__ = ["BackendURL", "parse_url", "redact", "redact_text", "parse_bool", "parse_seconds"]
 
 _REDACTED = "***"
 
@@ -122,6 +122,28 @@ def redact(url: str) -> str:
         else:
             rest = f"{netloc.partition(':')[0]}:{_REDACTED}{path}"
     return f"{scheme}://" + _SECRET_OPTION.sub(r"\1***", rest)
+
+
+# Free text (an exception message, a traceback): URLs inside it, "password=..."-style values
+# (with an optional "Bearer " after "authorization:") and bare bearer/basic credentials.
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
+_SECRET_IN_TEXT = re.compile(
+    r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|authorization)"
+    r"(\s*[=:]\s*)(['\"]?)(bearer\s+|basic\s+)?[^\s'\",;&]+"
+)
+_BEARER_IN_TEXT = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+# "user:password@host" without a scheme (a libpq-style or a quoted netloc)
+_USERINFO_IN_TEXT = re.compile(r"(?<![\w.+-])([\w.+-]+):(?!//|\*\*\*@)[^\s@'\"]+@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL's password (also ``user:password@host`` without a scheme),
+    ``password=``/``token:``-style values and bearer credentials replaced by ``***``: for an
+    error message or a traceback that is logged, stored or shown."""
+    text = _URL_IN_TEXT.sub(lambda m: redact(m.group(0)), text)
+    text = _USERINFO_IN_TEXT.sub(r"\1:***@", text)
+    text = _SECRET_IN_TEXT.sub(r"\1\2\3***", text)
+    return _BEARER_IN_TEXT.sub(r"\1 ***", text)
 
 
 def _shown_host(url: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -92,22 +93,149 @@ def _load_queue(target: str) -> Any:
     return queue
 
 
+def _number(kind: type[int] | type[float], low: float, *, above: bool, unit: str) -> Any:
+    """An argparse ``type`` for a finite number ``> low`` (``above``) or ``>= low``: a bad value
+    is a usage error naming the option (exit 2), never a traceback."""
+    bound = f"> {low:g}" if above else f">= {low:g}"
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} {bound}{unit}, got {text!r}"
+            ) from None
+        if not math.isfinite(value) or (value <= low if above else value < low):
+            raise argparse.ArgumentTypeError(f"must be {bound}{unit}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _add_worker_arguments(work: argparse.ArgumentParser) -> None:
+    work.add_argument("target", help="the Queue as module:attribute, e.g. app.jobs:queue")
+    seconds = _number(float, 0, above=True, unit=" seconds")
+    add = work.add_argument
+    add(
+        "--concurrency",
+        type=_number(int, 1, above=False, unit=""),
+        default=10,
+        help="jobs run at once (10)",
+    )
+    add(
+        "--lease",
+        type=seconds,
+        default=30.0,
+        help="seconds a pickup is held without a heartbeat (30)",
+    )
+    add(
+        "--heartbeat",
+        type=seconds,
+        default=None,
+        help="seconds between lease heartbeats, < --lease (lease / 3)",
+    )
+    add(
+        "--grace",
+        type=_number(float, 0, above=False, unit=" seconds"),
+        default=30.0,
+        help="on SIGTERM/SIGINT, seconds running jobs get to finish (30)",
+    )
+    add("--poll", type=seconds, default=1.0, help="longest idle wait, seconds (1)")
+    add(
+        "--max-stalls",
+        type=_number(int, 0, above=False, unit=""),
+        default=5,
+        help="take-backs from dead workers before a job is dead (5)",
+    )
+    add(
+        "--presence-ttl",
+        type=seconds,
+        default=5.0,
+        help="seconds a killed worker stays listed in the monitor (5)",
+    )
+    add(
+        "--rate-limit",
+        type=_number(float, 0, above=True, unit=" jobs per second"),
+        default=None,
+        help="jobs started per second across the queue's workers; "
+        "replaces the Queue's rate_limit (the Queue's)",
+    )
+    add(
+        "--rate-burst",
+        type=_number(int, 1, above=False, unit=""),
+        default=None,
+        help="starts allowed at once after a quiet spell; needs a rate limit "
+        "(the Queue's, or rate-limit rounded up)",
+    )
+    add(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="the log level when the app module set up no logging (info)",
+    )
+
+
+def _worker_options(args: argparse.Namespace) -> None:
+    """The checks that span options (each option's own range is checked by argparse)."""
+    lease, heartbeat = args.lease, args.heartbeat
+    if heartbeat is not None and heartbeat >= lease:
+        raise ConfigError("--heartbeat", f"must be < --lease ({lease:g} s), got {heartbeat:g}")
+
+
 async def _work(args: argparse.Namespace) -> int:
+    import logging
+    import traceback
+
+    from ._urls import redact_text
     from .queue import Worker
 
+    _worker_options(args)
     queue = _load_queue(args.target)
+    if not logging.getLogger().handlers:  # the app module set up no logging: the worker's own
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+    if args.rate_limit is not None or args.rate_burst is not None:
+        rate_limit = args.rate_limit if args.rate_limit is not None else queue.rate
+        if rate_limit is None:
+            raise ConfigError(
+                "--rate-burst",
+                "needs a rate limit: give --rate-limit, or a rate_limit to the Queue",
+            )
+        if args.rate_limit is None:
+            rate_limit = rate_limit[0]  # the queue's own rate, with the burst given here
+        queue.set_rate_limit(rate_limit, args.rate_burst)
     worker = Worker(
         queue,
         concurrency=args.concurrency,
         lease=args.lease,
+        heartbeat=args.heartbeat,
         grace=args.grace,
+        poll=args.poll,
         max_stalls=args.max_stalls,
+        presence_ttl=args.presence_ttl,
     )
     tasks = ", ".join(sorted(queue.tasks)) or "none"
-    _progress(f"worker {worker.id}: {queue!r}, concurrency {args.concurrency}, tasks: {tasks}")
+    rate = (
+        "no rate limit" if queue.rate is None else f"rate {queue.rate[0]:g}/s burst {queue.rate[1]}"
+    )
+    _progress(
+        f"worker {worker.id}: {queue!r}, concurrency {args.concurrency}, {rate}, tasks: {tasks}"
+    )
     _progress("working; SIGTERM or Ctrl-C stops fetching and lets running jobs finish")
     try:
         stats = await worker.run(handle_signals=True)
+    except Exception as exc:  # the app's lifespan failed (or the worker broke): masked
+        _progress(redact_text(traceback.format_exc()).rstrip())
+        _progress(
+            f"error: the worker stopped: {redact_text(f'{type(exc).__name__}: {exc}')}; "
+            "if a lifespan of the queue raised it, fix what it opens (a URL, a server) and restart"
+        )
+        return EXIT_FAILED
     finally:
         await queue.aclose()
     _progress(
@@ -131,12 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .db.advisor.command import add_arguments, advise
 
     add_arguments(db.add_parser("advise", help="suggest indexes; report unused and duplicate ones"))
-    work = sub.add_parser("worker", help="run a job queue's worker until SIGTERM or Ctrl-C")
-    work.add_argument("target", help="the Queue as module:attribute, e.g. app.jobs:queue")
-    work.add_argument("--concurrency", type=int, default=10, help="jobs run at once (10)")
-    work.add_argument("--lease", type=float, default=30.0, help="lease seconds (30)")
-    work.add_argument("--grace", type=float, default=30.0, help="shutdown grace seconds (30)")
-    work.add_argument("--max-stalls", type=int, default=5, help="take-backs before dead (5)")
+    _add_worker_arguments(
+        sub.add_parser("worker", help="run a job queue's worker until SIGTERM or Ctrl-C")
+    )
     from .db.backup.command import add_arguments as add_backup_arguments
     from .db.backup.command import backup
 

@@ -191,6 +191,19 @@ class Reminders:
         if self._infra is not None:
             await self._infra.close()
 
+    async def open(self) -> None:
+        """Open a standalone worker's own connections now rather than on its first job: the
+        database pool (``DATABASE_URL``) and the metrics store failed jobs are recorded in.
+        Bound to an app (:meth:`bind`), it opens nothing. Close with :meth:`aclose`.
+
+        Raises:
+            RuntimeError: ``DATABASE_URL`` is unset.
+        """
+        await self._pool()
+        if self.recorder is None:
+            self._store = metrics_store(self.redis_url or "memory://", prefix=self.settings.prefix)
+            self.recorder = Recorder(self._store)
+
     async def _pool(self) -> PoolManager:
         """The database pool; a standalone worker (the CLI) opens its own on first use."""
         if self.db is not None:

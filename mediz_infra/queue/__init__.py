@@ -26,7 +26,7 @@ from .jobs import (
 from .monitor import QueueMonitor, monitor_routes
 from .monitor_page import MonitorPage
 from .outbox import Executor, Outbox, OutboxConnection, outbox_schema
-from .queue import FailureListener, JobCall, Queue, Task
+from .queue import FailureListener, JobCall, Lifespan, Queue, Task
 from .scheduler import CronJob, Misfire
 from .worker import Worker, WorkerStats
 
@@ -72,6 +72,7 @@ __all__ = [
     "outbox_schema",
     # queue
     "FailureListener",
+    "Lifespan",
     "JobCall",
     "Queue",
     "Task",

@@ -90,7 +90,11 @@ class JobFailure:
         attempt: this attempt's number (1 for the first run).
         max_attempts: the job's attempt budget (``retries + 1``).
         final: true when this attempt sent the job to the dead letters.
-        error: the exception the task raised (a ``TimeoutError`` past the task's timeout).
+        error: the exception the task raised (a ``TimeoutError`` past the task's timeout),
+            as raised: its text may hold a secret (a URL with a password); log
+            ``message``, or mask it with an error tracker (``JobErrorTracker`` does).
+        message: ``"<type>: <text>"`` of ``error`` with URL passwords, ``password=``/
+            ``token=``-style values and bearer credentials masked: safe to log.
     """
 
     queue: str
@@ -100,6 +104,7 @@ class JobFailure:
     max_attempts: int
     final: bool
     error: BaseException
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)

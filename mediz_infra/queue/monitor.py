@@ -29,7 +29,6 @@ be, and this closes that.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -40,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
 
-from .._urls import redact
+from .._urls import redact_text
 from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from ..guard import AdminCheck, AdminGuard
@@ -53,11 +52,6 @@ from .queue import Queue
 
 __all__ = ["QueueMonitor", "monitor_routes"]
 
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
-_SECRET = re.compile(
-    r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|authorization)(\s*[=:]\s*)(['\"]?)"
-    r"(bearer\s+)?[^\s'\",;&]+"
-)
 _MAX_JOB_ID = 200
 _NO_JOB = "No such job in this queue (never enqueued, deleted, or expired)."
 
@@ -66,8 +60,7 @@ def _masked(text: str | None) -> str | None:
     """``text`` with URL passwords and ``password=...``-style values replaced by ``***``."""
     if not text:
         return text
-    text = _URL.sub(lambda m: redact(m.group(0)), text)
-    return _SECRET.sub(r"\1\2\3***", text)
+    return redact_text(text)
 
 
 def _json(data: Any, status: int = 200) -> Response:

@@ -10,14 +10,16 @@ JSON, never pickle. When Redis is down the queue refuses to enqueue with
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from redis.asyncio import Redis, RedisCluster
 
@@ -34,13 +36,19 @@ from .jobs import Job, JobFailure, JobInfo, JobRecord
 from .outbox import DEFAULT_TABLE, Executor, Outbox, OutboxConnection
 from .scheduler import CronJob, Misfire
 
-__all__ = ["FailureListener", "JobCall", "Queue", "Task"]
+__all__ = ["FailureListener", "JobCall", "Lifespan", "Queue", "Task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 FailureListener = Callable[[JobFailure], object]
 """Called by a worker for each failed attempt of a job (see :meth:`Queue.on_failure`)."""
+
+Lifespan = Callable[[], AbstractAsyncContextManager[object]]
+"""What a worker enters before its first job and leaves after its last (see
+:meth:`Queue.lifespan`)."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +246,7 @@ class Queue:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.crons: dict[str, CronJob] = {}
         self.failure_listeners: list[FailureListener] = []
+        self.lifespans: list[Lifespan] = []
         self.outbox = Outbox(name, outbox_table)
         self.instruments = QueueInstruments(name)
         self.broker: Broker
@@ -352,6 +361,41 @@ class Queue:
         """
         self.failure_listeners.append(listener)
         return listener
+
+    def set_rate_limit(self, rate_limit: float | None, rate_burst: int | None = None) -> None:
+        """Change the queue's start rate (as ``rate_limit`` and ``rate_burst`` of the
+        constructor; None: no limit); workers started afterwards use it.
+
+        Raises:
+            ConfigError: a bad ``rate_limit`` or ``rate_burst``, named.
+        """
+        self.rate = _rate(rate_limit, rate_burst)
+
+    @overload
+    def lifespan(self, func: Callable[[], AsyncIterator[T]]) -> Callable[[], AsyncIterator[T]]: ...
+    @overload
+    def lifespan(
+        self, func: Callable[[], AbstractAsyncContextManager[T]]
+    ) -> Callable[[], AbstractAsyncContextManager[T]]: ...
+    def lifespan(self, func: Callable[[], Any]) -> Callable[[], Any]:
+        """Register what a worker of this queue opens before its first job and closes after
+        its last: a database pool, an HTTP client, an error tracker to flush.
+
+        ``func`` is an async generator function (code before its ``yield`` is the startup,
+        after it the shutdown) or a function returning an async context manager; it takes no
+        arguments (tasks reach what it opens through the module, as they reach the queue).
+        Usable as a decorator; several run in the order registered and close in reverse.
+
+        :meth:`Worker.run` (and so ``mediz-infra worker``) enters them once before it fetches
+        a job and leaves them once after it stopped: running jobs finished or were handed
+        back, failure listeners were called. :meth:`Worker.run_burst` does the same around
+        its run. A startup that raises stops the worker before any job runs (the lifespans
+        already entered are closed); the error propagates.
+        """
+        self.lifespans.append(
+            asynccontextmanager(func) if inspect.isasyncgenfunction(func) else func
+        )
+        return func
 
     async def enqueue_many(self, calls: Sequence[JobCall]) -> list[Job]:
         """Enqueue prepared calls (:meth:`Task.call`) in one round trip; their handles in order.

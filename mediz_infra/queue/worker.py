@@ -16,10 +16,11 @@ import signal
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._urls import redact_text
 from ..backends import BACKEND_ERRORS
 from ..errors import ConfigError
 from .brokers.base import Outcome
@@ -137,11 +138,25 @@ class Worker:
 
     async def run(self, *, handle_signals: bool = False) -> WorkerStats:
         """Run until :meth:`stop` (or SIGTERM/SIGINT with ``handle_signals``); then let running
-        jobs finish within ``grace`` and hand back the rest. Returns the worker's stats."""
+        jobs finish within ``grace`` and hand back the rest. Returns the worker's stats.
+
+        The queue's lifespans (:meth:`Queue.lifespan`) are entered before the first fetch and
+        left after the shutdown, once each.
+        """
         loop = asyncio.get_running_loop()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
+        try:
+            async with self._lifespans():
+                await self._serve()
+        finally:
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        return self.stats
+
+    async def _serve(self) -> None:
         owned = [asyncio.create_task(self._heartbeat_loop(), name=f"queue-heartbeat-{self.id}")]
         owned.append(asyncio.create_task(self.presence.run(), name=f"queue-presence-{self.id}"))
         if self.queue.crons:
@@ -154,14 +169,27 @@ class Worker:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
-        return self.stats
+
+    @contextlib.asynccontextmanager
+    async def _lifespans(self) -> AsyncIterator[None]:
+        """Enter the queue's lifespans in order; leave them in reverse."""
+        async with contextlib.AsyncExitStack() as stack:
+            for lifespan in self.queue.lifespans:
+                await stack.enter_async_context(lifespan())
+            if self.queue.lifespans:
+                log.info(
+                    "queue %r: worker %s started %d lifespan(s)",
+                    self.queue.name,
+                    self.id,
+                    len(self.queue.lifespans),
+                )
+            yield
 
     async def run_burst(self) -> WorkerStats:
-        """Run every job ready now (and those they make ready now), then return."""
-        await self._fetch_loop(burst=True)
+        """Run every job ready now (and those they make ready now), then return; inside the
+        queue's lifespans, as :meth:`run`."""
+        async with self._lifespans():
+            await self._fetch_loop(burst=True)
         return self.stats
 
     async def _fetch_loop(self, *, burst: bool) -> None:
@@ -339,17 +367,26 @@ class Worker:
         if not listeners:
             return
         failure = JobFailure(
-            self.queue.name, lease.task, lease.id, lease.attempts, lease.max_attempts, final, exc
+            self.queue.name,
+            lease.task,
+            lease.id,
+            lease.attempts,
+            lease.max_attempts,
+            final,
+            exc,
+            message=redact_text(f"{type(exc).__name__}: {exc}"),
         )
         for listener in listeners:
             try:
                 listener(failure)
             except Exception:  # a broken reporter must not break the worker
-                log.exception(
-                    "queue %r: failure listener %r raised for job %s",
+                # the traceback as text, masked: the listener's error may quote the job's
+                log.error(
+                    "queue %r: failure listener %r raised for job %s:\n%s",
                     self.queue.name,
                     listener,
                     lease.id,
+                    redact_text(traceback.format_exc()).rstrip(),
                 )
 
     def _measure(self, lease: Lease, began: float, outcome: str) -> None:
@@ -366,8 +403,12 @@ class Worker:
         tb: str = "",
         retry_at: float = 0.0,
     ) -> bool:
-        """Write the outcome; False when it was refused (a stale lease) or could not be written."""
+        """Write the outcome; False when it was refused (a stale lease) or could not be written.
+
+        The error and traceback are stored (and so shown and logged) with URL passwords and
+        secret-looking values masked: an exception's text may quote a connection URL."""
         lease = running.lease
+        error, tb = redact_text(error), redact_text(tb)
         # A broker hiccup (Redis restarting) must not lose the outcome: try until the lease
         # would lapse anyway; after that the job is taken back and run again (at-least-once).
         give_up = asyncio.get_running_loop().time() + self.lease

@@ -260,3 +260,4 @@ async def test_the_cli_worker_sends_what_the_app_enqueued(
             err = stop_worker(worker)
         assert worker.returncode == 0, err.decode()[-2000:]
         assert b"10 completed" in err
+        assert b"started 1 lifespan(s)" in err  # worker.py's: the pool and the metrics store

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from mediz_infra import Cache, ConfigError, PoolManager, Settings, create_redis
-from mediz_infra._urls import parse_url, redact
+from mediz_infra._urls import parse_url, redact, redact_text
 
 PASSWORD = "Hunter2Secret"
 
@@ -42,6 +42,21 @@ def shown(build: Callable[[], object]) -> str:
 @pytest.mark.parametrize("url", URLS)
 def test_redact_hides_the_password(url: str) -> None:
     assert PASSWORD not in redact(url)
+
+
+@pytest.mark.parametrize("url", URLS)
+@pytest.mark.parametrize("template", ["cannot connect to {}: refused", "url='{}'", "({})"])
+def test_redact_text_hides_the_password_of_a_url_quoted_in_a_message(
+    url: str, template: str
+) -> None:
+    """What an exception's text becomes in a job's stored error, a log line, the monitor."""
+    shown = redact_text(template.format(url))
+    assert PASSWORD not in shown and "***" in shown
+
+
+def test_redact_text_leaves_the_rest_of_the_message() -> None:
+    text = 'File "/app/jobs.py", line 3: at 12:30 sent to john@example.com (user_id=7)'
+    assert redact_text(text) == text
 
 
 @pytest.mark.parametrize("url", URLS)
