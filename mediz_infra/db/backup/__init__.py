@@ -16,11 +16,11 @@ from .freshness import BackupFreshness, FreshnessReport, assess, read_verify_rec
 from .lock import RunLock
 from .manifest import Manifest, TableSum
 from .progress import Progress
+from .record import VerifyRecord, record_key
 from .retention import Candidate, Decision, Plan, Retention, pin, plan, prune, unpin
 from .schedule import BackupJobs, CronQueue, schedule_backups
 from .tables import compare_sums, sums_like, table_sums
 from .tools import ClientTool
-from .verify import VerifyRecord, record_key
 
 __all__ = [
     # db.backup.backups
@@ -64,7 +64,7 @@ __all__ = [
     "BackupCorrupt",
     "BackupError",
     "ObjectMissing",
-    # db.backup.verify
+    # db.backup.record
     "VerifyRecord",
     "record_key",
 ]

@@ -32,10 +32,11 @@ from .crypto import ChunkDecryptor, ChunkEncryptor, key_fingerprint
 from .lock import RunLock
 from .manifest import COPY_BLAKE2B, SERVER_MD5, Manifest, TableSum
 from .progress import human_bytes
+from .record import VerifyRecord, record_key
 from .space import require_space, store_space, target_space
 from .tables import TABLES_SQL, DumpSums, table_sums
 from .tools import ClientTool, libpq_target
-from .verify import VerifyRecord, record_key, verify_restore
+from .verify import verify_restore
 
 __all__ = ["BackupEntry", "Backups"]
 

@@ -22,7 +22,6 @@ metrics dashboard and ``/metrics``.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -32,40 +31,23 @@ from typing import TYPE_CHECKING, Any
 
 from ... import telemetry
 from ...backends.objectstore import ObjectStore
-from ...errors import ConfigError
+from ...errors import BackupCorrupt, ConfigError
+from .record import VerifyRecord
 from .retention import MANIFEST, parse_backup_id
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Observation
 
-__all__ = ["BackupFreshness", "FreshnessReport", "VerifyRecord", "assess", "read_verify_record"]
+__all__ = ["BackupFreshness", "FreshnessReport", "assess", "read_verify_record"]
 
 MAX_RECORD_READS = 20  # records read per refresh, newest backup first
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyRecord:
-    """What ``backup verify`` recorded about one backup."""
-
-    backup_id: str
-    ok: bool
-    verified_at: str
-    duration_s: float
-    mismatches: tuple[str, ...] = ()
 
 
 def read_verify_record(data: bytes) -> VerifyRecord | None:
     """Parse a ``<id>.verify.json`` record; ``None`` when unreadable (counts as unverified)."""
     try:
-        raw = json.loads(data)
-        return VerifyRecord(
-            backup_id=str(raw["backup_id"]),
-            ok=raw["ok"] is True,
-            verified_at=str(raw.get("verified_at", "")),
-            duration_s=float(raw.get("duration_s", 0.0)),
-            mismatches=tuple(str(m) for m in raw.get("mismatches", ())),
-        )
-    except (ValueError, TypeError, KeyError):
+        return VerifyRecord.from_json(data)
+    except BackupCorrupt:
         return None
 
 

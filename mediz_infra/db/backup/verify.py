@@ -15,69 +15,23 @@ Each verify replaces the record, so the newest one wins. The freshness health ch
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..._urls import redact
 from ...backends.objectstore import ObjectStore
-from ...errors import BackupCorrupt, BackupError
+from ...errors import BackupError
 from .manifest import Manifest
+from .record import VerifyRecord, record_key
 from .tables import compare_sums, sums_like
 
-__all__ = ["VerifyRecord", "record_key", "scratch_database", "verify_restore"]
-
-RECORD_SUFFIX = ".verify.json"
-
-
-def record_key(backup_id: str) -> str:
-    """The key of a backup's verify record, beside its manifest."""
-    return f"{backup_id}/{backup_id}{RECORD_SUFFIX}"
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyRecord:
-    """The outcome of one verify; ``mismatches`` is empty when ``ok``."""
-
-    backup_id: str
-    ok: bool
-    verified_at: datetime  # UTC
-    duration_s: float
-    mismatches: list[str] = field(default_factory=list)
-
-    def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "backup_id": self.backup_id,
-                "ok": self.ok,
-                "verified_at": self.verified_at.isoformat(),
-                "duration_s": round(self.duration_s, 3),
-                "mismatches": self.mismatches,
-            },
-            indent=2,
-        ).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> VerifyRecord:
-        try:
-            raw = json.loads(data)
-            return cls(
-                backup_id=str(raw["backup_id"]),
-                ok=bool(raw["ok"]),
-                verified_at=datetime.fromisoformat(raw["verified_at"]),
-                duration_s=float(raw["duration_s"]),
-                mismatches=[str(m) for m in raw["mismatches"]],
-            )
-        except (ValueError, TypeError, KeyError) as exc:
-            raise BackupCorrupt(f"backup: a verify record cannot be read: {exc}") from None
-
+__all__ = ["scratch_database", "verify_restore"]
 
 def _on_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from mediz_infra.db.backup import assess, read_verify_record
-from mediz_infra.db.backup.freshness import VerifyRecord
+from mediz_infra.db.backup import VerifyRecord, assess, read_verify_record
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-OK = VerifyRecord("x", True, "2026-12-05T03:00:00+00:00", 4.2)
-FAILED = VerifyRecord("x", False, "2026-12-05T03:00:00+00:00", 4.2, ("public.t: rows differ",))
+WHEN = datetime(2026, 12, 5, 3, tzinfo=UTC)
+OK = VerifyRecord("x", True, WHEN, 4.2)
+FAILED = VerifyRecord("x", False, WHEN, 4.2, ["public.t: rows differ"])
 
 
 def _id(hours_ago: float) -> str:
@@ -60,7 +60,7 @@ def test_verify_records_are_read_by_contract_and_bad_ones_count_as_unverified() 
     record = {"backup_id": "20261205T020000Z", "ok": True, "verified_at": "2026-12-05T03:00:00Z",
               "duration_s": 12.5, "mismatches": []}  # fmt: skip
     assert read_verify_record(json.dumps(record).encode()) == VerifyRecord(
-        "20261205T020000Z", True, "2026-12-05T03:00:00Z", 12.5
+        "20261205T020000Z", True, datetime(2026, 12, 5, 3, tzinfo=UTC), 12.5
     )
     assert read_verify_record(json.dumps({**record, "ok": "yes"}).encode()).ok is False  # type: ignore[union-attr]
     assert read_verify_record(b"not json") is None
