@@ -12,18 +12,17 @@ import base64
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from mediz_infra.backends import S3Store, create_object_store, from_url
 from mediz_infra.cli import main
 from mediz_infra.db.backup import Backups, Manifest, compare_sums, sums_like, table_sums
 from mediz_infra.errors import BackupCorrupt, BackupError
-from tests._servers import free_port
+from tests._s3 import bucket_url
 
 pytestmark = pytest.mark.integration
 
@@ -31,25 +30,10 @@ KEY_A = secrets.token_bytes(32)
 KEY_B = secrets.token_bytes(32)
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
 async def s3_url(s3_endpoint: str) -> str:
     """A fresh bucket; the URL carries moto's dummy credentials and the endpoint."""
-    bucket = f"backups-{secrets.token_hex(4)}"
-    url = f"s3://testing:testing@{bucket}/nightly?endpoint_url={s3_endpoint}&region=us-east-1"
-    store = S3Store(url)
-    s3 = await store._s3()
-    await s3.create_bucket(Bucket=bucket)
-    await store.aclose()
-    return url
+    return await bucket_url(s3_endpoint, "backups", prefix="nightly")
 
 
 def _with_db(url: str, name: str) -> str:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from starlette.applications import Starlette
@@ -22,7 +20,7 @@ from mediz_infra.backends.objectstore import ObjectStore
 from mediz_infra.db.backup import BackupFreshness
 from mediz_infra.db.backup import freshness as freshness_module
 from mediz_infra.health import BackupFreshnessSource, Check, HealthRouter, backup_freshness_check
-from tests._servers import free_port
+from tests._s3 import store_on
 
 pytestmark = pytest.mark.integration
 
@@ -31,29 +29,13 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["file", "s3"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, s3_endpoint: str
 ) -> AsyncIterator[ObjectStore]:
-    if request.param == "file":
-        made: ObjectStore = create_object_store(f"file://{tmp_path}/backups")
-    else:
-        bucket = f"fresh-{secrets.token_hex(4)}"
-        url = f"s3://KEYID:s3cr3tpw@{bucket}/app?endpoint_url={s3_endpoint}&region=us-east-1"
-        s3_store = S3Store(url)
-        await (await s3_store._s3()).create_bucket(Bucket=bucket)
-        made = s3_store
-    yield made
-    await made.aclose()
+    secret = "KEYID:s3cr3tpw"  # the secret the outputs must never show
+    async for made in store_on(request.param, tmp_path, s3_endpoint, "fresh", credentials=secret):
+        yield made
 
 
 def _id(hours_ago: float) -> str:

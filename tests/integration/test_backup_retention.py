@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
-from mediz_infra.backends import S3Store, create_object_store
+from mediz_infra.backends import create_object_store
 from mediz_infra.backends.objectstore import ObjectStore
 from mediz_infra.cli import main
 from mediz_infra.db.backup import Backups, Manifest, Retention, pin, prune, unpin
 from mediz_infra.errors import BackupError
-from tests._servers import free_port
+from tests._s3 import store_on
 
 pytestmark = pytest.mark.integration
 
@@ -37,29 +35,12 @@ OLD_INCOMPLETE = "20260610T020000Z"
 RUNNING = "20261205T113000Z"
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["file", "s3"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, s3_endpoint: str
 ) -> AsyncIterator[ObjectStore]:
-    if request.param == "file":
-        made: ObjectStore = create_object_store(f"file://{tmp_path}/backups")
-    else:
-        bucket = f"prune-{secrets.token_hex(4)}"
-        url = f"s3://testing:testing@{bucket}/app?endpoint_url={s3_endpoint}&region=us-east-1"
-        s3_store = S3Store(url)
-        await (await s3_store._s3()).create_bucket(Bucket=bucket)
-        made = s3_store
-    yield made
-    await made.aclose()
+    async for made in store_on(request.param, tmp_path, s3_endpoint, "prune"):
+        yield made
 
 
 def _manifest(backup_id: str) -> bytes:
