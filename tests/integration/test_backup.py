@@ -113,9 +113,9 @@ async def test_s3_encrypted_round_trip_restores_identical_data(
     backups = Backups(store, key=KEY_A, level=5)
     seen: list[int] = []
     manifest = await backups.run(source, progress=seen.append)
-    # the manifest's counts are the server's, its sums those of the source's COPY text
+    # the manifest's counts and sums are the server's (hash_record_extended, in the snapshot)
     assert [(t.table, t.rows) for t in manifest.tables] == [(t.table, t.rows) for t in expected]
-    assert manifest.checksum_method == "blake2b64-copy-text"
+    assert manifest.checksum_method == "server-hash-record"
     assert manifest.tables == await _sums(source, manifest)
     assert manifest.encryption is not None
     assert sum(seen) == manifest.raw_size > 0

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 import pytest
@@ -23,7 +24,7 @@ from mediz_infra.backends import create_object_store
 from mediz_infra.db.backup import Backups, TableSum, sums_like, table_sums
 from mediz_infra.db.backup import tables as tables_module
 from mediz_infra.db.backup.archive import ArchiveError, ArchiveReader, TableData
-from mediz_infra.db.backup.manifest import COPY_BLAKE2B, SERVER_MD5
+from mediz_infra.db.backup.manifest import COPY_BLAKE2B, SERVER_HASH, SERVER_MD5
 from mediz_infra.db.backup.tables import RowSum, copy_sums
 from tests.integration import test_backup as base
 
@@ -221,8 +222,11 @@ async def test_the_reader_refuses_what_it_cannot_read(databases: list[str]) -> N
         assert what
 
 
+@pytest.mark.parametrize(
+    ("checksums", "method"), [("server", SERVER_HASH), ("stream", COPY_BLAKE2B)]
+)
 async def test_manifest_counts_match_the_server_and_verify_catches_a_changed_row(
-    databases: list[str], tmp_path: Path
+    databases: list[str], tmp_path: Path, checksums: Literal["server", "stream"], method: str
 ) -> None:
     source, _ = databases
     await _execute(source, TRICKY)
@@ -234,11 +238,12 @@ async def test_manifest_counts_match_the_server_and_verify_catches_a_changed_row
         f"ALTER DATABASE \"{name}\" SET TimeZone = 'Asia/Kolkata';"
         f'ALTER DATABASE "{name}" SET extra_float_digits = 0;',
     )
-    backups = Backups(create_object_store(f"file://{tmp_path}/store"))
+    backups = Backups(create_object_store(f"file://{tmp_path}/store"), checksums=checksums)
     notes: list[str] = []
     manifest = await backups.run(source, notify=notes.append)
-    assert manifest.checksum_method == COPY_BLAKE2B
-    assert manifest.checksum_session["TimeZone"] == "UTC"
+    assert manifest.checksum_method == method
+    if checksums == "stream":
+        assert manifest.checksum_session["TimeZone"] == "UTC"
     assert not [n for n in notes if "checksums" in n]
     assert {t.table: t.rows for t in manifest.tables} == TRICKY_TABLES
     conn = await asyncpg.connect(source)
@@ -249,7 +254,7 @@ async def test_manifest_counts_match_the_server_and_verify_catches_a_changed_row
     finally:
         await conn.close()
     assert {t.table: t.rows for t in server} == TRICKY_TABLES  # the server's own counts
-    assert again == manifest.tables  # COPY ... TO STDOUT reads what pg_dump wrote
+    assert again == manifest.tables  # the same method over the same snapshot's data
     record = await backups.verify(manifest.id, source)
     assert record.ok, record.mismatches
     # one changed value, one duplicated row, one deleted row: each table named
@@ -314,7 +319,7 @@ async def test_an_unreadable_archive_falls_back_to_the_server_sums(
             raise ArchiveError("archive version 1.99.0 is not one this reader knows")
 
     monkeypatch.setattr(tables_module, "ArchiveReader", Refusing)
-    backups = Backups(create_object_store(f"file://{tmp_path}/store"))
+    backups = Backups(create_object_store(f"file://{tmp_path}/store"), checksums="stream")
     notes: list[str] = []
     manifest = await backups.run(source, notify=notes.append)
     assert manifest.checksum_method == SERVER_MD5 and manifest.checksum_session == {}

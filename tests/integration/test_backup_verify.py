@@ -30,7 +30,7 @@ from tests.integration.test_backup import BIG, KEY_A, _seed
 pytestmark = pytest.mark.integration
 
 # test_backup's fixtures: the moto server, a fresh bucket, the source and target databases
-s3_endpoint, s3_url, databases = base.s3_endpoint, base.s3_url, base.databases
+s3_url, databases = base.s3_url, base.databases
 
 REPO = Path(__file__).resolve().parents[2]
 

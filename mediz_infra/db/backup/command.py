@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", parents=[common], help="dump the database into the store")
     run.add_argument("--database-url", help="default: DATABASE_URL")
     run.add_argument("--level", type=int, default=3, help="zstd level 1-22 (default 3)")
+    run.add_argument(
+        "--checksums",
+        choices=("server", "stream"),
+        default="server",
+        help="per-table sums: the server hashes the rows (default), or this process hashes "
+        "pg_dump's output as it passes (the server reads each table once)",
+    )
     run.add_argument("--encrypt", action="store_true", help=f"AES-256-GCM with ${KEY_ENV}")
     run.add_argument("--part-size", type=int, help="S3 part size in MiB (default 16)")
     run.add_argument("--concurrency", type=int, help="S3 parts uploaded at once (default 4)")
@@ -94,7 +101,7 @@ async def backup(args: argparse.Namespace, settings: Any) -> int:
             return await run_prune_command(args, store)
         if command == "run":
             key = _key(required=args.encrypt) if args.encrypt else None
-            backups = Backups(store, key=key, level=args.level)
+            backups = Backups(store, key=key, level=args.level, checksums=args.checksums)
             url = args.database_url or settings.database_dsn()
             if not url:
                 raise ConfigError("DATABASE_URL", "unset; set it or pass --database-url")

@@ -8,13 +8,14 @@ from typing import Any
 
 from ...errors import BackupCorrupt
 
-__all__ = ["COPY_BLAKE2B", "SERVER_MD5", "Manifest", "TableSum"]
+__all__ = ["COPY_BLAKE2B", "SERVER_HASH", "SERVER_MD5", "Manifest", "TableSum"]
 
 FORMAT = 2  # 2: checksum_method, checksum_session and the tables' columns (1 had none)
 # checksum methods (see .tables): the server's md5 of each row's text (manifests of format 1,
 # and the fallback), or BLAKE2b of each line of pg_dump's COPY text
 SERVER_MD5 = "server-md5-row-text"
 COPY_BLAKE2B = "blake2b64-copy-text"
+SERVER_HASH = "server-hash-record"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,15 @@
-"""Per-table row counts and content checksums: two methods, named in the manifest.
+"""Per-table row counts and content checksums: three methods, named in the manifest.
 
-Either way a table's checksum is a sum over its rows of a 64-bit hash of the row's text:
-independent of row order (a restore need not keep it), sensitive to any changed, missing or
-duplicated row.
+Each way a table's checksum is a sum over its rows of a 64-bit hash of the row: independent
+of row order (a restore need not keep it), sensitive to any changed, missing or duplicated row.
+
+``SERVER_HASH`` (the default, PostgreSQL 14 and later): the server sums
+``hash_record_extended(row, 0)`` over each table in the dump's snapshot, on a second connection
+while pg_dump runs (:func:`hash_sums`). It hashes each column's binary value with the type's own
+hash function (the one hash partitioning uses, stable across releases), so no row is turned into
+text: about a tenth of ``SERVER_MD5``'s server CPU. A table with a column type that has no hash
+function (``json``, ``point``, ``xml`` ...) is summed the ``SERVER_MD5`` way instead; the rule
+depends on the schema alone, so a verify takes the same way for the same table.
 
 ``COPY_BLAKE2B`` (backups from 0.x on, see CHANGELOG): the rows are the lines of the COPY text
 pg_dump writes into the archive, hashed as they pass through the backup (:class:`DumpSums`,
@@ -27,11 +34,12 @@ from hashlib import blake2b
 from typing import Any
 
 from .archive import ArchiveError, ArchiveReader, TableData
-from .manifest import COPY_BLAKE2B, SERVER_MD5, Manifest, TableSum
+from .manifest import COPY_BLAKE2B, SERVER_HASH, SERVER_MD5, Manifest, TableSum
 
 __all__ = [
     "COPY_BLAKE2B",
     "PG_DUMP_SESSION",
+    "SERVER_HASH",
     "SERVER_MD5",
     "TABLES_SQL",
     "DumpSums",
@@ -39,6 +47,7 @@ __all__ = [
     "checksum_sql",
     "compare_sums",
     "copy_sums",
+    "hash_sums",
     "sums_like",
     "table_sums",
 ]
@@ -52,6 +61,16 @@ PG_DUMP_SESSION = {
     "extra_float_digits": "3",
     "search_path": "",
     "row_security": "off",
+}
+UNDEFINED_FUNCTION = "42883"  # SQLSTATE: "could not identify an extended hash function"
+# SERVER_HASH's md5 fallback: the settings a row's text depends on, the same on both sides
+TEXT_SESSION = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+    "lc_monetary": "C",
 }
 FLUSH = 1 << 20  # COPY text gathered before it is hashed in a worker thread
 QUEUE = 8  # pieces of pg_dump output waiting for the hashing thread (about 1 MiB each)
@@ -81,6 +100,36 @@ async def table_sums(conn: Any) -> list[TableSum]:
     for record in await conn.fetch(TABLES_SQL):
         table = record[0]
         rows, checksum = await conn.fetchrow(checksum_sql(table))
+        out.append(TableSum(table, int(rows), str(checksum)))
+    return out
+
+
+def hash_sql(table: str) -> str:
+    """The ``SERVER_HASH`` query for one table (``table`` quoted by ``format('%I.%I')``)."""
+    return (
+        "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)::numeric), 0)::text "
+        f"FROM {table} AS t"
+    )
+
+
+async def hash_sums(conn: Any) -> list[TableSum]:
+    """``SERVER_HASH`` sums of every user table over ``conn`` (inside its transaction)."""
+    # The md5 fallback hashes each row's text, which the session's settings shape: fixed here
+    # (for this transaction only), so a verify's session writes the same text as the backup's.
+    await conn.execute(
+        "SELECT " + ", ".join(f"set_config('{k}', '{v}', true)" for k, v in TEXT_SESSION.items())
+    )
+    out = []
+    for record in await conn.fetch(TABLES_SQL):
+        table = record[0]
+        try:
+            async with conn.transaction():  # a savepoint: a refusal leaves the snapshot usable
+                rows, checksum = await conn.fetchrow(hash_sql(table))
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != UNDEFINED_FUNCTION:
+                raise
+            # a column type without a hash function: the table is summed by its rows' text
+            rows, checksum = await conn.fetchrow(checksum_sql(table))
         out.append(TableSum(table, int(rows), str(checksum)))
     return out
 
@@ -303,6 +352,8 @@ async def sums_like(conn: Any, manifest: Manifest) -> list[TableSum]:
     method = manifest.checksum_method
     if method == COPY_BLAKE2B:
         return await copy_sums(conn, manifest.tables, manifest.checksum_session)
+    if method == SERVER_HASH:
+        return await hash_sums(conn)
     if method == SERVER_MD5:
         return await table_sums(conn)
     raise ArchiveError(f"unknown checksum method {method!r} (written by a newer mediz-infra?)")
