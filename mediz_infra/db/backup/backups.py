@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -279,17 +280,26 @@ class Backups:
         target, env = libpq_target(url)
         # timestamptz as a verify's session writes it (the instant restored is the same)
         env["PGTZ"] = "UTC"
+        zstd = shutil.which("zstd")
+        # With the zstd CLI and nothing to read in pg_dump's output here (server checksums),
+        # the kernel moves it from pg_dump's pipe into zstd's (splice, counted) without a copy
+        # through this process. `pumped` holds pg_dump's read end until the pump owns it.
+        pumped: list[int] = []
+        if zstd is not None and sums is None and hasattr(os, "splice"):
+            dump_read, dump_write = os.pipe()
+            pumped.append(dump_read)
         proc = await asyncio.create_subprocess_exec(
             tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "-d", target,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            stdout=dump_write if pumped else asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
-        assert proc.stdout is not None
+        if pumped:
+            os.close(dump_write)
         assert proc.stderr is not None
         errors = asyncio.create_task(proc.stderr.read())
         sealer = ChunkEncryptor(self._key) if self._key else None
         digest = hashlib.sha256()
         raw = 0
-        zstd = shutil.which("zstd")
         squeezer: asyncio.subprocess.Process | None = None
         feeder: asyncio.Task[None] | None = None
 
@@ -312,6 +322,26 @@ class Backups:
             raw += len(chunk)
             return chunk
 
+        def pump() -> None:
+            """pg_dump's pipe into zstd's, in the kernel, counted (in a worker thread).
+
+            Claims both ends from ``pumped`` (zstd's input, then pg_dump's output) and closes
+            them when done, so zstd sees the end of its input; a run that ended first closed
+            whatever was not claimed (each end is taken by exactly one side)."""
+            nonlocal raw
+            claimed: list[int] = []
+            try:
+                with contextlib.suppress(IndexError):
+                    claimed.append(pumped.pop())
+                    claimed.append(pumped.pop())
+                if len(claimed) == 2:
+                    into, source = claimed
+                    while moved := os.splice(source, into, READ_SIZE):
+                        raw += moved
+            finally:
+                for fd in claimed:
+                    os.close(fd)
+
         async def feed(into: asyncio.StreamWriter) -> None:
             """pg_dump's output into the zstd CLI's stdin, counted and summed on the way."""
             while chunk := await proc.stdout.read(READ_SIZE):  # type: ignore[union-attr]
@@ -328,14 +358,25 @@ class Backups:
             nonlocal squeezer, feeder
             if zstd is not None:
                 level = ["--ultra"] if self.level > 19 else []
-                squeezer = await asyncio.create_subprocess_exec(
-                    zstd, f"-{self.level}", *level, "-q", "-c",
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )  # fmt: skip
-                assert squeezer.stdin is not None
+                into_read = -1
+                if pumped:
+                    into_read, into_write = os.pipe()
+                    pumped.append(into_write)
+                try:
+                    squeezer = await asyncio.create_subprocess_exec(
+                        zstd, f"-{self.level}", *level, "-q", "-c",
+                        stdin=into_read if pumped else asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                    )  # fmt: skip
+                finally:
+                    if pumped:
+                        os.close(into_read)
                 assert squeezer.stdout is not None
-                feeder = asyncio.create_task(feed(squeezer.stdin))
+                if pumped:
+                    feeder = asyncio.ensure_future(asyncio.to_thread(pump))
+                else:
+                    assert squeezer.stdin is not None
+                    feeder = asyncio.create_task(feed(squeezer.stdin))
                 while out := await squeezer.stdout.read(READ_SIZE):
                     report()
                     yield out
@@ -392,9 +433,12 @@ class Backups:
             if proc.returncode is None:
                 proc.kill()
                 # read to EOF: a paused pipe never closes, and wait() waits for the pipes
-                while await proc.stdout.read(READ_SIZE):
+                while proc.stdout is not None and await proc.stdout.read(READ_SIZE):
                     pass
                 await proc.wait()
+            while pumped:  # what the pump did not claim (it never ran)
+                with contextlib.suppress(IndexError):
+                    os.close(pumped.pop())
             errors.cancel()
         return raw, stored, digest.hexdigest()
 
