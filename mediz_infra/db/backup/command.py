@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--database-url", help="default: DATABASE_URL")
     run.add_argument("--level", type=int, default=3, help="zstd level 1-22 (default 3)")
     run.add_argument("--encrypt", action="store_true", help=f"AES-256-GCM with ${KEY_ENV}")
-    run.add_argument("--part-size", type=int, help="S3 part size in MiB (default 16)")
+    run.add_argument("--part-size", type=int, help="S3 part size in MiB (default 8)")
     run.add_argument("--concurrency", type=int, help="S3 parts uploaded at once (default 4)")
     listing = sub.add_parser("list", parents=[common], help="complete backups, oldest first")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
