@@ -94,6 +94,10 @@ def test_the_backup_command_loads_neither_redis_nor_settings_nor_the_advisor() -
                "mediz_infra.queue", "mediz_infra.backends.outage", "asyncpg")  # fmt: skip
     code = "import mediz_infra.cli, mediz_infra.db.backup.command, mediz_infra.backends.objectstore"
     assert loaded_after(code, watched) == []
+    # the Postgres pool (the backup's lock and snapshot) uses the outage tracker, not redis-py
+    assert loaded_after("import mediz_infra.backends.postgres", ("redis",)) == []
+    code = "from mediz_infra.backends.outage import BACKEND_ERRORS"
+    assert loaded_after(code, ("redis",)) == ["redis"]
     # a name from the lazy packages still loads its own module
     code = "from mediz_infra.db.backup import CronQueue\nfrom mediz_infra.db import IndexAdvisor"
     assert loaded_after(code, ("mediz_infra.db.backup.schedule", "mediz_infra.db.advisor")) == [
