@@ -6,9 +6,11 @@ is asserted is what the server stored, not what the store meant to send.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -111,3 +113,58 @@ async def test_a_failing_part_upload_surfaces_and_aborts(store: S3Store) -> None
         s3.upload_part = real
     assert await store.incomplete() == []
     assert await store.list() == []
+
+
+async def test_a_part_cut_off_mid_body_is_retried_whole(s3_endpoint: str) -> None:
+    """A connection dropped while a part's body is on the wire: botocore retries the part, and
+    the part's buffer (a BytesIO, sent in slices) is sent again from its start."""
+    upstream = urlsplit(s3_endpoint)
+    dropped = 0
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        nonlocal dropped
+        server_r, server_w = await asyncio.open_connection(upstream.hostname, upstream.port)
+        head = await client_r.read(65536)
+        server_w.write(head)
+        replies = asyncio.create_task(pipe(server_r, client_w))  # "100 Continue" included
+        if dropped == 0 and head.startswith(b"PUT") and b"partNumber=2" in head:
+            dropped += 1
+            sent = 0
+            while sent < MiB:  # let a good part of the body through, then cut the connection
+                data = await client_r.read(65536)
+                if not data:
+                    break
+                server_w.write(data)
+                sent += len(data)
+            client_w.transport.abort()
+            server_w.transport.abort()
+            replies.cancel()
+            return
+        await asyncio.gather(pipe(client_r, server_w), replies)
+
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    bucket = f"retry-{secrets.token_hex(4)}"
+    url = f"s3://testing:testing@{bucket}/p?endpoint_url=http://127.0.0.1:{port}&region=us-east-1"
+    store = S3Store(url, part_size=5 * MiB, concurrency=1)
+    try:
+        await (await store._s3()).create_bucket(Bucket=bucket)
+        data = os.urandom(12 * MiB)
+        assert await store.put_stream("obj", _chunks(data, [MiB] * 12)) == len(data)
+        assert dropped == 1  # the second part really was cut off once
+        assert await store.get_bytes("obj") == data
+        assert await _part_sizes(store, "obj") == [5 * MiB, 5 * MiB, 2 * MiB]
+    finally:
+        await store.aclose()
+        proxy.close()
+        await proxy.wait_closed()
