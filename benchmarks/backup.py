@@ -630,7 +630,7 @@ NOTES = f"""
 MB/s = the raw dump size (what `pg_dump -Fc -Z0` writes for the database) ÷ the wall time of one
 whole process run, start-up included; one measurement is one backup or restore, so the runner's
 time budget does not apply. Ours runs as `python -m mediz_infra.cli backup run|restore`
-(defaults: zstd level 3, S3 parts of 16 MiB, 4 in flight); `{LOCAL_PEER}` is
+(defaults: zstd level 3, S3 parts of 8 MiB, 4 in flight); `{LOCAL_PEER}` is
 `pg_dump -Fc -Z0 -d URL | zstd -q -o FILE`; `{S3_PEER}` is
 `pg_dump -Fc -d URL | aws s3 cp - s3://bucket/key --endpoint-url URL` (pg_dump's default gzip,
 awscli's default transfer settings) to the same moto server (its own process on loopback);

@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .config import load_settings
 from .errors import ConfigError, InfraError
 
 __all__ = ["main"]
@@ -32,6 +31,26 @@ def _progress(message: str) -> None:
 EXIT_OK = 0  # every configured backend answered (unconfigured ones are reported, not failed)
 EXIT_FAILED = 1  # a backend is down or could not be reached
 EXIT_USAGE = 2  # the command or a setting is wrong: nothing was checked
+
+
+def load_settings() -> Any:
+    """The settings from the environment (pydantic-settings is imported only here)."""
+    from .config import load_settings as load
+
+    return load()
+
+
+class _SettingsOnUse:
+    """The settings, read from the environment on first use: ``backup run --to URL
+    --database-url URL`` reads none, and pydantic-settings is about 10 MB of its peak memory."""
+
+    def __init__(self) -> None:
+        self._settings: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._settings is None:
+            self._settings = load_settings()
+        return getattr(self._settings, name)
 
 
 async def _check(as_json: bool) -> int:
@@ -271,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "backup":
-            return asyncio.run(backup(args, load_settings()))
+            return asyncio.run(backup(args, _SettingsOnUse()))
         if args.command == "db":
             url = args.database_url or load_settings().database_dsn()
             if not url:

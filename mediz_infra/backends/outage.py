@@ -22,35 +22,58 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
-
-from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.connection import (
-    Connection,
-    SSLConnection,
-    UnixDomainSocketConnection,
-)
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendTimeout, InfraError
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
+
 __all__ = ["BACKEND_ERRORS", "Outage", "describe_failure", "redis_probe"]
 
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (
-    RedisError,
-    RedisClusterException,  # not a RedisError: raised when no Cluster node answers
-    OSError,
-    TimeoutError,
-    InfraError,
-)
-"""What counts as "the backend is down": components fall back on these."""
+# redis-py is imported only by what uses Redis: the Postgres pool's replica tracking uses
+# Outage too, and redis-py is about 12 MB of a process's memory (``mediz-infra backup run``).
+# A Redis error cannot be raised before redis-py is loaded, so until then the checks below
+# leave its classes out.
+_OTHER_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, InfraError)
 
-_DIRECT = (Connection, SSLConnection, UnixDomainSocketConnection)
+if TYPE_CHECKING:
+    BACKEND_ERRORS: tuple[type[BaseException], ...]
+    """What counts as "the backend is down": components fall back on these."""
+
+
+def _redis_errors() -> Any:
+    """``redis.exceptions`` if redis-py is loaded, else None."""
+    return sys.modules.get("redis.exceptions")
+
+
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    """:data:`BACKEND_ERRORS` as far as this process can raise them now."""
+    redis = _redis_errors()
+    if redis is None:
+        return _OTHER_ERRORS
+    # RedisClusterException is not a RedisError: raised when no Cluster node answers
+    return (redis.RedisError, redis.RedisClusterException, *_OTHER_ERRORS)
+
+
+def _load_backend_errors(name: str) -> Any:
+    """PEP 562: reading BACKEND_ERRORS imports redis-py, so the tuple is whole from then on."""
+    if name == "BACKEND_ERRORS":
+        import redis.exceptions  # noqa: F401  (loaded: _backend_errors() includes its classes)
+
+        errors = _backend_errors()
+        globals()["BACKEND_ERRORS"] = errors
+        return errors
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Hidden from type checkers (they see the declaration above): a visible module __getattr__
+# would make every misspelt attribute of this module type-check as Any.
+if not TYPE_CHECKING:
+    __getattr__ = _load_backend_errors
 
 
 def describe_failure(error: BaseException, timeout: float) -> tuple[str, str]:
@@ -74,10 +97,16 @@ def describe_failure(error: BaseException, timeout: float) -> tuple[str, str]:
             return "refused", "connection refused"
         if "connection refused" in str(exc).lower():
             return "refused", "connection refused"
-    if isinstance(error, TimeoutError | RedisTimeoutError | BackendTimeout):
+    redis = _redis_errors()
+    timeouts: tuple[type[BaseException], ...] = (TimeoutError, BackendTimeout)
+    connections: tuple[type[BaseException], ...] = (OSError,)
+    if redis is not None:
+        timeouts = (*timeouts, redis.TimeoutError)
+        connections = (*connections, redis.ConnectionError, redis.RedisClusterException)
+    if isinstance(error, timeouts):
         return "timeout", f"no answer within {timeout:g} s"
     message = str(error) or "(no message)"
-    if isinstance(error, RedisConnectionError | RedisClusterException | OSError):
+    if isinstance(error, connections):
         return "connection", f"{type(error).__name__}: {message}"
     return "error", f"{type(error).__name__}: {message}"
 
@@ -91,11 +120,16 @@ def redis_probe(client: Redis | RedisCluster, timeout: float) -> Callable[[], Aw
     and wait for seconds, and its slots belong to real work. Sentinel and Cluster
     clients are pinged through the client itself, under ``timeout``: they pick the node.
     """
+    from redis.asyncio import Redis
+    from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     pool = getattr(client, "connection_pool", None)
     direct = (
         isinstance(client, Redis)
         and pool is not None
-        and pool.connection_class in _DIRECT
+        and pool.connection_class in (Connection, SSLConnection, UnixDomainSocketConnection)
         and "connection_pool" not in pool.connection_kwargs
     )
 
@@ -258,7 +292,7 @@ class Outage:
             self.until = self._lease()
             try:
                 await probe()
-            except BACKEND_ERRORS as exc:
+            except _backend_errors() as exc:
                 self._record(exc, "probe")
                 if self.on_probe_failure is not None:
                     self.on_probe_failure(exc)

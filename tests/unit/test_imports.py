@@ -87,6 +87,25 @@ def test_the_backends_package_imports_postgres_on_first_use() -> None:
     ]
 
 
+def test_the_backup_command_loads_neither_redis_nor_settings_nor_the_advisor() -> None:
+    # `mediz-infra backup run` peaks under 150 MB to S3 partly because of this (about 20 MB):
+    # the object stores, the lazy packages above them and the CLI's settings read on first use.
+    watched = ("redis", "pydantic_settings", "mediz_infra.config", "mediz_infra.db.advisor",
+               "mediz_infra.queue", "mediz_infra.backends.outage", "asyncpg")  # fmt: skip
+    code = "import mediz_infra.cli, mediz_infra.db.backup.command, mediz_infra.backends.objectstore"
+    assert loaded_after(code, watched) == []
+    # the Postgres pool (the backup's lock and snapshot) uses the outage tracker, not redis-py
+    assert loaded_after("import mediz_infra.backends.postgres", ("redis",)) == []
+    code = "from mediz_infra.backends.outage import BACKEND_ERRORS"
+    assert loaded_after(code, ("redis",)) == ["redis"]
+    # a name from the lazy packages still loads its own module
+    code = "from mediz_infra.db.backup import CronQueue\nfrom mediz_infra.db import IndexAdvisor"
+    assert loaded_after(code, ("mediz_infra.db.backup.schedule", "mediz_infra.db.advisor")) == [
+        "mediz_infra.db.backup.schedule",
+        "mediz_infra.db.advisor",
+    ]
+
+
 def test_every_public_name_resolves_and_star_import_works() -> None:
     code = (
         "import mediz_infra\n"

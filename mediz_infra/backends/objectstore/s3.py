@@ -1,21 +1,25 @@
 """``s3://bucket/prefix``: S3 (or an S3-compatible server) through aiobotocore.
 
 Query options: ``endpoint_url`` (an S3-compatible server; path-style addressing then),
-``region``, ``part_size`` (bytes of each multipart part, at least 5 MiB, default 16 MiB) and
+``region``, ``part_size`` (bytes of each multipart part, at least 5 MiB, default 8 MiB) and
 ``concurrency`` (parts uploaded at once, default 4). Credentials come from the usual AWS chain
 (environment, config files, instance role), or from the URL's user and password
 (``s3://KEY_ID:SECRET@bucket/prefix``), which are never shown.
 
 A streamed write is a multipart upload: the source is cut into parts as it comes, at most
-``concurrency`` parts are in flight and one more is being filled, so memory stays under
-``(concurrency + 1) * part_size`` whatever the object's size. If the source raises or the
-write is cancelled, the upload is aborted and no part stays behind.
+``concurrency`` parts are in flight and one more is being filled, each part's bytes held once,
+so memory stays under ``(concurrency + 1) * part_size`` for objects up to 2,000 parts (16 GB
+with the defaults). S3 takes at most 10,000 parts, so past every 2,000th part the part size
+doubles (up to S3's 5 GiB a part): the defaults reach about 500 GB, and only objects over 16 GB
+pay for it in memory. If the source raises or the write is cancelled, the upload is aborted and
+no part stays behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import io
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
@@ -24,9 +28,12 @@ from ..._urls import parse_url, redact
 from ...errors import BackendUnavailable, ConfigError, ObjectMissing
 from .base import ObjectInfo
 
-__all__ = ["S3Store"]
+__all__ = ["S3Store", "part_size_of"]
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
+MAX_PART_SIZE = 5 * 1024**3  # and its ceiling for any part
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+PARTS_PER_SIZE = 2_000  # parts of one size before the size doubles (S3 allows 10,000 in all)
 
 
 def _positive(value: str) -> int:
@@ -49,6 +56,20 @@ _OPTIONS: Mapping[str, Callable[[str], Any]] = {
     "part_size": _part_size,
     "concurrency": _positive,
 }
+
+
+def _part_buffer(size: int) -> io.BytesIO:
+    """An empty BytesIO whose buffer already holds ``size`` bytes (written into in place)."""
+    buffer = io.BytesIO()
+    buffer.seek(size - 1)
+    buffer.write(b"\0")  # one allocation of the whole part, not one per growth step
+    buffer.seek(0)
+    return buffer
+
+
+def part_size_of(number: int, part_size: int) -> int:
+    """The size of part ``number`` (from 1): ``part_size``, doubled past every 2,000th part."""
+    return min(part_size << ((number - 1) // PARTS_PER_SIZE), MAX_PART_SIZE)
 
 
 class S3Store:
@@ -77,7 +98,7 @@ class S3Store:
                 raise ConfigError(name, f"{value!r} {exc}") from None
         self.bucket = parsed.host
         self.prefix = parsed.path.strip("/")
-        self.part_size = part_size or options.get("part_size", 16 * 1024 * 1024)
+        self.part_size = part_size or options.get("part_size", DEFAULT_PART_SIZE)
         self.concurrency = concurrency or options.get("concurrency", 4)
         if self.part_size < MIN_PART_SIZE:
             raise ConfigError("part_size", f"{self.part_size} is below S3's minimum of 5 MiB")
@@ -136,37 +157,56 @@ class S3Store:
         tasks: list[asyncio.Task[dict[str, Any]]] = []
         size = 0
 
-        async def send(number: int, body: bytes) -> dict[str, Any]:
+        async def send(number: int, body: io.BytesIO) -> dict[str, Any]:
             try:
                 reply = await s3.upload_part(
                     Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=body
                 )
             finally:
+                body.close()  # the part's memory goes back now, whoever still holds the object
                 slots.release()
             return {"PartNumber": number, "ETag": reply["ETag"]}
 
-        async def flush(body: bytes) -> None:
+        async def flush(body: io.BytesIO) -> None:
             await slots.acquire()  # bounds memory: at most `concurrency` parts in flight
             for task in tasks:  # surface a failed part early
                 if task.done() and task.exception() is not None:
                     slots.release()
+                    body.close()
                     await task
+            body.seek(0)
             tasks.append(asyncio.create_task(send(len(tasks) + 1, body)))
 
         try:
-            buffer = bytearray()
+            # Each part is filled in a BytesIO of its own, allocated once at its full size, and
+            # handed to botocore as it is: a BytesIO is sent in slices and never copied whole,
+            # where ``bytes`` would be (botocore wraps them in a BytesIO sharing them, and
+            # aiohttp's ``getbuffer()`` on that unshares it: a second copy of every part in
+            # flight). Grown chunk by chunk instead, the buffer's reallocations leave the heap
+            # fragmented, and the process keeps about twice what is in flight.
+            buffer: io.BytesIO | None = None
+            limit = 0
             async for chunk in chunks:
-                buffer += chunk
                 size += len(chunk)
-                if len(buffer) >= self.part_size:
-                    # the whole buffer goes (a part may overshoot part_size by one chunk): one
-                    # copy into the part's bytes, and the buffer is freed at once
-                    body = bytes(buffer)
-                    buffer = bytearray()
-                    await flush(body)
-                    del body
-            if buffer or not tasks:
-                await flush(bytes(buffer))
+                view = memoryview(chunk)
+                while view:
+                    if buffer is None:
+                        limit = part_size_of(len(tasks) + 1, self.part_size)
+                        buffer = _part_buffer(limit)
+                    room = limit - buffer.tell()
+                    buffer.write(view[:room])
+                    view = view[room:]
+                    if buffer.tell() == limit:  # full: exactly the part size
+                        part, buffer = buffer, None
+                        await flush(part)
+                        del part
+                del view
+            if buffer is not None:  # the last part: only what was written
+                buffer.truncate(buffer.tell())
+                await flush(buffer)
+                buffer = None
+            elif not tasks:  # an empty object is one empty part
+                await flush(io.BytesIO())
             parts = await asyncio.gather(*tasks)
             await s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pg_dump's output as it passes (the server reads each table once)",
     )
     run.add_argument("--encrypt", action="store_true", help=f"AES-256-GCM with ${KEY_ENV}")
-    run.add_argument("--part-size", type=int, help="S3 part size in MiB (default 16)")
+    run.add_argument("--part-size", type=int, help="S3 part size in MiB (default 8)")
     run.add_argument("--concurrency", type=int, help="S3 parts uploaded at once (default 4)")
     listing = sub.add_parser("list", parents=[common], help="complete backups, oldest first")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -80,8 +80,8 @@ def _key(required: bool) -> bytes | None:
     return parse_key(text)
 
 
-def _store(args: argparse.Namespace, default_url: str | None) -> Any:
-    url = args.store_url or default_url
+def _store(args: argparse.Namespace, settings: Any) -> Any:
+    url = args.store_url or settings.s3_dsn()  # settings read only when --to is not given
     if not url:
         raise ConfigError("S3_URL", "unset; set it or pass --to s3://bucket/prefix")
     options: dict[str, Any] = {}
@@ -93,8 +93,12 @@ def _store(args: argparse.Namespace, default_url: str | None) -> Any:
 
 
 async def backup(args: argparse.Namespace, settings: Any) -> int:
-    """Run one ``backup`` subcommand; ``settings`` supplies the default URLs."""
-    store = _store(args, settings.s3_dsn())
+    """Run one ``backup`` subcommand; ``settings`` supplies the default URLs.
+
+    ``settings`` is asked only for a URL that the arguments do not give, so the command line can
+    pass an object that reads the environment on first use.
+    """
+    store = _store(args, settings)
     try:
         command = args.backup_command
         if command in PRUNE_COMMANDS:

@@ -66,3 +66,16 @@ async def test_file_store_failed_write_leaves_nothing(tmp_path: Path) -> None:
         await store.put_stream("x/dump", broken())
     assert await store.list() == []
     assert await asyncio.to_thread(os.listdir, tmp_path / "x") == []  # no partial file left
+
+
+def test_s3_part_size_doubles_every_2000_parts_up_to_5_gib() -> None:
+    from mediz_infra.backends.objectstore.s3 import DEFAULT_PART_SIZE, MAX_PART_SIZE, part_size_of
+
+    mib = 1024 * 1024
+    assert S3Store("s3://b/p").part_size == DEFAULT_PART_SIZE == 8 * mib
+    assert [part_size_of(n, 8 * mib) for n in (1, 2000, 2001, 4000, 4001, 8001, 10_000)] == [
+        8 * mib, 8 * mib, 16 * mib, 16 * mib, 32 * mib, 128 * mib, 128 * mib,
+    ]  # fmt: skip
+    # the 10,000 parts S3 allows then hold about 500 GB, against 80 GB at a fixed 8 MiB
+    assert sum(part_size_of(n, 8 * mib) for n in range(1, 10_001)) > 500 * 10**9
+    assert part_size_of(10_000, 1024 * mib) == MAX_PART_SIZE

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -145,3 +148,21 @@ def test_failures_are_described_by_kind_with_a_reason() -> None:
     kind, reason = describe_failure(RedisConnectionError("Connection reset by peer"), 1)
     assert kind == "connection" and reason == "ConnectionError: Connection reset by peer"
     assert describe_failure(ValueError(), 1) == ("error", "ValueError: (no message)")
+
+
+def test_without_redis_loaded_failures_are_still_classified() -> None:
+    # the outage tracker loads redis-py only where Redis is used (the Postgres pool's replicas
+    # use it too): in a fresh interpreter without redis-py, OS errors are classified as before
+    code = (
+        "import sys\n"
+        "from mediz_infra.backends.outage import _backend_errors, describe_failure\n"
+        "assert 'redis' not in sys.modules\n"
+        "assert OSError in _backend_errors() and TimeoutError in _backend_errors()\n"
+        "assert describe_failure(ConnectionRefusedError(111, 'x'), 1)[0] == 'refused'\n"
+        "assert describe_failure(TimeoutError(), 2) == ('timeout', 'no answer within 2 s')\n"
+        "assert describe_failure(ConnectionResetError('reset'), 1)[0] == 'connection'\n"
+        "assert describe_failure(ValueError('bad'), 1) == ('error', 'ValueError: bad')\n"
+        "assert 'redis' not in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
