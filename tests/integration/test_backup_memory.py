@@ -13,18 +13,16 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from benchmarks.backup import peak_rss
 from mediz_infra.backends import S3Store
 from mediz_infra.backends.objectstore.s3 import DEFAULT_PART_SIZE
-from tests._servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,15 +70,6 @@ async def sources(database_url: str) -> AsyncIterator[tuple[str, str]]:
             name = urlsplit(url).path.lstrip("/")
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 def _backup(database: str, store: str) -> int:
