@@ -157,3 +157,17 @@ async def test_a_part_cut_off_mid_body_is_retried_whole(s3_endpoint: str) -> Non
         await store.aclose()
         proxy.close()
         await proxy.wait_closed()
+
+
+async def test_unfinished_uploads_are_listed_and_aborted_across_pages(store: S3Store) -> None:
+    s3 = await store._s3()
+    keys = [f"p/20261206T0{n}0000Z/dump.pgc.zst" for n in range(5)]
+    for key in keys:
+        await s3.create_multipart_upload(Bucket=store.bucket, Key=key)
+    # moto answers in one page whatever MaxUploads says (the markers are followed in
+    # tests/unit/backends/test_objectstore.py); a real S3 pages by 1,000
+    listed = await store._uploads("", page=2)
+    assert sorted(key for key, _ in listed) == keys
+    assert sorted(await store.incomplete()) == [k.removeprefix("p/") for k in keys]
+    assert await store.abort_incomplete() == 5
+    assert await store.incomplete() == []

@@ -286,22 +286,35 @@ class S3Store:
         except Exception as exc:
             raise self._unavailable(exc, f"deleting {key}") from exc
 
-    async def abort_incomplete(self, prefix: str = "") -> int:
+    async def _uploads(self, prefix: str, page: int = 1000) -> builtins.list[tuple[str, str]]:
+        """(key, upload id) of every unfinished multipart upload under ``prefix``, all pages."""
         s3 = await self._s3()
+        found: builtins.list[tuple[str, str]] = []
+        markers: dict[str, str] = {}
         try:
-            reply = await s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key(prefix))
+            while True:
+                reply = await s3.list_multipart_uploads(
+                    Bucket=self.bucket, Prefix=self._key(prefix), MaxUploads=page, **markers
+                )
+                found += [(u["Key"], u["UploadId"]) for u in reply.get("Uploads", [])]
+                if not reply.get("IsTruncated"):
+                    return found
+                markers = {
+                    "KeyMarker": reply["NextKeyMarker"],
+                    "UploadIdMarker": reply["NextUploadIdMarker"],
+                }
         except Exception as exc:
             raise self._unavailable(exc, "listing unfinished uploads") from exc
-        uploads = reply.get("Uploads", [])
-        for upload in uploads:
-            await self._abort(upload["Key"], upload["UploadId"])
+
+    async def abort_incomplete(self, prefix: str = "") -> int:
+        uploads = await self._uploads(prefix)
+        for key, upload_id in uploads:
+            await self._abort(key, upload_id)
         return len(uploads)
 
     async def incomplete(self, prefix: str = "") -> builtins.list[str]:
         """Keys of unfinished multipart uploads under ``prefix`` (neither completed nor aborted)."""
-        s3 = await self._s3()
-        reply = await s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self._key(prefix))
-        return [self._relative(u["Key"]) for u in reply.get("Uploads", [])]
+        return [self._relative(key) for key, _ in await self._uploads(prefix)]
 
     async def aclose(self) -> None:
         stack, self._stack, self._client = self._stack, None, None

@@ -79,3 +79,35 @@ def test_s3_part_size_doubles_every_2000_parts_up_to_5_gib() -> None:
     # the 10,000 parts S3 allows then hold about 500 GB, against 80 GB at a fixed 8 MiB
     assert sum(part_size_of(n, 8 * mib) for n in range(1, 10_001)) > 500 * 10**9
     assert part_size_of(10_000, 1024 * mib) == MAX_PART_SIZE
+
+
+async def test_s3_unfinished_uploads_are_read_page_by_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 lists at most 1,000 unfinished uploads a call: every page is read, by its markers."""
+    uploads = [(f"p/b{n}/dump", f"u{n}") for n in range(5)]
+    calls: list[dict[str, object]] = []
+
+    class Pages:  # list_multipart_uploads as S3 documents it, two uploads a page
+        async def list_multipart_uploads(self, **kw: object) -> dict[str, object]:
+            calls.append(kw)
+            start = 0
+            if "KeyMarker" in kw:
+                start = 1 + [u for u, _ in uploads].index(str(kw["KeyMarker"]))
+            page = uploads[start : start + int(kw["MaxUploads"])]  # type: ignore[call-overload]
+            more = start + len(page) < len(uploads)
+            reply: dict[str, object] = {
+                "Uploads": [{"Key": k, "UploadId": u} for k, u in page],
+                "IsTruncated": more,
+            }
+            if more:
+                reply |= {"NextKeyMarker": page[-1][0], "NextUploadIdMarker": page[-1][1]}
+            return reply
+
+    store = S3Store("s3://KEYID:s3cr3tpw@bucket/p?region=us-east-1")
+
+    async def client() -> Pages:
+        return Pages()
+
+    monkeypatch.setattr(store, "_s3", client)
+    assert await store._uploads("", page=2) == uploads
+    assert [c.get("KeyMarker") for c in calls] == [None, "p/b1/dump", "p/b3/dump"]
+    assert [c.get("UploadIdMarker") for c in calls] == [None, "u1", "u3"]
