@@ -285,16 +285,23 @@ class Backups:
         # the kernel moves it from pg_dump's pipe into zstd's (splice, counted) without a copy
         # through this process. `pumped` holds pg_dump's read end until the pump owns it.
         pumped: list[int] = []
+        dump_write = -1
         if zstd is not None and sums is None and hasattr(os, "splice"):
             dump_read, dump_write = os.pipe()
             pumped.append(dump_read)
-        proc = await asyncio.create_subprocess_exec(
-            tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "-d", target,
-            stdout=dump_write if pumped else asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
-        if pumped:
-            os.close(dump_write)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "-d", target,
+                stdout=dump_write if pumped else asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env,
+            )  # fmt: skip
+        except BaseException:
+            while pumped:  # pg_dump never started: nobody will read its pipe
+                os.close(pumped.pop())
+            raise
+        finally:
+            if dump_write >= 0:  # pg_dump holds its own copy of the write end
+                os.close(dump_write)
         assert proc.stderr is not None
         errors = asyncio.create_task(proc.stderr.read())
         sealer = ChunkEncryptor(self._key) if self._key else None
