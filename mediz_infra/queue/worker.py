@@ -112,7 +112,9 @@ class Worker:
         self.clock = clock or queue.clock
         self.id = uuid.uuid4().hex[:12]
         self.stats = WorkerStats()
-        self._running: dict[str, _Running] = {}
+        # Keyed by pickup (job id, lease token): a retry of a job can be picked up while the
+        # attempt before it is still leaving, and each must be tracked apart.
+        self._running: dict[tuple[str, int], _Running] = {}
         self._stop = asyncio.Event()
         self._slot = asyncio.Event()
         # Jobs finished so far: a burst run that fetched nothing looks again if one finished
@@ -273,11 +275,11 @@ class Worker:
 
     def _start(self, lease: Lease) -> None:
         running = _Running(lease)
-        self._running[lease.id] = running
+        self._running[lease.id, lease.token] = running
         running.task = asyncio.create_task(self._execute(running), name=f"job-{lease.id}")
 
     def _finished(self, running: _Running) -> None:
-        self._running.pop(running.lease.id, None)
+        self._running.pop((running.lease.id, running.lease.token), None)
         self._finished_count += 1
         self._slot.set()
 

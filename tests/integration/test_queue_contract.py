@@ -218,6 +218,50 @@ async def test_a_burst_run_takes_a_retry_that_came_due_during_its_fetch(
     assert await job.result(timeout=5) == "sent"
 
 
+async def test_a_retry_picked_up_while_its_last_attempt_leaves_is_tracked(
+    make_queue: QueueFactory,
+) -> None:
+    """Job b's retry is leased while its failed attempt is still leaving (settled, not yet off
+    the worker's books): the two pickups are tracked apart, so the burst run waits for it."""
+    queue = make_queue()
+    attempts: dict[str, int] = {"a": 0, "b": 0}
+    b_leaving = asyncio.Event()
+
+    @queue.task(retries=1, backoff=Backoff(base=0, cap=0))
+    async def send(name: str) -> str:
+        attempts[name] += 1
+        if attempts[name] == 1:
+            raise ConnectionError("push provider down")
+        if name == "b":
+            await asyncio.sleep(0.2)  # still running when a's retry has long finished
+        return "sent"
+
+    await send.enqueue("a", _job_id="a")
+    await send.enqueue("b", _job_id="b")
+    worker = Worker(queue)
+    settle, fetch = worker.broker.settle, worker.broker.fetch
+
+    async def settle_then_linger(job_id: str, *args: Any, **kwargs: Any) -> Any:
+        done = await settle(job_id, *args, **kwargs)
+        if job_id == "b" and attempts["b"] == 1:
+            async with asyncio.timeout(10):
+                await b_leaving.wait()  # written; the attempt leaves once b's retry is leased
+        return done
+
+    async def fetch_and_note(*args: Any) -> Any:
+        leases = await fetch(*args)
+        if any(lease.id == "b" for lease in leases) and attempts["b"] >= 1:
+            b_leaving.set()
+        return leases
+
+    worker.broker.settle = settle_then_linger  # type: ignore[method-assign]
+    worker.broker.fetch = fetch_and_note  # type: ignore[method-assign]
+    async with asyncio.timeout(30):
+        stats = await worker.run_burst()
+    assert attempts == {"a": 2, "b": 2}
+    assert stats.retried == 2 and stats.completed == 2  # b's retry ran to its end inside the run
+
+
 def test_backoff_jitter_stays_within_its_share() -> None:
     backoff = Backoff(base=1, factor=2, cap=8, jitter=0.5, rng=random.Random(7))
     delays = [backoff.delay(r) for r in (1, 2, 3, 4, 5, 6) for _ in range(50)]
